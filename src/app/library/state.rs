@@ -1,0 +1,128 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use crate::motion::{Clip, Dataset, Split};
+
+/// The open dataset and the browser's filters.
+#[derive(Resource, Default)]
+pub struct Library {
+    pub dataset: Option<Dataset>,
+    pub search: String,
+    /// `None` shows every split.
+    pub split_filter: Option<Split>,
+    /// Lowercased captions per id, for search; filled in the background after opening.
+    pub caption_index: HashMap<String, String>,
+    /// `(done, total)` while the caption index is being built.
+    pub index_progress: Option<(usize, usize)>,
+    /// Bumped on every open, so stale background results are dropped.
+    pub generation: u64,
+}
+
+impl Library {
+    /// Ids passing the split filter and the search (over ids and captions), sorted.
+    pub fn visible_ids(&self) -> Vec<&str> {
+        let Some(ds) = &self.dataset else {
+            return Vec::new();
+        };
+        let needle = self.search.trim().to_lowercase();
+        ds.ids()
+            .iter()
+            .filter(|id| self.split_filter.is_none_or(|s| ds.split_of(id) == Some(s)))
+            .filter(|id| {
+                needle.is_empty()
+                    || id.to_lowercase().contains(&needle)
+                    || self
+                        .caption_index
+                        .get(id.as_str())
+                        .is_some_and(|c| c.contains(&needle))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// Which of the two viewer slots a clip goes into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Primary,
+    Compare,
+}
+
+/// The clips on screen: the primary one and, in compare mode, a second one beside it.
+#[derive(Resource, Default)]
+pub struct LoadedClips {
+    pub primary: Option<Clip>,
+    pub compare: Option<Clip>,
+    pub compare_mode: bool,
+}
+
+impl LoadedClips {
+    pub fn get(&self, slot: Slot) -> Option<&Clip> {
+        match slot {
+            Slot::Primary => self.primary.as_ref(),
+            Slot::Compare if self.compare_mode => self.compare.as_ref(),
+            Slot::Compare => None,
+        }
+    }
+}
+
+/// Errors met while the app runs, newest last; shown in the problems panel.
+#[derive(Resource, Default)]
+pub struct Problems {
+    pub entries: Vec<(SystemTime, String)>,
+    pub open: bool,
+}
+
+impl Problems {
+    pub fn push(&mut self, msg: impl Into<String>) {
+        let msg = msg.into();
+        warn!("{msg}");
+        self.entries.push((SystemTime::now(), msg));
+        self.open = true;
+    }
+}
+
+/// Open the dataset at this folder.
+#[derive(Message, Debug, Clone)]
+pub struct OpenDataset(pub PathBuf);
+
+/// Load this clip into a slot.
+#[derive(Message, Debug, Clone)]
+pub struct SelectClip {
+    pub id: String,
+    pub slot: Slot,
+}
+
+/// The dataset given on the command line (or the default), opened at startup.
+#[derive(Resource)]
+pub(super) struct StartupDataset(pub Option<PathBuf>);
+
+/// Results of background work.
+pub(super) enum JobResult {
+    PickedFolder(Option<PathBuf>),
+    CaptionIndex {
+        generation: u64,
+        done: usize,
+        total: usize,
+        entries: Vec<(String, String)>,
+        errors: Vec<String>,
+    },
+}
+
+/// The channel that background threads report through.
+#[derive(Resource)]
+pub(super) struct Jobs {
+    pub tx: Sender<JobResult>,
+    pub rx: Receiver<JobResult>,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        let (tx, rx) = unbounded();
+        Self { tx, rx }
+    }
+}

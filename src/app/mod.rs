@@ -1,0 +1,104 @@
+//! The studio: a Bevy app with one plugin per feature folder. The UI edits state held in
+//! resources; long work runs on threads and reports through channels.
+
+pub mod capture;
+pub mod library;
+pub mod playback;
+pub mod ui_frame;
+pub mod viewer;
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy::window::{ExitCondition, WindowResolution};
+use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+
+pub use ui_frame::{StudioUi, UiFrame, UiSystems};
+
+/// How the studio starts.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Dataset to open; `None` opens the default (see [`library::default_dataset`]).
+    pub data: Option<PathBuf>,
+    /// Draw one frame to a PNG and exit, instead of running interactively.
+    pub render: Option<RenderRequest>,
+}
+
+/// A headless render: the scene of `clip` at `frame`, written to `out`.
+#[derive(Clone, Debug, Resource)]
+pub struct RenderRequest {
+    pub clip: String,
+    /// 0-based frame at 20 fps.
+    pub frame: usize,
+    pub out: PathBuf,
+    /// Window size in pixels (width, height).
+    pub size: (u32, u32),
+}
+
+/// Builds and runs the studio. Returns when the window closes (or the render is written).
+pub fn run(options: AppOptions) -> anyhow::Result<()> {
+    let size = options.render.as_ref().map_or((1440, 900), |r| r.size);
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(Window {
+            title: "GeoMotion Studio".into(),
+            resolution: WindowResolution::new(size.0, size.1),
+            ..default()
+        }),
+        exit_condition: ExitCondition::OnPrimaryClosed,
+        ..default()
+    }))
+    .add_plugins(EguiPlugin::default())
+    .insert_resource(ClearColor(Color::srgb(0.11, 0.11, 0.12)))
+    .insert_resource(GlobalAmbientLight {
+        color: Color::WHITE,
+        brightness: 350.0,
+        ..default()
+    })
+    .init_resource::<UiFrame>()
+    .insert_resource(StudioUi {
+        visible: options.render.is_none(),
+    })
+    .configure_sets(
+        EguiPrimaryContextPass,
+        (
+            UiSystems::Begin,
+            UiSystems::Menu,
+            UiSystems::Side,
+            UiSystems::Bottom,
+            UiSystems::Overlay,
+        )
+            .chain(),
+    )
+    .add_systems(
+        EguiPrimaryContextPass,
+        ui_frame::begin_ui_frame.in_set(UiSystems::Begin),
+    )
+    .add_plugins((
+        library::LibraryPlugin {
+            data: options.data.clone(),
+        },
+        playback::PlaybackPlugin,
+        viewer::ViewerPlugin,
+    ));
+    let exit_code = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    if let Some(req) = options.render.clone() {
+        app.add_plugins(capture::CapturePlugin {
+            request: req,
+            exit_code: exit_code.clone(),
+        });
+    }
+    let exit = app.run();
+    if let Some(req) = &options.render {
+        if !exit.is_success() || exit_code.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+            anyhow::bail!(
+                "render of {} failed (see messages above)",
+                req.out.display()
+            );
+        }
+        if !req.out.exists() {
+            anyhow::bail!("render finished but {} was not written", req.out.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! The 3-D view: shaded skeletons (left/right colours), joints, ground grid, root trajectory,
+//! foot-contact highlight, and an orbit/pan/zoom camera that can follow the root.
+
+mod camera;
+mod scene;
+mod state;
+mod ui;
+
+use bevy::prelude::*;
+use bevy_egui::EguiPrimaryContextPass;
+
+pub use state::{COMPARE_OFFSET, ViewerSettings};
+
+use crate::app::UiSystems;
+
+pub struct ViewerPlugin;
+
+impl Plugin for ViewerPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ViewerSettings>()
+            .add_systems(Startup, (scene::spawn_scene, camera::spawn_camera))
+            .add_systems(
+                Update,
+                (
+                    scene::pose_skeletons,
+                    scene::draw_ground_and_trajectory,
+                    camera::camera_keys,
+                    camera::orbit_camera,
+                    camera::fit_viewport,
+                )
+                    .chain(),
+            )
+            .add_systems(
+                EguiPrimaryContextPass,
+                ui::view_options_ui.in_set(UiSystems::Overlay),
+            );
+    }
+}

@@ -1,0 +1,38 @@
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+use super::camera::reset;
+use super::state::{OrbitCamera, ViewerSettings};
+use crate::app::{StudioUi, UiFrame};
+
+/// View options floating in the top-left corner of the 3-D view.
+pub(super) fn view_options_ui(
+    mut contexts: EguiContexts,
+    frame: Res<UiFrame>,
+    studio: Res<StudioUi>,
+    mut settings: ResMut<ViewerSettings>,
+    mut cameras: Query<&mut OrbitCamera>,
+) -> Result {
+    if !studio.visible {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    egui::Area::new(egui::Id::new("view_options"))
+        .fixed_pos(frame.free.min + egui::vec2(8.0, 8.0))
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.checkbox(&mut settings.follow_root, "follow root (F)");
+                    ui.checkbox(&mut settings.show_trajectory, "trajectory");
+                    ui.checkbox(&mut settings.show_foot_contact, "foot contact");
+                    ui.checkbox(&mut settings.show_grid, "grid");
+                    if ui.button("reset camera (C)").clicked() {
+                        for mut cam in &mut cameras {
+                            reset(&mut cam, &mut settings);
+                        }
+                    }
+                });
+            });
+        });
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The `geomotion` command line: thin wrappers over library calls. With no subcommand it opens
+//! the studio.
+
+mod bench;
+mod info;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppOptions, RenderRequest};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "geomotion",
+    version,
+    about = "GeoMotion Studio: see what a motion-language model does"
+)]
+pub struct Cli {
+    /// A HumanML3D-layout dataset folder to open (new_joint_vecs/, Mean.npy, ...).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Draw one frame of a clip to a PNG, headless (needs an X server, e.g. xvfb-run).
+    Render {
+        /// Clip id (file stem in new_joint_vecs/).
+        #[arg(long)]
+        clip: String,
+        /// Frame index, 0-based, at 20 fps.
+        #[arg(long, default_value_t = 0)]
+        frame: usize,
+        /// Output PNG path.
+        #[arg(long)]
+        out: PathBuf,
+        /// Image size as WIDTHxHEIGHT in pixels.
+        #[arg(long, default_value = "960x720", value_parser = parse_size)]
+        size: (u32, u32),
+    },
+    /// Print what a dataset holds, or one clip's summary.
+    Info {
+        /// Clip id; without it, the dataset summary.
+        #[arg(long)]
+        clip: Option<String>,
+    },
+    /// Benchmarks that print our figures beside their targets or references.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}`: expected WIDTHxHEIGHT, e.g. 960x720"))?;
+    let w: u32 = w.parse().map_err(|_| format!("`{s}`: bad width"))?;
+    let h: u32 = h.parse().map_err(|_| format!("`{s}`: bad height"))?;
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        return Err(format!("`{s}`: each side must be 64..=8192 pixels"));
+    }
+    Ok((w, h))
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => crate::app::run(AppOptions {
+            data: cli.data,
+            render: None,
+        }),
+        Some(Command::Render {
+            clip,
+            frame,
+            out,
+            size,
+        }) => {
+            let data = cli
+                .data
+                .ok_or_else(|| anyhow::anyhow!("render needs --data DATASET"))?;
+            // Fail fast, before a window opens, on a bad dataset or clip.
+            let ds = crate::motion::Dataset::open(&data)?;
+            let clip_data = ds.load_clip(&clip)?;
+            if frame >= clip_data.joints.frames() {
+                anyhow::bail!(
+                    "--frame {frame}: clip {clip} has {} frames (0..{})",
+                    clip_data.joints.frames(),
+                    clip_data.joints.frames() - 1
+                );
+            }
+            crate::app::run(AppOptions {
+                data: Some(data),
+                render: Some(RenderRequest {
+                    clip,
+                    frame,
+                    out,
+                    size,
+                }),
+            })
+        }
+        Some(Command::Info { clip }) => info::run(cli.data.as_deref(), clip.as_deref()),
+        Some(Command::Bench { which }) => bench::run(which),
+    }
+}

@@ -1,0 +1,24 @@
+//! Human motion in the HumanML3D representation: the 263-d feature layout, the 22-joint SMPL
+//! skeleton, `recover_from_ric`, Mean/Std normalisation, `.npy` IO and the dataset reader.
+//! Never imports Bevy.
+
+pub mod dataset;
+pub mod error;
+pub mod features;
+pub mod layout;
+pub mod normalize;
+pub mod npy;
+pub mod recover;
+pub mod skeleton;
+pub mod texts;
+
+pub use dataset::{Clip, Dataset, Split};
+pub use error::{MotionError, Result};
+pub use features::{Features, Joints};
+pub use layout::{FPS, N_FEATURES, N_JOINTS};
+pub use normalize::Normalizer;
+pub use recover::recover_from_ric;
+pub use texts::Caption;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! Mean/Std normalisation of HumanML3D features, `(x − Mean) / Std` per feature, as the
+//! HumanML3D dataset loaders do (`Mean.npy`, `Std.npy`, each `(263,)`).
+
+use std::path::Path;
+
+use super::error::{MotionError, Result};
+use super::layout::N_FEATURES;
+use super::npy::read_npy;
+
+/// Per-feature Mean and Std `(263,)` of a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalizer {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalizer {
+    /// Reads `Mean.npy` and `Std.npy` from `dir`.
+    ///
+    /// Errors: a missing file ([`MotionError::Missing`]), a shape other than `(263,)`, or a
+    /// non-finite mean or non-positive std (naming the feature index).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let mean = read_vector(&dir.join("Mean.npy"), "the dataset mean (Mean.npy)")?;
+        let std = read_vector(&dir.join("Std.npy"), "the dataset std (Std.npy)")?;
+        let std_path = dir.join("Std.npy");
+        if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(MotionError::Invalid {
+                path: std_path,
+                msg: format!("std of feature {i} is {} (must be finite and > 0)", std[i]),
+            });
+        }
+        Ok(Self { mean, std })
+    }
+
+    /// `(x − Mean) / Std` in place on `(T, 263)` row-major features.
+    pub fn normalize(&self, features: &mut [f32]) {
+        for row in features.chunks_exact_mut(N_FEATURES) {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = (*x - m) / s;
+            }
+        }
+    }
+
+    /// `x · Std + Mean` in place on `(T, 263)` row-major features.
+    pub fn denormalize(&self, features: &mut [f32]) {
+        for row in features.chunks_exact_mut(N_FEATURES) {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *x = *x * s + m;
+            }
+        }
+    }
+}
+
+fn read_vector(path: &Path, what: &str) -> Result<Vec<f32>> {
+    if !path.exists() {
+        return Err(MotionError::Missing {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+        });
+    }
+    let a = read_npy::<f32>(path)?;
+    if a.shape != [N_FEATURES] {
+        return Err(MotionError::Shape {
+            path: path.to_path_buf(),
+            expected: format!("({N_FEATURES},)"),
+            found: a.shape,
+        });
+    }
+    if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
+        return Err(MotionError::NonFinite {
+            path: path.to_path_buf(),
+            frame: 0,
+            index: i,
+            value: a.data[i] as f64,
+        });
+    }
+    Ok(a.data)
+}

@@ -1,0 +1,100 @@
+//! Joint positions from HumanML3D features: `recover_root_rot_pos` and `recover_from_ric`, as in
+//! HumanML3D `common/quaternion.py` / `paramUtil`-era `motion_process.py` (same operation order,
+//! so float32 results match the reference's float32 output to rounding).
+
+use num_traits::Float;
+
+use super::layout::{N_JOINTS, RIC};
+
+/// Rotates `v` by the unit quaternion `q = (w, x, y, z)`: `v + 2 (w (q⃗ × v) + q⃗ × (q⃗ × v))`
+/// (HumanML3D `qrot`).
+#[inline]
+pub fn qrot<F: Float>(q: [F; 4], v: [F; 3]) -> [F; 3] {
+    let qv = [q[1], q[2], q[3]];
+    let uv = cross(qv, v);
+    let uuv = cross(qv, uv);
+    let two = F::one() + F::one();
+    [
+        v[0] + two * (q[0] * uv[0] + uuv[0]),
+        v[1] + two * (q[0] * uv[1] + uuv[1]),
+        v[2] + two * (q[0] * uv[2] + uuv[2]),
+    ]
+}
+
+#[inline]
+fn cross<F: Float>(a: [F; 3], b: [F; 3]) -> [F; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// Root yaw and root position per frame (`recover_root_rot_pos`).
+///
+/// `features`: `(T, F)` row-major with `F ≥ 4` (HumanML3D: 263). Returns `(quats, positions)`:
+/// the root rotation about +Y as quaternions `(T, 4)` `(cos θ, 0, sin θ, 0)` with θ the integrated
+/// yaw (radians, θ₀ = 0), and the root position `(T, 3)` in metres: x, z integrated from the
+/// facing-frame velocities of the previous frame, y the root height feature.
+pub fn recover_root_rot_pos<F: Float>(features: &[F], width: usize) -> (Vec<[F; 4]>, Vec<[F; 3]>) {
+    let frames = features.len() / width;
+    let mut quats = Vec::with_capacity(frames);
+    let mut positions = Vec::with_capacity(frames);
+    let mut angle = F::zero();
+    let mut pos = [F::zero(); 3];
+    for t in 0..frames {
+        if t > 0 {
+            angle = angle + features[(t - 1) * width];
+        }
+        let q = [angle.cos(), F::zero(), angle.sin(), F::zero()];
+        if t > 0 {
+            let prev = &features[(t - 1) * width..];
+            let v = qrot(qinv(q), [prev[1], F::zero(), prev[2]]);
+            pos = [pos[0] + v[0], pos[1] + v[1], pos[2] + v[2]];
+        }
+        quats.push(q);
+        positions.push([pos[0], features[t * width + 3], pos[2]]);
+    }
+    (quats, positions)
+}
+
+#[inline]
+fn qinv<F: Float>(q: [F; 4]) -> [F; 4] {
+    [q[0], -q[1], -q[2], -q[3]]
+}
+
+/// Global joint positions from HumanML3D features (`recover_from_ric`).
+///
+/// `features`: `(T, 263)` row-major (any float type). Returns `(T, 22, 3)` joint positions in
+/// metres, Y up, SMPL joint order ([`super::skeleton::JOINT_NAMES`]): the `ric` coordinates rotated
+/// back by the integrated root yaw, plus the integrated root xz.
+pub fn recover_from_ric<F: Float>(features: &[F], width: usize) -> Vec<[F; 3]> {
+    let frames = features.len() / width;
+    let (quats, roots) = recover_root_rot_pos(features, width);
+    let mut joints = Vec::with_capacity(frames * N_JOINTS);
+    for t in 0..frames {
+        let row = &features[t * width..(t + 1) * width];
+        let inv = qinv(quats[t]);
+        let root = roots[t];
+        joints.push(root);
+        for j in 0..N_JOINTS - 1 {
+            let r = &row[RIC.start + 3 * j..RIC.start + 3 * j + 3];
+            let p = qrot(inv, [r[0], r[1], r[2]]);
+            joints.push([p[0] + root[0], p[1], p[2] + root[2]]);
+        }
+    }
+    joints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qrot_quarter_turn_about_y() {
+        let h = (0.5f64).sqrt();
+        // +90° about +Y takes +Z to +X.
+        let v = qrot([h, 0.0, h, 0.0], [0.0, 0.0, 1.0]);
+        assert!((v[0] - 1.0).abs() < 1e-12 && v[1].abs() < 1e-12 && v[2].abs() < 1e-12);
+    }
+}

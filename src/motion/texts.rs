@@ -1,0 +1,131 @@
+//! HumanML3D caption files (`texts/<id>.txt`): one caption per line,
+//! `caption#pos-tagged tokens#start#end`, start/end in seconds (`0.0#0.0` = the whole clip;
+//! `nan` is read as 0 as in the reference `dataset.py`).
+
+use std::path::Path;
+
+use super::error::{MotionError, Result};
+use super::layout::FPS;
+
+/// One caption of a clip, possibly of a sub-range of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Caption {
+    /// The sentence as written.
+    pub text: String,
+    /// Space-separated `word/POS` tokens (may be plain lowercase words).
+    pub tokens: String,
+    /// Start of the described range, seconds from the clip start (0 = clip start).
+    pub start_secs: f32,
+    /// End of the described range, seconds (0 = clip end).
+    pub end_secs: f32,
+}
+
+impl Caption {
+    /// Whether the caption describes the whole clip (`start = end = 0`).
+    pub fn is_whole_clip(&self) -> bool {
+        self.start_secs == 0.0 && self.end_secs == 0.0
+    }
+
+    /// The described frame range at 20 fps, clamped to `0..frames`.
+    pub fn frame_range(&self, frames: usize) -> std::ops::Range<usize> {
+        if self.is_whole_clip() {
+            return 0..frames;
+        }
+        let a = ((self.start_secs * FPS) as usize).min(frames);
+        let b = ((self.end_secs * FPS) as usize).clamp(a, frames);
+        a..b
+    }
+}
+
+/// Parses the text of a captions file; `path` names it in errors.
+///
+/// Errors: a non-blank line with fewer than 4 `#`-separated fields, an empty caption, or a
+/// start/end that is not a number (line numbers are 1-based); a file with no caption line.
+pub fn parse_texts(content: &str, path: &Path) -> Result<Vec<Caption>> {
+    let mut captions = Vec::new();
+    for (i, line) in content.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |msg: String| MotionError::Text {
+            path: path.to_path_buf(),
+            line: i + 1,
+            msg,
+        };
+        let fields: Vec<&str> = line.split('#').collect();
+        if fields.len() < 4 {
+            return Err(err(format!(
+                "expected `caption#tokens#start#end`, found {} field(s)",
+                fields.len()
+            )));
+        }
+        let text = fields[0].trim();
+        if text.is_empty() {
+            return Err(err("empty caption".into()));
+        }
+        let secs = |s: &str, what: &str| -> Result<f32> {
+            let v: f32 = s
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("{what} `{s}` is not a number of seconds")))?;
+            Ok(if v.is_nan() { 0.0 } else { v })
+        };
+        captions.push(Caption {
+            text: text.to_string(),
+            tokens: fields[1].trim().to_string(),
+            start_secs: secs(fields[2], "start")?,
+            end_secs: secs(fields[3], "end")?,
+        });
+    }
+    if captions.is_empty() {
+        return Err(MotionError::Invalid {
+            path: path.to_path_buf(),
+            msg: "captions file has no caption lines".into(),
+        });
+    }
+    Ok(captions)
+}
+
+/// Reads and parses a captions file (see [`parse_texts`]).
+pub fn read_texts(path: &Path) -> Result<Vec<Caption>> {
+    let content = std::fs::read_to_string(path).map_err(|e| MotionError::io(path, e))?;
+    parse_texts(&content, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_whole_and_sub_range_captions() {
+        let p = Path::new("t.txt");
+        let c = parse_texts(
+            "a man walks forward.#a/DET man/NOUN walk/VERB forward/ADV#0.0#0.0\n\
+             \n\
+             then he jumps#then/ADV he/PRON jump/VERB#2.5#4.0\n\
+             someone waves#someone/PRON wave/VERB#nan#nan\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(c.len(), 3);
+        assert!(c[0].is_whole_clip());
+        assert_eq!(c[0].text, "a man walks forward.");
+        assert_eq!(c[1].frame_range(200), 50..80);
+        assert!(c[2].is_whole_clip());
+    }
+
+    #[test]
+    fn malformed_lines_name_the_line() {
+        let p = Path::new("t.txt");
+        let e = parse_texts("ok#ok/X#0#0\nbroken line\n", p).unwrap_err();
+        assert!(e.to_string().contains("t.txt:2"), "{e}");
+        let e = parse_texts("ok#ok/X#zero#0\n", p).unwrap_err();
+        assert!(
+            e.to_string().contains("t.txt:1") && e.to_string().contains("zero"),
+            "{e}"
+        );
+        let e = parse_texts("\n  \n", p).unwrap_err();
+        assert!(e.to_string().contains("no caption"), "{e}");
+    }
+}

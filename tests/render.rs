@@ -1,0 +1,129 @@
+//! Headless rendering: `geomotion render` draws clip 012314 under Xvfb (Mesa lavapipe), and the
+//! PNG must show a skeleton: left (blue) and right (red) bones present, inside the expected box.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn shared_humanml3d() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/humanml3d");
+    assert!(
+        p.join("new_joint_vecs/012314.npy").exists(),
+        "missing real data at {}",
+        p.display()
+    );
+    p
+}
+
+fn xvfb_run() -> &'static str {
+    let ok = Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "xvfb-run not found: run the README's test command (it installs xvfb)"
+    );
+    "xvfb-run"
+}
+
+/// Renders `clip` at `frame` to a PNG of `w`×`h` and returns the image.
+fn render(clip: &str, frame: usize, w: u32, h: u32) -> image::RgbImage {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(format!("{clip}_{frame}.png"));
+    let output = Command::new(xvfb_run())
+        .args(["-a", "-s", "-screen 0 1600x1200x24"])
+        .arg(env!("CARGO_BIN_EXE_geomotion"))
+        .arg("--data")
+        .arg(shared_humanml3d())
+        .args([
+            "render",
+            "--clip",
+            clip,
+            "--frame",
+            &frame.to_string(),
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--size", &format!("{w}x{h}")])
+        .output()
+        .expect("run geomotion render");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "render failed ({}):\n{stderr}",
+        output.status
+    );
+    let img = image::open(&out).expect("read rendered PNG").to_rgb8();
+    // Keep a copy for a person to look at.
+    let keep =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("render_{clip}_{frame}.png"));
+    std::fs::copy(&out, &keep).ok();
+    println!(
+        "rendered {} ({}×{})",
+        keep.display(),
+        img.width(),
+        img.height()
+    );
+    img
+}
+
+fn is_left_blue(p: &image::Rgb<u8>) -> bool {
+    let [r, g, b] = p.0.map(i32::from);
+    b > 70 && b > r + 45 && b > g + 20
+}
+
+fn is_right_red(p: &image::Rgb<u8>) -> bool {
+    let [r, g, b] = p.0.map(i32::from);
+    r > 70 && r > g + 45 && r > b + 45
+}
+
+#[test]
+fn render_012314_shows_a_skeleton() {
+    let (w, h) = (640u32, 480u32);
+    let img = render("012314", 60, w, h);
+    assert_eq!((img.width(), img.height()), (w, h));
+    let (mut left, mut right) = (0usize, 0usize);
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in img.enumerate_pixels() {
+        let l = is_left_blue(p);
+        let r = is_right_red(p);
+        left += l as usize;
+        right += r as usize;
+        if l || r {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    println!("left (blue) px {left}, right (red) px {right}, box x {x0}..{x1} y {y0}..{y1}");
+    assert!(left > 150, "too few left-side (blue) pixels: {left}");
+    assert!(right > 150, "too few right-side (red) pixels: {right}");
+    // The camera frames the body in the middle of the view: limbs inside the central box,
+    // and tall enough to be a standing person at ~4 m.
+    assert!(
+        x0 > w / 5 && x1 < w * 4 / 5,
+        "skeleton x range {x0}..{x1} not centred"
+    );
+    assert!(
+        y0 > h / 20 && y1 < h * 19 / 20,
+        "skeleton y range {y0}..{y1} leaves the view"
+    );
+    assert!(y1 - y0 > h / 4, "skeleton only {} px tall", y1 - y0);
+}
+
+#[test]
+fn render_rejects_bad_clip_and_frame() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_geomotion"))
+            .arg("--data")
+            .arg(shared_humanml3d())
+            .arg("render")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--clip", "nope", "--out", "/tmp/x.png"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no clip with id `nope`"));
+    let o = run(&["--clip", "012314", "--frame", "500", "--out", "/tmp/x.png"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has 170 frames"));
+}
