@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 use bevy::window::{ExitCondition, WindowResolution};
-use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+use bevy_egui::{EguiGlobalSettings, EguiPlugin, EguiPrimaryContextPass};
 
 pub use ui_frame::{StudioUi, UiFrame, UiSystems};
 
@@ -33,6 +33,8 @@ pub struct RenderRequest {
     pub out: PathBuf,
     /// Window size in pixels (width, height).
     pub size: (u32, u32),
+    /// Draw the whole studio (panels included), as a user sees it.
+    pub studio: bool,
 }
 
 /// Builds and runs the studio. Returns when the window closes (or the render is written).
@@ -49,6 +51,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         ..default()
     }))
     .add_plugins(EguiPlugin::default())
+    // egui gets its own full-window camera (`spawn_ui_camera`), not the 3-D one.
+    .insert_resource(EguiGlobalSettings {
+        auto_create_primary_context: false,
+        ..default()
+    })
     .insert_resource(ClearColor(Color::srgb(0.11, 0.11, 0.12)))
     .insert_resource(GlobalAmbientLight {
         color: Color::WHITE,
@@ -56,8 +63,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         ..default()
     })
     .init_resource::<UiFrame>()
+    .add_systems(Startup, ui_frame::spawn_ui_camera)
     .insert_resource(StudioUi {
-        visible: options.render.is_none(),
+        visible: options.render.as_ref().is_none_or(|r| r.studio),
     })
     .configure_sets(
         EguiPrimaryContextPass,

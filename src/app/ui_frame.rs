@@ -2,8 +2,11 @@
 //! the previous ones left free ([`UiFrame::free`]); what remains is the 3D view, which the camera
 //! viewport and the mouse controls use.
 
+use bevy::camera::CameraOutputMode;
+use bevy::camera::visibility::RenderLayers;
 use bevy::prelude::*;
-use bevy_egui::{EguiContexts, egui};
+use bevy::render::render_resource::BlendState;
+use bevy_egui::{EguiContexts, PrimaryEguiContext, egui};
 
 /// Order of the UI systems in `EguiPrimaryContextPass`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,4 +74,23 @@ pub fn begin_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) ->
     frame.free = ctx.viewport_rect();
     frame.pointer_over_ui = false;
     Ok(())
+}
+
+/// egui draws through its own camera over the whole window, after the 3-D camera (whose
+/// viewport is only the free area), so panels are never clipped by the 3-D viewport.
+pub fn spawn_ui_camera(mut commands: Commands) {
+    commands.spawn((
+        PrimaryEguiContext,
+        Camera2d,
+        RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: CameraOutputMode::Write {
+                blend_state: Some(BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    ));
 }

@@ -41,6 +41,9 @@ enum Command {
         /// Image size as WIDTHxHEIGHT in pixels.
         #[arg(long, default_value = "960x720", value_parser = parse_size)]
         size: (u32, u32),
+        /// Draw the whole studio (panels, browser, captions, transport), not just the scene.
+        #[arg(long)]
+        studio: bool,
     },
     /// Print what a dataset holds, or one clip's summary.
     Info {
@@ -80,6 +83,7 @@ pub fn run() -> Result<()> {
             frame,
             out,
             size,
+            studio,
         }) => {
             let data = cli
                 .data
@@ -101,6 +105,7 @@ pub fn run() -> Result<()> {
                     frame,
                     out,
                     size,
+                    studio,
                 }),
             })
         }
