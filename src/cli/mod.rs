@@ -2,6 +2,7 @@
 //! the studio.
 
 mod bench;
+mod import;
 mod info;
 
 use std::path::PathBuf;
@@ -51,10 +52,59 @@ enum Command {
         #[arg(long)]
         clip: Option<String>,
     },
+    /// Convert BVH / AMC files into a HumanML3D-layout folder (new_joint_vecs/, new_joints/).
+    Import {
+        /// Motion files: .bvh, .amc (plain or .gz).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// ASF skeleton for .amc files (default: SS.asf beside SS_TT.amc).
+        #[arg(long)]
+        asf: Option<PathBuf>,
+        /// Rig map: a built-in name (bandai, cmu_cc_base, cmu_cc_base_boneroot, cmu_asf, smpl)
+        /// or a rig TOML file; detected from joint names by default.
+        #[arg(long)]
+        rig: Option<String>,
+        /// Source frames per second, when the file's header is wrong.
+        #[arg(long)]
+        fps: Option<f64>,
+        /// Drop the first frame (a prepended T-pose).
+        #[arg(long)]
+        drop_first_frame: bool,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build datasets.
+    Data {
+        #[command(subcommand)]
+        which: DataCommand,
+    },
     /// Benchmarks that print our figures beside their targets or references.
     Bench {
         #[command(subcommand)]
         which: bench::Which,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Build the demo corpus (HumanML3D layout) from the shared motion data.
+    Build {
+        /// The shared data folder (bandai/, cmu/, splits/).
+        #[arg(long)]
+        from: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the small embedded sample (assets/demo/) from a built corpus.
+    Sample {
+        /// A corpus built by `data build`.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Output folder (assets/demo).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -111,5 +161,27 @@ pub fn run() -> Result<()> {
         }
         Some(Command::Info { clip }) => info::run(cli.data.as_deref(), clip.as_deref()),
         Some(Command::Bench { which }) => bench::run(which),
+        Some(Command::Import {
+            files,
+            asf,
+            rig,
+            fps,
+            drop_first_frame,
+            out,
+        }) => import::import_files(&files, asf, rig.as_deref(), fps, drop_first_frame, &out),
+        Some(Command::Data {
+            which: DataCommand::Build { from, out },
+        }) => import::data_build(&from, &out),
+        Some(Command::Data {
+            which: DataCommand::Sample { corpus, out },
+        }) => {
+            let (n, bytes) = crate::motion::import::sample::write_sample(&corpus, &out)?;
+            println!(
+                "wrote {n} clips ({:.1} MB of features and captions) to {}",
+                bytes as f64 / 1e6,
+                out.display()
+            );
+            Ok(())
+        }
     }
 }

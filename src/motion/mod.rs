@@ -5,6 +5,7 @@
 pub mod dataset;
 pub mod error;
 pub mod features;
+pub mod import;
 pub mod layout;
 pub mod normalize;
 pub mod npy;

@@ -1,0 +1,264 @@
+//! Acceptance of the joints → 263 converter against the official HumanML3D files.
+
+use super::convert::{TARGET_BONE_LENGTHS, joints_to_features};
+use crate::motion::layout::{FEATURE_GROUPS, FOOT_CONTACT, N_FEATURES};
+use crate::motion::npy::read_npy;
+use crate::motion::recover_from_ric;
+use crate::motion::skeleton::PARENTS;
+use crate::testdata::humanml3d;
+
+/// Frames 0..=88 are untouched by the end effect of the facing smoothing (see the issue).
+const CLEAN_FRAMES: usize = 89;
+
+#[test]
+fn target_bone_lengths_are_012314_frame_0() {
+    let j = read_npy::<f64>(&humanml3d().join("new_joints/012314.npy")).unwrap();
+    let p = |t: usize, k: usize| -> [f64; 3] {
+        let i = (t * 22 + k) * 3;
+        [j.data[i], j.data[i + 1], j.data[i + 2]]
+    };
+    for k in 1..22 {
+        let parent = PARENTS[k].unwrap();
+        for t in [0, 85, 169] {
+            let (a, b) = (p(t, k), p(t, parent));
+            let len =
+                ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+            assert!(
+                (len - TARGET_BONE_LENGTHS[k]).abs() < 2e-6,
+                "bone {k} frame {t}: {len}"
+            );
+        }
+    }
+}
+
+#[test]
+fn official_pipeline_is_a_fixed_point_on_012314() {
+    let root = humanml3d();
+    let joints = read_npy::<f64>(&root.join("new_joints/012314.npy")).unwrap();
+    let reference = read_npy::<f64>(&root.join("new_joint_vecs/012314.npy")).unwrap();
+    let positions: Vec<[f64; 3]> = joints
+        .data
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    let features = joints_to_features(&positions);
+    assert_eq!(
+        features.len(),
+        169,
+        "170 joint frames give 169 feature frames"
+    );
+
+    let group_err = |name: &str, range: std::ops::Range<usize>, frames: std::ops::Range<usize>| {
+        let mut worst = 0.0f64;
+        for t in frames {
+            for k in range.clone() {
+                worst = worst.max((features[t][k] - reference.data[t * N_FEATURES + k]).abs());
+            }
+        }
+        let _ = name;
+        worst
+    };
+    println!("group                 max|Δ| frames 0..=88   max|Δ| frames 89..169");
+    let mut failures = Vec::new();
+    for (name, range) in FEATURE_GROUPS {
+        let clean = group_err(name, range.clone(), 0..CLEAN_FRAMES);
+        let tail = group_err(name, range.clone(), CLEAN_FRAMES..169);
+        println!("{name:20}  {clean:>20.3e}   {tail:>20.3e}");
+        if range != FOOT_CONTACT && clean > 1e-4 {
+            failures.push(format!("{name}: {clean:e} on frames 0..=88"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+    // Foot contacts identical on every frame.
+    for t in 0..169 {
+        for k in FOOT_CONTACT {
+            assert_eq!(
+                features[t][k],
+                reference.data[t * N_FEATURES + k] as f64,
+                "contact frame {t} feature {k}"
+            );
+        }
+    }
+    // recover_from_ric of the converted features reproduces new_joints on all 169 frames.
+    let flat: Vec<f32> = features.iter().flatten().map(|&v| v as f32).collect();
+    let recovered = recover_from_ric(&flat, N_FEATURES);
+    let mut worst = 0.0f64;
+    for (i, p) in recovered.iter().enumerate() {
+        for c in 0..3 {
+            worst = worst.max((p[c] as f64 - joints.data[i * 3 + c]).abs());
+        }
+    }
+    println!("recover_from_ric(converted) vs new_joints, 169 frames: max |Δ| = {worst:.3e} m");
+    assert!(worst <= 1e-5, "{worst} m");
+}
+
+mod real_capture {
+    use std::path::PathBuf;
+
+    use crate::motion::N_JOINTS;
+    use crate::motion::import::convert::process_joints;
+    use crate::motion::import::file::{ImportOptions, ImportedMotion, import_motion};
+    use crate::motion::recover_from_ric;
+    use crate::motion::skeleton::PARENTS;
+    use crate::testdata::shared_data;
+
+    fn bvh(subject: u32, trial: u32) -> PathBuf {
+        shared_data().join(format!(
+            "cmu/bvh/{subject:03}/{subject:03}_{trial:02}.bvh.gz"
+        ))
+    }
+
+    fn amc(subject: u32, trial: u32) -> PathBuf {
+        shared_data().join(format!(
+            "cmu/asfamc/{subject:02}/{subject:02}_{trial:02}.amc.gz"
+        ))
+    }
+
+    /// Root-relative, heading-aligned joints of frame `t`: pelvis at the origin, facing +Z
+    /// (facing from hips and shoulders, as HumanML3D does).
+    fn canonical(m: &ImportedMotion, t: usize, scale: f64) -> [[f64; 3]; 22] {
+        let p = &m.joints[t * N_JOINTS..(t + 1) * N_JOINTS];
+        let across = [
+            p[2][0] - p[1][0] + p[17][0] - p[16][0],
+            0.0,
+            p[2][2] - p[1][2] + p[17][2] - p[16][2],
+        ];
+        // forward = Y × across = (across.z, 0, −across.x)
+        let (fx, fz) = (across[2], -across[0]);
+        let yaw = fx.atan2(fz); // angle of forward from +Z about +Y
+        let (s, c) = (-yaw).sin_cos();
+        std::array::from_fn(|j| {
+            let d = [p[j][0] - p[0][0], p[j][1] - p[0][1], p[j][2] - p[0][2]];
+            [
+                scale * (c * d[0] + s * d[2]),
+                scale * d[1],
+                scale * (-s * d[0] + c * d[2]),
+            ]
+        })
+    }
+
+    fn skeleton_length(m: &ImportedMotion) -> f64 {
+        let p = &m.joints[..N_JOINTS];
+        (1..22)
+            .map(|j| {
+                let q = p[PARENTS[j].unwrap()];
+                ((p[j][0] - q[0]).powi(2) + (p[j][1] - q[1]).powi(2) + (p[j][2] - q[2]).powi(2))
+                    .sqrt()
+            })
+            .sum()
+    }
+
+    /// (mean per-joint distance, the same after removing each joint's mean offset), metres at
+    /// the ASF skeleton's scale, for the best shift of `b` against `a` in −3..=3 frames.
+    fn compare(a: &ImportedMotion, b: &ImportedMotion) -> (f64, f64, i64) {
+        let scale = skeleton_length(a) / skeleton_length(b);
+        let mut best = (f64::INFINITY, f64::INFINITY, 0);
+        for shift in -3i64..=3 {
+            let pairs: Vec<(usize, usize)> = (0..a.frames())
+                .filter_map(|t| {
+                    let u = t as i64 + shift;
+                    (u >= 0 && (u as usize) < b.frames()).then_some((t, u as usize))
+                })
+                .collect();
+            let diffs: Vec<[[f64; 3]; 22]> = pairs
+                .iter()
+                .map(|&(t, u)| {
+                    let (pa, pb) = (canonical(a, t, 1.0), canonical(b, u, scale));
+                    std::array::from_fn(|j| std::array::from_fn(|k| pa[j][k] - pb[j][k]))
+                })
+                .collect();
+            let n = diffs.len() as f64;
+            let mean_offset: [[f64; 3]; 22] = std::array::from_fn(|j| {
+                std::array::from_fn(|k| diffs.iter().map(|d| d[j][k]).sum::<f64>() / n)
+            });
+            let norm = |v: [f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            let raw = diffs
+                .iter()
+                .flat_map(|d| d.iter().map(|v| norm(*v)))
+                .sum::<f64>()
+                / (n * 22.0);
+            let centred = diffs
+                .iter()
+                .flat_map(|d| {
+                    (0..22).map(|j| norm(std::array::from_fn(|k| d[j][k] - mean_offset[j][k])))
+                })
+                .sum::<f64>()
+                / (n * 22.0);
+            if raw < best.0 {
+                best = (raw, centred, shift);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn cmu_bvh_and_asf_amc_agree() {
+        let trials: Vec<(u32, u32)> = [1, 8, 14]
+            .map(|t| (1, t))
+            .into_iter()
+            .chain((1..=10).map(|t| (2, t)))
+            .chain([(3, 1), (3, 2)])
+            .collect();
+        assert_eq!(trials.len(), 15);
+        println!("trial   frames@20fps  shift  mean dist  after offset removal");
+        let mut failures = Vec::new();
+        for (s, t) in trials {
+            let a = import_motion(&amc(s, t), &ImportOptions::default()).unwrap();
+            let b = import_motion(&bvh(s, t), &ImportOptions::default()).unwrap();
+            let (raw, centred, shift) = compare(&a, &b);
+            println!(
+                "{s:02}_{t:02}   {:>5}/{:<5}    {shift:>3}   {:>6.1} cm   {:>6.1} cm",
+                a.frames(),
+                b.frames(),
+                raw * 100.0,
+                centred * 100.0
+            );
+            if raw > 0.10 || centred > 0.05 {
+                failures.push(format!(
+                    "{s:02}_{t:02}: {:.1} / {:.1} cm",
+                    raw * 100.0,
+                    centred * 100.0
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "trials over 10 cm / 5 cm: {failures:?}"
+        );
+    }
+
+    #[test]
+    fn round_trip_within_1cm_of_retargeted_source() {
+        for file in [
+            shared_data().join("bandai/dataset-1/dataset-1_walk_normal_001.bvh.gz"),
+            amc(2, 1),
+            bvh(5, 1),
+        ] {
+            let m = import_motion(&file, &ImportOptions::default()).unwrap();
+            let processed = process_joints(&m.joints);
+            let flat: Vec<f32> = processed
+                .features
+                .iter()
+                .flatten()
+                .map(|&v| v as f32)
+                .collect();
+            let recovered = recover_from_ric(&flat, 263);
+            let mut worst = 0.0f64;
+            for (t, frame) in recovered.chunks_exact(N_JOINTS).enumerate() {
+                for j in 0..N_JOINTS {
+                    let g = processed.aligned_global(t, j);
+                    for k in 0..3 {
+                        worst = worst.max((frame[j][k] as f64 - g[k]).abs());
+                    }
+                }
+            }
+            println!(
+                "{}: {} frames, round trip max |Δ| = {:.2e} m",
+                file.display(),
+                recovered.len() / 22,
+                worst
+            );
+            assert!(worst < 0.01, "{}: {worst} m", file.display());
+        }
+    }
+}
