@@ -104,6 +104,10 @@ pub(super) struct StartupDataset(pub Option<PathBuf>);
 /// Results of background work.
 pub(super) enum JobResult {
     PickedFolder(Option<PathBuf>),
+    /// Motion files to import (from the file picker).
+    ImportRequest(Vec<PathBuf>),
+    /// One imported motion, or the error naming the file.
+    Imported(std::result::Result<Clip, String>),
     CaptionIndex {
         generation: u64,
         done: usize,

@@ -6,14 +6,22 @@ use super::state::{
     JobResult, Jobs, Library, LoadedClips, OpenDataset, Problems, SelectClip, Slot, StartupDataset,
 };
 use crate::app::playback::Playback;
-use crate::motion::Dataset;
+use crate::motion::import::file::{ImportOptions, import_motion, motion_id};
+use crate::motion::{Clip, Dataset};
 
-/// The dataset opened when none is named: `../shared/data/humanml3d` beside the working
-/// directory or beside the source tree, if present.
+/// The dataset opened when none is named: the last one the user opened, else the embedded
+/// sample of the demo corpus (`assets/demo`, beside the working directory or the source tree),
+/// else `../shared/data/humanml3d`.
 pub fn default_dataset() -> Option<PathBuf> {
+    if let Some(last) = super::recent::last_dataset() {
+        return Some(last);
+    }
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let candidates = [
+        PathBuf::from("assets/demo"),
+        here.join("assets/demo"),
         PathBuf::from("../shared/data/humanml3d"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/humanml3d"),
+        here.join("../shared/data/humanml3d"),
     ];
     candidates
         .into_iter()
@@ -29,24 +37,58 @@ pub(super) fn open_startup_dataset(
     }
 }
 
-/// A folder dropped on the window opens as a dataset.
+/// A folder dropped on the window opens as a dataset; a motion file is imported and shown.
 pub(super) fn open_dropped_folders(
     mut drops: MessageReader<FileDragAndDrop>,
     mut open: MessageWriter<OpenDataset>,
-    mut problems: ResMut<Problems>,
+    jobs: Res<Jobs>,
 ) {
     for ev in drops.read() {
         if let FileDragAndDrop::DroppedFile { path_buf, .. } = ev {
             if path_buf.is_dir() {
                 open.write(OpenDataset(path_buf.clone()));
             } else {
-                problems.push(format!(
-                    "{}: drop a HumanML3D-layout folder (with new_joint_vecs/) to open it",
-                    path_buf.display()
-                ));
+                import_in_background(vec![path_buf.clone()], &jobs);
             }
         }
     }
+}
+
+/// Starts a native file picker for motion files on a thread.
+pub(super) fn pick_motion_files(jobs: &Jobs) {
+    let tx = jobs.tx.clone();
+    std::thread::spawn(move || {
+        if let Some(files) = rfd::FileDialog::new()
+            .set_title("Open motion (BVH, AMC)")
+            .add_filter("motion", &["bvh", "amc", "gz"])
+            .pick_files()
+        {
+            tx.send(JobResult::ImportRequest(files)).ok();
+        }
+    });
+}
+
+/// Converts motion files to HumanML3D clips on a thread (the same library call as
+/// `geomotion import`); each result comes back through the job channel.
+pub(super) fn import_in_background(files: Vec<PathBuf>, jobs: &Jobs) {
+    let tx = jobs.tx.clone();
+    std::thread::spawn(move || {
+        for file in files {
+            let result = import_motion(&file, &ImportOptions::default())
+                .and_then(|m| m.features(0..m.frames()))
+                .map(|features| Clip {
+                    id: motion_id(&file),
+                    split: None,
+                    joints: features.joints(),
+                    features,
+                    captions: Vec::new(),
+                })
+                .map_err(|e| e.to_string());
+            if tx.send(JobResult::Imported(result)).is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Starts a native folder picker on a thread (it never blocks a frame).
@@ -64,6 +106,8 @@ pub(super) fn drain_jobs(
     jobs: Res<Jobs>,
     mut library: ResMut<Library>,
     mut problems: ResMut<Problems>,
+    mut clips: ResMut<LoadedClips>,
+    mut playback: ResMut<Playback>,
     mut open: MessageWriter<OpenDataset>,
 ) {
     for job in jobs.rx.try_iter() {
@@ -72,6 +116,13 @@ pub(super) fn drain_jobs(
                 open.write(OpenDataset(path));
             }
             JobResult::PickedFolder(None) => {}
+            JobResult::ImportRequest(files) => import_in_background(files, &jobs),
+            JobResult::Imported(Ok(clip)) => {
+                info!("imported {} ({} frames)", clip.id, clip.joints.frames());
+                playback.reset(clip.joints.frames());
+                clips.primary = Some(clip);
+            }
+            JobResult::Imported(Err(e)) => problems.push(e),
             JobResult::CaptionIndex {
                 generation,
                 done,
@@ -110,6 +161,7 @@ pub(super) fn open_dataset(
         }
     };
     info!("opened {} ({} clips)", path.display(), ds.ids().len());
+    super::recent::remember_dataset(&path);
     if let Err(e) = ds.normalizer() {
         problems.push(e.to_string());
     }

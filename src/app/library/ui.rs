@@ -2,7 +2,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::state::{Jobs, Library, LoadedClips, Problems, SelectClip, Slot};
-use super::systems::pick_dataset_folder;
+use super::systems::{pick_dataset_folder, pick_motion_files};
 use crate::app::{StudioUi, UiFrame};
 use crate::motion::{FPS, Split};
 
@@ -25,6 +25,10 @@ pub(super) fn menu_ui(
             ui.menu_button("File", |ui| {
                 if ui.button("Open dataset…").clicked() {
                     pick_dataset_folder(&jobs);
+                    ui.close();
+                }
+                if ui.button("Open motion (BVH, AMC)…").clicked() {
+                    pick_motion_files(&jobs);
                     ui.close();
                 }
                 if ui.button("Quit").clicked() {

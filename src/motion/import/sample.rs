@@ -14,19 +14,15 @@ use crate::motion::error::{MotionError, Result};
 
 /// Picks the sample's clips from a corpus manifest (sorted ids).
 pub fn choose_sample(manifest: &[ManifestEntry]) -> Vec<&ManifestEntry> {
-    let mut by_key: BTreeMap<(String, String), &ManifestEntry> = BTreeMap::new();
-    let rank = |e: &ManifestEntry| {
-        (
-            e.split != "test",
-            !e.whole_take,
-            e.frames_20fps[0],
-            e.id.clone(),
-        )
-    };
+    // Candidates per (dataset, content) for Bandai and per trial for CMU, held-out only.
+    let mut groups: BTreeMap<(String, String), Vec<&ManifestEntry>> = BTreeMap::new();
     for e in manifest
         .iter()
         .filter(|e| !e.mirrored && e.split != "train")
     {
+        if e.dataset == "cmu" && e.split != "test" {
+            continue;
+        }
         let key = if e.dataset == "cmu" {
             (e.dataset.clone(), e.source.clone())
         } else {
@@ -35,19 +31,23 @@ pub fn choose_sample(manifest: &[ManifestEntry]) -> Vec<&ManifestEntry> {
                 e.labels.get("content").cloned().unwrap_or_default(),
             )
         };
-        if e.dataset == "cmu" && e.split != "test" {
-            continue;
-        }
-        match by_key.get(&key) {
-            Some(cur) if rank(cur) <= rank(e) => {}
-            _ => {
-                by_key.insert(key, e);
-            }
-        }
+        groups.entry(key).or_default().push(e);
     }
-    let mut v: Vec<&ManifestEntry> = by_key.into_values().collect();
-    v.sort_by(|a, b| a.id.cmp(&b.id));
-    v
+    // Prefer test over val, whole takes over windows, the first window; among equals, rotate
+    // through the candidates (so styles vary across contents).
+    let tier = |e: &ManifestEntry| (e.split != "test", !e.whole_take, e.frames_20fps[0]);
+    let mut chosen: Vec<&ManifestEntry> = groups
+        .into_values()
+        .enumerate()
+        .filter_map(|(i, mut c)| {
+            c.sort_by(|a, b| tier(a).cmp(&tier(b)).then(a.id.cmp(&b.id)));
+            let best = tier(c.first()?);
+            let top: Vec<&ManifestEntry> = c.into_iter().filter(|e| tier(e) == best).collect();
+            Some(top[(i * 7) % top.len()])
+        })
+        .collect();
+    chosen.sort_by(|a, b| a.id.cmp(&b.id));
+    chosen
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

@@ -262,3 +262,251 @@ mod real_capture {
         }
     }
 }
+
+mod bad_input {
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+
+    use crate::motion::import::file::{ImportOptions, import_motion};
+    use crate::testdata::shared_data;
+
+    const TAKE: &str = "bandai/dataset-1/dataset-1_walk_normal_001.bvh.gz";
+
+    fn real_bvh_text() -> String {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(shared_data().join(TAKE)).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    fn write_gz(path: &Path, text: &str) {
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+    }
+
+    fn error_of(path: &PathBuf) -> String {
+        match import_motion(path, &ImportOptions::default()) {
+            Ok(_) => panic!("{}: bad input accepted", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_motion_files_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = real_bvh_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let motion = lines.iter().position(|l| l.trim() == "MOTION").unwrap();
+        let first_data = motion + 4; // 1-based line of the first frame
+
+        // Truncated: the last 20 frames are missing.
+        let p = dir.path().join("truncated.bvh.gz");
+        write_gz(&p, &lines[..lines.len() - 20].join("\n"));
+        let e = error_of(&p);
+        assert!(
+            e.contains("truncated.bvh.gz") && e.contains("truncated"),
+            "{e}"
+        );
+
+        // Wrong channel count on one frame line.
+        let mut l = lines.clone();
+        let tokens: Vec<&str> = l[first_data + 9].split_whitespace().collect();
+        let short = tokens[..tokens.len() - 1].join(" ");
+        l[first_data + 9] = &short;
+        let p = dir.path().join("channels.bvh");
+        std::fs::write(&p, l.join("\n")).unwrap();
+        let e = error_of(&p);
+        assert!(
+            e.contains(&format!("channels.bvh:{}", first_data + 10)) && e.contains("131 values"),
+            "{e}"
+        );
+
+        // NaN in frame 5.
+        let mut l = lines.clone();
+        let nan = l[first_data + 4].replacen(' ', " nan ", 1);
+        l[first_data + 4] = &nan;
+        let p = dir.path().join("nan.bvh");
+        std::fs::write(&p, l.join("\n")).unwrap();
+        let e = error_of(&p);
+        assert!(e.contains("nan.bvh") && e.contains("frame 5"), "{e}");
+
+        // Unknown rig: the joints renamed.
+        let p = dir.path().join("unknown_rig.bvh");
+        std::fs::write(
+            &p,
+            text.replace("Hips", "Pelvis_X")
+                .replace("UpperLeg_L", "Thigh_L"),
+        )
+        .unwrap();
+        let e = error_of(&p);
+        assert!(
+            e.contains("unknown_rig.bvh")
+                && e.contains("unknown rig")
+                && e.contains("Thigh_L")
+                && e.contains("bandai"),
+            "{e}"
+        );
+
+        // Corrupt gzip stream.
+        let mut bytes = std::fs::read(shared_data().join(TAKE)).unwrap();
+        let mid = bytes.len() / 2;
+        for b in &mut bytes[mid..mid + 64] {
+            *b ^= 0x5a;
+        }
+        let p = dir.path().join("corrupt.bvh.gz");
+        std::fs::write(&p, bytes).unwrap();
+        let e = error_of(&p);
+        assert!(
+            e.contains("corrupt.bvh.gz") && e.contains("cannot read"),
+            "{e}"
+        );
+
+        // Not a motion file.
+        let p = dir.path().join("notes.txt");
+        std::fs::write(&p, "hello").unwrap();
+        assert!(error_of(&p).contains("not a motion file"));
+    }
+}
+
+mod corpus {
+    use std::collections::{HashMap, HashSet};
+
+    use crate::motion::import::corpus::{build_corpus, discover_sources, read_manifest, windows};
+    use crate::motion::import::sample::write_sample;
+    use crate::motion::{Dataset, Normalizer, Split};
+    use crate::testdata::shared_data;
+
+    #[test]
+    fn every_source_is_found_and_splits_follow_the_lists() {
+        let data = shared_data();
+        let mut skipped = Vec::new();
+        let sources = discover_sources(&data, &mut skipped).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        // 174 + 1,397 Bandai takes, 28 AMC trials, 61 − 15 BVH trials not also in AMC.
+        assert_eq!(sources.len(), 174 + 1397 + 28 + 46);
+        let list = |f: &str| -> HashSet<String> {
+            std::fs::read_to_string(data.join("splits").join(f))
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect()
+        };
+        let (bv, bt, cv, ct) = (
+            list("bandai_val.txt"),
+            list("bandai_test.txt"),
+            list("cmu_val.txt"),
+            list("cmu_test.txt"),
+        );
+        for s in &sources {
+            let key = s.id.strip_prefix("cmu_").unwrap_or(&s.id).to_string();
+            let want = if bv.contains(&key) || cv.contains(&key) {
+                Split::Val
+            } else if bt.contains(&key) || ct.contains(&key) {
+                Split::Test
+            } else {
+                Split::Train
+            };
+            assert_eq!(s.split, want, "{}", s.id);
+        }
+        let count = |sp: Split| sources.iter().filter(|s| s.split == sp).count();
+        assert_eq!(
+            (count(Split::Val), count(Split::Test)),
+            (161 + 12, 161 + 10)
+        );
+    }
+
+    #[test]
+    fn windows_cover_long_takes() {
+        assert_eq!(windows(150), vec![0..150]);
+        assert_eq!(windows(200), vec![0..200]);
+        let w = windows(459);
+        assert_eq!(w.len(), 3);
+        assert!(w.iter().all(|r| r.len() <= 196));
+        assert_eq!(w.last().unwrap().end, 459);
+    }
+
+    /// Builds the corpus of one Bandai group, CMU subjects 02 and 07 and two train trials, and
+    /// checks what a training run relies on: no val/test take reaches train, Mean/Std official.
+    #[test]
+    fn built_corpus_keeps_held_out_takes_out_of_train() {
+        let out = tempfile::tempdir().unwrap();
+        let keep = |s: &crate::motion::import::corpus::Source| {
+            s.id.starts_with("dataset-2_wave-left-hand_")
+                || s.id.starts_with("cmu_02_")
+                || s.id.starts_with("cmu_07_")
+                || s.id == "cmu_01_01"
+                || s.id == "cmu_05_01"
+        };
+        let report = build_corpus(&shared_data(), out.path(), Some(&keep), &|_, _| {}).unwrap();
+        println!("{report:?}");
+        assert!(report.skipped.is_empty());
+        assert_eq!(report.sources, 140 + 10 + 12 + 2, "{report:?}");
+        let manifest = read_manifest(out.path()).unwrap();
+        // Every clip of a take shares the take's split; held-out takes never appear in train.
+        let mut split_of_source: HashMap<&str, &str> = HashMap::new();
+        for e in &manifest {
+            let prev = split_of_source.insert(&e.source, &e.split);
+            assert!(
+                prev.is_none_or(|p| p == e.split),
+                "{} in two splits",
+                e.source
+            );
+        }
+        let ds = Dataset::open(out.path()).unwrap();
+        let train: HashSet<&str> = ds.split_ids(Split::Train).into_iter().collect();
+        for e in &manifest {
+            assert_eq!(
+                train.contains(e.id.as_str()),
+                e.split == "train",
+                "{}",
+                e.id
+            );
+            if e.source.contains("cmu/") && (e.source.contains("/02") || e.source.contains("/07")) {
+                assert_ne!(e.split, "train", "{} of a held-out subject", e.id);
+            }
+        }
+        // Mirrors are there, with left/right swapped in captions.
+        let m = manifest
+            .iter()
+            .find(|e| e.id == "Mdataset-2_wave-left-hand_active_001")
+            .unwrap();
+        assert!(
+            m.captions[0].text.contains("right hand"),
+            "{:?}",
+            m.captions
+        );
+        // Official Std: one value per feature group.
+        let n = Normalizer::load(out.path()).unwrap();
+        for (_, r) in crate::motion::layout::FEATURE_GROUPS {
+            assert!(n.std[r.clone()].iter().all(|&s| s == n.std[r.start]));
+        }
+        // Every clip loads back.
+        for id in ds.ids() {
+            let c = ds.load_clip(id).unwrap();
+            assert!(!c.captions.is_empty(), "{id}");
+        }
+        // The sample writer keeps held-out clips only and stays small.
+        let sample = tempfile::tempdir().unwrap();
+        let (clips, bytes) = write_sample(out.path(), sample.path()).unwrap();
+        assert!(clips >= 2 && bytes < 10_000_000);
+        let s = Dataset::open(sample.path()).unwrap();
+        assert!(s.split_ids(Split::Train).is_empty());
+    }
+}
+
+#[test]
+fn embedded_sample_opens() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let ds = crate::motion::Dataset::open(&root).unwrap();
+    assert!(ds.ids().len() >= 30, "{}", ds.ids().len());
+    ds.normalizer().unwrap();
+    for id in ds.ids() {
+        let c = ds.load_clip(id).unwrap();
+        assert!(!c.captions.is_empty() && c.joints.frames() >= 20, "{id}");
+    }
+}
