@@ -59,7 +59,7 @@ fn import_one(file: &Path, options: &ImportOptions, out: &Path) -> Result<String
         &flat,
     )?;
     Ok(format!(
-        "{}: rig {}, {} frames at {} fps → {} feature frames at 20 fps → {}",
+        "{}: rig {}, {} frames at {:.2} fps → {} feature frames at 20 fps → {}",
         file.display(),
         motion.rig,
         motion.source_frames,
