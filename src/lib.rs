@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod eval;
 pub mod motion;
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `geomotion bench ...`: performance figures printed beside their targets.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -17,12 +17,89 @@ pub enum Which {
         #[arg(long, default_value_t = 29_228)]
         ids: usize,
     },
+    /// Caption metrics over N clips (target < 2 s for 4,400), beside pycocoevalcap when given.
+    Metrics {
+        #[arg(long, default_value_t = 4_400)]
+        sets: usize,
+        /// A Python with pycocoevalcap 1.2 installed, to run ../shared/bench/metrics_coco.py.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
     match which {
         Which::Open { ids } => bench_open(ids),
+        Which::Metrics { sets, python } => bench_metrics(sets, python.as_deref()),
     }
+}
+
+/// Caption sets for the metrics benchmark: the 250 cross-check sets of `tests/data`, repeated
+/// with a per-copy word appended so n-gram statistics differ, up to `n`.
+fn metric_sets(n: usize) -> Result<Vec<crate::eval::CaptionSet>> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/caption_sets_250.jsonl");
+    let base = super::eval::read_sets(&path)?;
+    Ok((0..n)
+        .map(|i| {
+            let mut s = base[i % base.len()].clone();
+            s.id = format!("{}_{i}", s.id);
+            if i >= base.len() {
+                s.prediction.push_str(&format!(" w{}", i % 97));
+            }
+            s
+        })
+        .collect())
+}
+
+fn bench_metrics(n: usize, python: Option<&std::path::Path>) -> Result<()> {
+    use crate::eval::{TextVariant, score_captions};
+    let sets = metric_sets(n)?;
+    let t = Instant::now();
+    let raw = score_captions(&sets, TextVariant::Raw);
+    let norm = score_captions(&sets, TextVariant::Normalized);
+    let ours = t.elapsed().as_secs_f64();
+    println!("{n} clips, BLEU-1..4 + ROUGE-L + CIDEr-D, raw and normalized text:");
+    println!(
+        "  geomotion       {ours:>7.3} s (target < 2 s)   CIDEr-D raw {:.4} normalized {:.4}",
+        raw.cider_d, norm.cider_d
+    );
+    if let Some(py) = python {
+        let dir = tempfile::tempdir()?;
+        let input = dir.path().join("sets.jsonl");
+        let lines: Vec<String> = sets
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()?;
+        std::fs::write(&input, lines.join("\n"))?;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/bench/metrics_coco.py");
+        let t = Instant::now();
+        let out = std::process::Command::new(py)
+            .arg(&script)
+            .arg(&input)
+            .output()?;
+        let wall = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            out.status.success(),
+            "reference failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let scorers: f64 = v["seconds"]
+            .as_object()
+            .map_or(0.0, |m| m.values().filter_map(|x| x.as_f64()).sum());
+        println!(
+            "  pycocoevalcap   {scorers:>7.3} s in its scorers ({wall:.1} s with Python start-up)   CIDEr-D raw {:.4} normalized {:.4}",
+            v["raw"]["cider"].as_f64().unwrap_or(f64::NAN),
+            v["normalized"]["cider"].as_f64().unwrap_or(f64::NAN)
+        );
+    } else {
+        println!(
+            "  (pass --python /path/to/venv/bin/python with pycocoevalcap installed to time the reference in the same run)"
+        );
+    }
+    Ok(())
 }
 
 /// Resident set size of this process in bytes (Linux `/proc/self/status` VmRSS).

@@ -2,6 +2,7 @@
 //! the studio.
 
 mod bench;
+mod eval;
 mod import;
 mod info;
 
@@ -74,6 +75,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Evaluation.
+    Eval {
+        #[command(subcommand)]
+        which: EvalCommand,
+    },
     /// Build datasets.
     Data {
         #[command(subcommand)]
@@ -83,6 +89,19 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: bench::Which,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
+    /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text.
+    Score {
+        #[arg(long)]
+        input: PathBuf,
+        /// Also write the scores as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -169,6 +188,9 @@ pub fn run() -> Result<()> {
             drop_first_frame,
             out,
         }) => import::import_files(&files, asf, rig.as_deref(), fps, drop_first_frame, &out),
+        Some(Command::Eval {
+            which: EvalCommand::Score { input, json },
+        }) => eval::score(&input, json.as_deref()),
         Some(Command::Data {
             which: DataCommand::Build { from, out },
         }) => import::data_build(&from, &out),

@@ -510,3 +510,86 @@ fn embedded_sample_opens() {
         assert!(!c.captions.is_empty() && c.joints.frames() >= 20, "{id}");
     }
 }
+
+/// A corpus build over a data folder holding one good and one corrupt take skips the bad file,
+/// names it in the report, and still writes the good one.
+#[test]
+fn corpus_build_skips_and_lists_bad_files() {
+    use crate::motion::import::corpus::build_corpus;
+    let real = crate::testdata::shared_data();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    for sub in [
+        "splits",
+        "bandai/dataset-1",
+        "bandai/dataset-2",
+        "cmu/bvh",
+        "cmu/asfamc",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    for f in [
+        "bandai_val.txt",
+        "bandai_test.txt",
+        "cmu_val.txt",
+        "cmu_test.txt",
+    ] {
+        std::fs::copy(real.join("splits").join(f), d.join("splits").join(f)).unwrap();
+    }
+    for ds in ["dataset-1", "dataset-2"] {
+        for f in ["content_label.txt", "style_label.txt"] {
+            std::fs::copy(
+                real.join("bandai").join(ds).join(f),
+                d.join("bandai").join(ds).join(f),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::copy(
+        real.join("cmu/cmu_descriptions.csv"),
+        d.join("cmu/cmu_descriptions.csv"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("cmu/bvh/manifest.csv"),
+        "file,subject,trial,true_fps,header_frame_time,frames,has_tpose_frame0,capture_fps\n",
+    )
+    .unwrap();
+    let good = "dataset-1_walk_normal_001";
+    let bad = "dataset-1_walk_happy_001";
+    for name in [good, bad] {
+        let src = real.join("bandai/dataset-1");
+        std::fs::copy(
+            src.join(format!("{name}.json")),
+            d.join(format!("bandai/dataset-1/{name}.json")),
+        )
+        .unwrap();
+        let gz = std::fs::read(src.join(format!("{name}.bvh.gz"))).unwrap();
+        let bytes = if name == bad {
+            gz[..gz.len() / 3].to_vec()
+        } else {
+            gz
+        };
+        std::fs::write(d.join(format!("bandai/dataset-1/{name}.bvh.gz")), bytes).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let report = build_corpus(d, out.path(), None, &|_, _| {}).unwrap();
+    println!("{report:?}");
+    assert_eq!(report.sources, 2);
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].contains(&format!("{bad}.bvh.gz")),
+        "{:?}",
+        report.skipped
+    );
+    assert!(
+        out.path()
+            .join(format!("new_joint_vecs/{good}.npy"))
+            .exists()
+    );
+    assert!(
+        !out.path()
+            .join(format!("new_joint_vecs/{bad}.npy"))
+            .exists()
+    );
+}

@@ -1,0 +1,11 @@
+//! Evaluation as the field computes it: caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D) matching
+//! the reference implementations (pycocoevalcap) to 1e-4. Never imports Bevy.
+
+pub mod bleu;
+pub mod captions;
+pub mod cider;
+pub mod ngrams;
+pub mod rouge;
+pub mod text;
+
+pub use captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
