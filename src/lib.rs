@@ -9,6 +9,8 @@
 
 pub mod app;
 pub mod cli;
+pub mod device;
+pub mod dvq;
 pub mod eval;
 pub mod motion;
 

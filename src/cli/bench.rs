@@ -25,10 +25,27 @@ pub enum Which {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Tokenizer training crops/s, encode clips/s and GFLOP/s, beside PyTorch (dvq_torch.py).
+    Dvq {
+        /// Presets to measure.
+        #[arg(long, default_values_t = ["cpu".to_string(), "paper".to_string()])]
+        preset: Vec<String>,
+        /// Timed training steps per preset (after 2 warm-up steps).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// A Python with torch installed, to run ../shared/bench/dvq_torch.py.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
     match which {
+        Which::Dvq {
+            preset,
+            steps,
+            python,
+        } => super::bench_dvq::bench_dvq(&preset, steps, python.as_deref()),
         Which::Open { ids } => bench_open(ids),
         Which::Metrics { sets, python } => bench_metrics(sets, python.as_deref()),
     }

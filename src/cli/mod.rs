@@ -2,6 +2,8 @@
 //! the studio.
 
 mod bench;
+mod bench_dvq;
+mod dvq;
 mod eval;
 mod import;
 mod info;
@@ -75,6 +77,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train the tokenizer (and, later, the captioner).
+    Train {
+        #[command(subcommand)]
+        which: TrainCommand,
+    },
     /// Evaluation.
     Eval {
         #[command(subcommand)]
@@ -93,7 +100,15 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum TrainCommand {
+    /// Train the DVQ motion tokenizer on a corpus split.
+    Dvq(dvq::TrainArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum EvalCommand {
+    /// Tokenizer metrics on a split: MPJPE, normalized MSE, code usage, codebook geometry.
+    Dvq(dvq::EvalArgs),
     /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
     /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text.
     Score {
@@ -188,6 +203,12 @@ pub fn run() -> Result<()> {
             drop_first_frame,
             out,
         }) => import::import_files(&files, asf, rig.as_deref(), fps, drop_first_frame, &out),
+        Some(Command::Train {
+            which: TrainCommand::Dvq(args),
+        }) => dvq::train(args),
+        Some(Command::Eval {
+            which: EvalCommand::Dvq(args),
+        }) => dvq::eval(args),
         Some(Command::Eval {
             which: EvalCommand::Score { input, json },
         }) => eval::score(&input, json.as_deref()),

@@ -1,0 +1,245 @@
+//! Model and training configuration, saved as `config.json` beside the weights.
+//!
+//! Defaults follow JYe16/GeoMotionGPT `dvq_train.py` and `dvq/softvq.py` (the `paper` preset);
+//! the `cpu` preset keeps the same architecture at a width two cores can train.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{DvqError, Result};
+use crate::motion::layout::N_FEATURES;
+
+/// The tokenizer's architecture (reference: `dvq/encdec.py`, T2M-GPT `models/resnet.py`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DvqConfig {
+    /// Feature width of a frame: 263 for HumanML3D.
+    pub input_dim: usize,
+    /// Codebook size K (number of motion codes).
+    pub nb_code: usize,
+    /// Code dimension D (codebook rows are D-dimensional).
+    pub code_dim: usize,
+    /// Channel width W of every hidden convolution.
+    pub width: usize,
+    /// Number of stride-2 stages: one code per `2^down_t` frames (3 → 8 frames).
+    pub down_t: usize,
+    /// Residual blocks per stage.
+    pub depth: usize,
+    /// Dilations are `rate^d` for d in 0..depth, applied in reverse order (9, 3, 1).
+    pub dilation_growth_rate: usize,
+}
+
+impl DvqConfig {
+    /// The paper's setting: K = 512, D = 512, W = 512, down_t = 3, depth 3.
+    pub fn paper() -> Self {
+        Self {
+            input_dim: N_FEATURES,
+            nb_code: 512,
+            code_dim: 512,
+            width: 512,
+            down_t: 3,
+            depth: 3,
+            dilation_growth_rate: 3,
+        }
+    }
+
+    /// The preset trained on two CPU cores: K = 256 ≤ D = 256 (an orthonormal codebook exists),
+    /// W = 128, same depth and down-sampling as the paper.
+    pub fn cpu() -> Self {
+        Self {
+            nb_code: 256,
+            code_dim: 256,
+            width: 128,
+            ..Self::paper()
+        }
+    }
+
+    /// A preset by name: `paper`, `cpu`, or `tiny` (tests).
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "paper" => Ok(Self::paper()),
+            "cpu" => Ok(Self::cpu()),
+            "tiny" => Ok(Self {
+                nb_code: 32,
+                code_dim: 32,
+                width: 32,
+                depth: 1,
+                ..Self::paper()
+            }),
+            other => Err(DvqError::Config(format!(
+                "unknown preset `{other}` (paper, cpu or tiny)"
+            ))),
+        }
+    }
+
+    /// Frames per code: `2^down_t`.
+    pub fn frames_per_code(&self) -> usize {
+        1 << self.down_t
+    }
+
+    /// Dilations of one residual stack, in the order applied: `[rate^(depth-1), …, 1]`.
+    pub fn dilations(&self) -> Vec<usize> {
+        (0..self.depth)
+            .rev()
+            .map(|d| self.dilation_growth_rate.pow(d as u32))
+            .collect()
+    }
+
+    /// Checks sizes that the model needs.
+    pub fn validate(&self) -> Result<()> {
+        if self.nb_code < 2 || self.code_dim == 0 || self.width == 0 || self.input_dim == 0 {
+            return Err(DvqError::Config(format!(
+                "sizes must be positive: {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Training hyper-parameters (reference: `dvq_train.py`, with epochs expressed as steps).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Optimiser steps in all.
+    pub steps: usize,
+    /// Crops per batch.
+    pub batch_size: usize,
+    /// Shortest random crop, frames at 20 fps (a multiple of the frames per code).
+    pub crop_min: usize,
+    /// Longest random crop, frames at 20 fps.
+    pub crop_max: usize,
+    /// AdamW learning rate of the encoder and decoder.
+    pub lr: f64,
+    /// AdamW weight decay of convolution weights (biases get none).
+    pub weight_decay: f64,
+    /// Learning rate of the codebook (the reference uses lr / 2).
+    pub codebook_lr: f64,
+    /// Weight decay of the codebook.
+    pub codebook_weight_decay: f64,
+    /// Linear warm-up, as a fraction of `steps` (reference: 0.03), then cosine decay to 0.
+    pub warmup_frac: f64,
+    /// Gumbel-Softmax temperature held until `tau_decay_start` …
+    pub tau_start: f64,
+    /// … then decayed exponentially to this value at `tau_decay_end`, and held.
+    pub tau_end: f64,
+    /// Fraction of `steps` where τ starts to decay (reference: epoch 300 of 500).
+    pub tau_decay_start: f64,
+    /// Fraction of `steps` where τ reaches `tau_end` (reference: epoch 400 of 500).
+    pub tau_decay_end: f64,
+    /// Weight of the utilisation loss in the total (reference: 0.25).
+    pub util_weight: f64,
+    /// Scale inside the utilisation loss, `(1 − ppl/K)·(1 − 0.85h)·ratio` (reference: 4).
+    pub util_ratio: f64,
+    /// Fraction of `steps` where the ramp h from hard-sample to clear perplexity starts (150/500).
+    pub util_ramp_start: f64,
+    /// Fraction of `steps` where h reaches 1 (200/500).
+    pub util_ramp_end: f64,
+    /// Weight of L_ortho = mean((Ĉ Ĉᵀ − I)²) (reference: 1).
+    pub ortho_weight: f64,
+    /// Seed of initialisation, crops and Gumbel noise.
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+    /// Write a CSV log row every this many steps.
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 20_000,
+            batch_size: 64,
+            crop_min: 32,
+            crop_max: 64,
+            lr: 2e-4,
+            weight_decay: 1e-4,
+            codebook_lr: 1e-4,
+            codebook_weight_decay: 0.0,
+            warmup_frac: 0.03,
+            tau_start: 0.4,
+            tau_end: 0.01,
+            tau_decay_start: 0.6,
+            tau_decay_end: 0.8,
+            util_weight: 0.25,
+            util_ratio: 4.0,
+            util_ramp_start: 0.3,
+            util_ramp_end: 0.4,
+            ortho_weight: 1.0,
+            seed: 1234,
+            checkpoint_every: 1000,
+            log_every: 20,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Training settings for a model preset: the reference's for `paper` (20,000 steps of 64
+    /// crops), and for `cpu` a run that fits an hour on two cores (4,000 steps, lr 5e-4 with the
+    /// codebook at half of it, as the reference's ratio). `tiny` takes the defaults.
+    pub fn for_preset(name: &str) -> Self {
+        match name {
+            "cpu" => Self {
+                steps: 4000,
+                lr: 5e-4,
+                codebook_lr: 2.5e-4,
+                checkpoint_every: 250,
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+
+    /// Learning-rate multiplier at `step` (0-based): linear warm-up then cosine to 0, as Hugging
+    /// Face `get_cosine_schedule_with_warmup`.
+    pub fn lr_scale(&self, step: usize) -> f64 {
+        let warmup = (self.warmup_frac * self.steps as f64) as usize;
+        if step < warmup {
+            return step as f64 / warmup.max(1) as f64;
+        }
+        let progress = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
+        0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+    }
+
+    /// Gumbel-Softmax temperature τ at `step`.
+    pub fn tau(&self, step: usize) -> f64 {
+        let f = step as f64 / self.steps.max(1) as f64;
+        if f < self.tau_decay_start {
+            return self.tau_start;
+        }
+        let span = (self.tau_decay_end - self.tau_decay_start).max(1e-9);
+        let p = ((f - self.tau_decay_start) / span).min(1.0);
+        (self.tau_start * (self.tau_end / self.tau_start).powf(p)).max(self.tau_end)
+    }
+
+    /// The ramp h in [0, 1] that moves the perplexity from the hard Gumbel sample to the clear
+    /// (noise-free) straight-through softmax and lowers the utilisation weight by (1 − 0.85h).
+    pub fn util_ramp(&self, step: usize) -> f64 {
+        let f = step as f64 / self.steps.max(1) as f64;
+        let span = (self.util_ramp_end - self.util_ramp_start).max(1e-9);
+        ((f - self.util_ramp_start) / span).clamp(0.0, 1.0)
+    }
+
+    /// Checks the settings against a model config.
+    pub fn validate(&self, model: &DvqConfig) -> Result<()> {
+        let q = model.frames_per_code();
+        if self.crop_min < q || self.crop_min > self.crop_max {
+            return Err(DvqError::Config(format!(
+                "crop lengths {}..{} must satisfy {q} ≤ crop_min ≤ crop_max",
+                self.crop_min, self.crop_max
+            )));
+        }
+        if self.steps == 0 || self.batch_size == 0 {
+            return Err(DvqError::Config(
+                "steps and batch_size must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything `config.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    pub model: DvqConfig,
+    pub train: TrainConfig,
+    /// Corpus the model was trained on, as given.
+    pub data: String,
+}

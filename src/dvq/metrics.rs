@@ -1,0 +1,144 @@
+//! Tokenizer metrics on a corpus split: reconstruction error (normalized MSE, MPJPE), code usage
+//! and codebook geometry. `geomotion eval dvq` prints them as JSON.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::error::Result;
+use super::tokenizer::Tokenizer;
+use crate::motion::layout::{N_FEATURES, N_JOINTS};
+use crate::motion::{Dataset, Features, Split, recover_from_ric};
+
+/// Metrics of a tokenizer over whole clips of one split.
+#[derive(Clone, Debug, Serialize)]
+pub struct DvqMetrics {
+    pub split: String,
+    pub clips: usize,
+    /// Frames scored (each clip cut to a multiple of 8 frames).
+    pub frames: usize,
+    /// Clips shorter than one code, left out.
+    pub skipped_short: usize,
+    /// MSE between normalized features and their reconstruction.
+    pub recon_mse_normalized: f64,
+    /// Mean over joints and frames of ‖p̂ − p‖ in millimetres, global positions from
+    /// `recover_from_ric` of each, no alignment.
+    pub mpjpe_mm: f64,
+    /// The same after subtracting each frame's root (pelvis) position.
+    pub mpjpe_root_relative_mm: f64,
+    /// How often each code was chosen over the split, `(K,)`.
+    pub usage: Vec<u64>,
+    /// exp(entropy) of the usage distribution.
+    pub perplexity: f64,
+    /// Percentage of the K codes used at least once.
+    pub codes_used_pct: f64,
+    /// Codes never chosen.
+    pub dead_codes: Vec<usize>,
+    /// ‖G − I‖_F of the Gram matrix G of the row-normalized codebook.
+    pub gram_minus_identity_fro: f64,
+    /// Mean |cos| between distinct codes.
+    pub mean_abs_offdiag_cosine: f64,
+}
+
+/// Runs the tokenizer over every clip of `split` in the corpus at `data`.
+///
+/// `progress(done, total)` is called after each clip.
+pub fn evaluate(
+    tok: &Tokenizer,
+    data: &Path,
+    split: Split,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<DvqMetrics> {
+    let ds = Dataset::open(data)?;
+    let ids = ds.split_ids(split);
+    let k = tok.nb_code();
+    let q = tok.frames_per_code();
+    let norm = tok.normalizer();
+    let mut usage = vec![0u64; k];
+    let (mut se, mut n_feat) = (0.0f64, 0usize);
+    let (mut err, mut err_rel, mut n_joint) = (0.0f64, 0.0f64, 0usize);
+    let (mut clips, mut frames, mut skipped) = (0, 0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        let f = Features::load(&ds.features_path(id))?;
+        let t8 = f.frames() / q * q;
+        if t8 == 0 {
+            skipped += 1;
+            continue;
+        }
+        let gt = &f.as_slice()[..t8 * N_FEATURES];
+        let (codes, rec) = tok.reconstruct(gt)?;
+        for c in &codes {
+            usage[*c as usize] += 1;
+        }
+        let (mut a, mut b) = (gt.to_vec(), rec.clone());
+        norm.normalize(&mut a);
+        norm.normalize(&mut b);
+        se += a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| ((x - y) as f64).powi(2))
+            .sum::<f64>();
+        n_feat += a.len();
+        let pg = recover_from_ric(gt, N_FEATURES);
+        let pr = recover_from_ric(&rec, N_FEATURES);
+        for (fg, fr) in pg.chunks_exact(N_JOINTS).zip(pr.chunks_exact(N_JOINTS)) {
+            for (g, r) in fg.iter().zip(fr) {
+                err += dist(g, r);
+                let gr = sub(g, &fg[0]);
+                let rr = sub(r, &fr[0]);
+                err_rel += dist(&gr, &rr);
+            }
+            n_joint += N_JOINTS;
+        }
+        clips += 1;
+        frames += t8;
+        progress(i + 1, ids.len());
+    }
+    let total: u64 = usage.iter().sum();
+    let entropy: f64 = usage
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total.max(1) as f64;
+            -p * p.ln()
+        })
+        .sum();
+    let dead: Vec<usize> = (0..k).filter(|&c| usage[c] == 0).collect();
+    let g = tok.gram()?;
+    let (mut fro, mut off, mut n_off) = (0.0f64, 0.0f64, 0usize);
+    for r in 0..k {
+        for c in 0..k {
+            let v = g[r * k + c] as f64;
+            let e = if r == c { v - 1.0 } else { v };
+            fro += e * e;
+            if r != c {
+                off += v.abs();
+                n_off += 1;
+            }
+        }
+    }
+    Ok(DvqMetrics {
+        split: split.name().to_string(),
+        clips,
+        frames,
+        skipped_short: skipped,
+        recon_mse_normalized: se / n_feat.max(1) as f64,
+        mpjpe_mm: 1000.0 * err / n_joint.max(1) as f64,
+        mpjpe_root_relative_mm: 1000.0 * err_rel / n_joint.max(1) as f64,
+        codes_used_pct: 100.0 * (k - dead.len()) as f64 / k as f64,
+        dead_codes: dead,
+        usage,
+        perplexity: entropy.exp(),
+        gram_minus_identity_fro: fro.sqrt(),
+        mean_abs_offdiag_cosine: off / n_off.max(1) as f64,
+    })
+}
+
+fn sub(a: &[f32; 3], b: &[f32; 3]) -> [f32; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn dist(a: &[f32; 3], b: &[f32; 3]) -> f64 {
+    let d = sub(a, b);
+    ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) as f64).sqrt()
+}

@@ -1,0 +1,322 @@
+//! The training loop: seeded random crops, Gumbel-Softmax straight-through quantization, loss
+//! = MSE + w_util·L_util + w_ortho·L_ortho (JYe16/GeoMotionGPT `dvq_train.py`), AdamW groups,
+//! cosine schedule, checkpoints, exact resume, cancellation and progress reports.
+//!
+//! Every step draws its crops and its Gumbel noise from a generator seeded by (seed, step), so a
+//! run resumed from a checkpoint takes exactly the same steps as an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{D, Device, Tensor};
+use rand::{SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+use super::checkpoint::{self, LOG_FILE};
+use super::config::{CheckpointConfig, DvqConfig, TrainConfig};
+use super::data::ClipBank;
+use super::error::{DvqError, Result};
+use super::model::DvqModel;
+use super::optim::{AdamW, GroupHyper};
+use super::params::Group;
+use super::quantize::{
+    clear_straight_through, gumbel_noise, gumbel_softmax_hard, ortho_loss, perplexity,
+};
+use crate::motion::Split;
+
+/// The parts of one step's loss (scalars).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct LossParts {
+    pub total: f32,
+    /// MSE on normalized features.
+    pub recon: f32,
+    /// (1 − ppl/K)·(1 − 0.85h)·ratio, before its weight.
+    pub util: f32,
+    /// mean((Ĉ Ĉᵀ − I)²), before its weight.
+    pub ortho: f32,
+    /// Batch code-usage perplexity of the hard Gumbel sample.
+    pub perplexity: f32,
+}
+
+/// What the progress callback receives after every step.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainProgress {
+    /// Steps done (1-based after the first step).
+    pub step: usize,
+    pub steps: usize,
+    pub loss: LossParts,
+    pub tau: f64,
+    pub lr: f64,
+    /// Crops per second over this session (excludes checkpoint writes).
+    pub samples_per_s: f64,
+    pub elapsed_s: f64,
+    pub eta_s: f64,
+    /// Codes chosen in this batch, `(K,)` counts (for a live usage plot).
+    pub batch_usage: Vec<u32>,
+}
+
+/// How a training run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrainEnd {
+    Finished,
+    /// Stopped by the cancellation flag; the checkpoint at `step` resumes it.
+    Cancelled {
+        step: usize,
+    },
+}
+
+/// A training request: corpus, output directory, configs.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    /// HumanML3D-layout corpus.
+    pub data: PathBuf,
+    /// The split trained on (`train` for every shipped model).
+    pub split: Split,
+    /// Tokenizer directory to write (and to resume from when `resume`).
+    pub out: PathBuf,
+    pub model: DvqConfig,
+    pub train: TrainConfig,
+    /// Continue from the checkpoint in `out` (its config wins).
+    pub resume: bool,
+    /// Stop after this step even if `train.steps` is larger (the schedule still spans
+    /// `train.steps`); used to split a run across sessions and by the resume test.
+    pub stop_at: Option<usize>,
+}
+
+/// Loss of one batch of normalized crops `(B, L, 263)` at temperature `tau` and ramp `h`.
+pub fn batch_loss(
+    model: &DvqModel,
+    x: &Tensor,
+    tau: f64,
+    h: f64,
+    cfg: &TrainConfig,
+    rng: &mut StdRng,
+) -> Result<(Tensor, LossParts, Tensor)> {
+    let k = model.config.nb_code;
+    let logits = model.encode_logits(x)?;
+    let (b, n, _) = logits.dims3()?;
+    let flat = logits.reshape((b * n, k))?;
+    let noise = gumbel_noise((b * n, k), rng, model.device())?;
+    let assign = gumbel_softmax_hard(&flat, &noise, tau)?;
+    let z = assign
+        .matmul(model.codebook())?
+        .reshape((b, n, model.config.code_dim))?;
+    let x_hat = model.decode_embeddings(&z)?;
+    let recon = (x_hat - x)?.sqr()?.mean_all()?;
+    let ppl_hard = perplexity(&assign)?;
+    let ppl = if h > 0.0 {
+        let clear = clear_straight_through(&flat, tau)?;
+        ((&ppl_hard * (1.0 - h))? + (perplexity(&clear)? * h)?)?
+    } else {
+        ppl_hard.clone()
+    };
+    let util = ((1.0 - (ppl / k as f64)?)? * ((1.0 - 0.85 * h) * cfg.util_ratio))?;
+    let ortho = ortho_loss(model.codebook())?;
+    let total = ((&recon + (&util * cfg.util_weight)?)? + (&ortho * cfg.ortho_weight)?)?;
+    let scalar = |t: &Tensor| -> Result<f32> { Ok(t.to_scalar::<f32>()?) };
+    let parts = LossParts {
+        total: scalar(&total)?,
+        recon: scalar(&recon)?,
+        util: scalar(&util)?,
+        ortho: scalar(&ortho)?,
+        perplexity: scalar(&ppl_hard)?,
+    };
+    let ids = assign.argmax(D::Minus1)?;
+    Ok((total, parts, ids))
+}
+
+/// The generator of step `step` (0-based) of a run seeded with `seed`.
+pub fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Trains (or resumes) a tokenizer; writes checkpoints every `checkpoint_every` steps, at the
+/// end and on cancellation. `progress` is called after every step.
+///
+/// Errors: unreadable corpus, invalid config, a checkpoint that does not match.
+pub fn train(
+    req: &TrainRequest,
+    device: &Device,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&TrainProgress),
+) -> Result<TrainEnd> {
+    let (ckpt, model, mut opt, start) = if req.resume {
+        let (ckpt, model, _) = checkpoint::load_model(&req.out, device)?;
+        let mut opt = AdamW::new(model.params())?;
+        let step = checkpoint::load_state(&req.out, &mut opt, device)?;
+        (ckpt, model, opt, step)
+    } else {
+        req.train.validate(&req.model)?;
+        let model = DvqModel::new(&req.model, req.train.seed, device)?;
+        let opt = AdamW::new(model.params())?;
+        let ckpt = CheckpointConfig {
+            model: req.model.clone(),
+            train: req.train.clone(),
+            data: req.data.display().to_string(),
+        };
+        (ckpt, model, opt, 0)
+    };
+    let cfg = &ckpt.train;
+    let q = model.config.frames_per_code();
+    let bank = ClipBank::load(&req.data, req.split, cfg.crop_min)?;
+    let normalizer = bank.normalizer.clone();
+    let mut log = TrainLog::open(&req.out, start)?;
+    let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
+    let t0 = Instant::now();
+    let mut busy = 0.0f64;
+    let mut samples = 0usize;
+    let save = |model: &DvqModel, opt: &AdamW| -> Result<()> {
+        checkpoint::save_model(&req.out, &ckpt, model, &normalizer)?;
+        checkpoint::save_state(&req.out, opt)
+    };
+    if start == 0 {
+        save(&model, &opt)?;
+    }
+    for step in start..end {
+        if cancel.load(Ordering::Relaxed) {
+            save(&model, &opt)?;
+            log.flush()?;
+            return Ok(TrainEnd::Cancelled { step });
+        }
+        let ts = Instant::now();
+        let mut rng = step_rng(cfg.seed, step);
+        let x = bank.sample(
+            cfg.batch_size,
+            cfg.crop_min,
+            cfg.crop_max,
+            q,
+            &mut rng,
+            device,
+        )?;
+        let (tau, h, scale) = (cfg.tau(step), cfg.util_ramp(step), cfg.lr_scale(step));
+        let (loss, parts, ids) = batch_loss(&model, &x, tau, h, cfg, &mut rng)?;
+        let grads = loss.backward()?;
+        opt.step(&grads, |g| match g {
+            Group::Weight => GroupHyper {
+                lr: cfg.lr * scale,
+                weight_decay: cfg.weight_decay,
+            },
+            Group::Bias => GroupHyper {
+                lr: cfg.lr * scale,
+                weight_decay: 0.0,
+            },
+            Group::Codebook => GroupHyper {
+                lr: cfg.codebook_lr * scale,
+                weight_decay: cfg.codebook_weight_decay,
+            },
+        })?;
+        busy += ts.elapsed().as_secs_f64();
+        samples += cfg.batch_size;
+        let done = step + 1;
+        let rate = samples as f64 / busy.max(1e-9);
+        let mut usage = vec![0u32; model.config.nb_code];
+        for id in ids.to_vec1::<u32>()? {
+            usage[id as usize] += 1;
+        }
+        let p = TrainProgress {
+            step: done,
+            steps: cfg.steps,
+            loss: parts,
+            tau,
+            lr: cfg.lr * scale,
+            samples_per_s: rate,
+            elapsed_s: t0.elapsed().as_secs_f64(),
+            eta_s: (end - done) as f64 * cfg.batch_size as f64 / rate,
+            batch_usage: usage,
+        };
+        if done % cfg.log_every.max(1) == 0 || done == end {
+            log.row(&p)?;
+        }
+        progress(&p);
+        if !parts.total.is_finite() {
+            save(&model, &opt)?;
+            return Err(DvqError::Data(format!(
+                "loss is not finite at step {done}: {parts:?}"
+            )));
+        }
+        if done % cfg.checkpoint_every.max(1) == 0 || done == end {
+            save(&model, &opt)?;
+            log.flush()?;
+        }
+    }
+    Ok(if end < cfg.steps {
+        TrainEnd::Cancelled { step: end }
+    } else {
+        TrainEnd::Finished
+    })
+}
+
+/// `train_log.csv`: one row per `log_every` steps; resuming drops rows after the checkpoint.
+struct TrainLog {
+    writer: csv::Writer<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TrainLog {
+    fn open(dir: &Path, resume_step: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| DvqError::io(dir, e))?;
+        let path = dir.join(LOG_FILE);
+        let mut kept: Vec<csv::StringRecord> = Vec::new();
+        if resume_step > 0 && path.exists() {
+            let mut rd =
+                csv::Reader::from_path(&path).map_err(|e| DvqError::checkpoint(&path, e))?;
+            for rec in rd.records() {
+                let rec = rec.map_err(|e| DvqError::checkpoint(&path, e))?;
+                if rec
+                    .get(0)
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_some_and(|s| s <= resume_step)
+                {
+                    kept.push(rec);
+                }
+            }
+        }
+        let file = std::fs::File::create(&path).map_err(|e| DvqError::io(&path, e))?;
+        let mut writer = csv::Writer::from_writer(file);
+        let header = [
+            "step",
+            "loss",
+            "recon",
+            "util",
+            "ortho",
+            "perplexity",
+            "tau",
+            "lr",
+            "samples_per_s",
+            "elapsed_s",
+        ];
+        writer
+            .write_record(header)
+            .map_err(|e| DvqError::checkpoint(&path, e))?;
+        for rec in &kept {
+            writer
+                .write_record(rec)
+                .map_err(|e| DvqError::checkpoint(&path, e))?;
+        }
+        Ok(Self { writer, path })
+    }
+
+    fn row(&mut self, p: &TrainProgress) -> Result<()> {
+        let l = &p.loss;
+        let rec = [
+            p.step.to_string(),
+            l.total.to_string(),
+            l.recon.to_string(),
+            l.util.to_string(),
+            l.ortho.to_string(),
+            l.perplexity.to_string(),
+            format!("{:.5}", p.tau),
+            format!("{:.3e}", p.lr),
+            format!("{:.1}", p.samples_per_s),
+            format!("{:.1}", p.elapsed_s),
+        ];
+        self.writer
+            .write_record(&rec)
+            .map_err(|e| DvqError::checkpoint(&self.path, e))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.writer.flush().map_err(|e| DvqError::io(&self.path, e))
+    }
+}
