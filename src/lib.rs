@@ -12,6 +12,7 @@ pub mod cli;
 pub mod device;
 pub mod dvq;
 pub mod eval;
+pub mod lm;
 pub mod motion;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod dvq;
 mod eval;
 mod import;
 mod info;
+mod lm;
 
 use std::path::PathBuf;
 
@@ -77,7 +78,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Train the tokenizer (and, later, the captioner).
+    /// Caption a corpus clip or a motion file with the DVQ tokenizer + captioner.
+    Caption(lm::CaptionArgs),
+    /// Train the tokenizer or the captioner.
     Train {
         #[command(subcommand)]
         which: TrainCommand,
@@ -103,6 +106,8 @@ enum Command {
 enum TrainCommand {
     /// Train the DVQ motion tokenizer on a corpus split.
     Dvq(dvq::TrainArgs),
+    /// Fine-tune the captioner (LoRA + motion rows, or full) on a corpus's train split.
+    Lm(lm::TrainArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +211,10 @@ pub fn run() -> Result<()> {
         Some(Command::Train {
             which: TrainCommand::Dvq(args),
         }) => dvq::train(args),
+        Some(Command::Train {
+            which: TrainCommand::Lm(args),
+        }) => lm::train(args),
+        Some(Command::Caption(args)) => lm::caption(args),
         Some(Command::Eval {
             which: EvalCommand::Dvq(args),
         }) => dvq::eval(args),

@@ -68,10 +68,16 @@ impl Params {
         self.push(name, group, Tensor::from_vec(data, shape, device)?)
     }
 
-    fn push(&mut self, name: &str, group: Group, t: Tensor) -> Result<Var> {
+    /// Adds an existing tensor as a parameter (copied into a new `Var`).
+    pub(crate) fn push(&mut self, name: &str, group: Group, t: Tensor) -> Result<Var> {
         let var = Var::from_tensor(&t)?;
-        self.entries.push((name.to_string(), group, var.clone()));
+        self.push_var(name, group, var.clone());
         Ok(var)
+    }
+
+    /// Adds a variable that a model already holds (shared, not copied).
+    pub fn push_var(&mut self, name: &str, group: Group, var: Var) {
+        self.entries.push((name.to_string(), group, var));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Group, &Var)> {

