@@ -37,6 +37,17 @@ pub enum Which {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Live-captioning latency of a 10 s clip and fine-tuning speed, beside caption_torch.py.
+    Caption {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Timed fine-tuning forward + backward steps (0 to skip).
+        #[arg(long, default_value_t = 3)]
+        train_steps: usize,
+        /// A Python with torch + transformers + gguf, to run ../shared/bench/caption_torch.py.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
@@ -46,6 +57,11 @@ pub fn run(which: Which) -> Result<()> {
             steps,
             python,
         } => super::bench_dvq::bench_dvq(&preset, steps, python.as_deref()),
+        Which::Caption {
+            runs,
+            train_steps,
+            python,
+        } => super::bench_caption::bench_caption(runs, train_steps, python.as_deref()),
         Which::Open { ids } => bench_open(ids),
         Which::Metrics { sets, python } => bench_metrics(sets, python.as_deref()),
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use candle_core::quantized::GgmlDType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -92,6 +93,9 @@ pub struct CaptionArgs {
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Decode in f32 instead of through Q8_0 copies of the weights.
+    #[arg(long)]
+    f32: bool,
 }
 
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
@@ -236,7 +240,8 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let (features, label) = features_of(&a)?;
     let t0 = Instant::now();
     let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-    let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), &device)?;
+    let decode = (!a.f32).then_some(GgmlDType::Q8_0);
+    let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), decode, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
@@ -249,5 +254,104 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         1e3 * t1.elapsed().as_secs_f64()
     );
     println!("{caption}");
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct EvalCaptionsArgs {
+    /// HumanML3D-layout corpus with captions (and manifest.json for caption kinds).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// Score each clip's first reference against its others (the "GT" ceiling row).
+    #[arg(long)]
+    refs_only: bool,
+    /// Also score windows of longer takes (their captions describe the whole take).
+    #[arg(long)]
+    include_windows: bool,
+    #[arg(long, default_value = "models/lm")]
+    model: PathBuf,
+    #[arg(long, default_value = "models/dvq")]
+    dvq: PathBuf,
+    #[arg(long)]
+    lm: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Write report.json, report.md and predictions.jsonl here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
+    use crate::eval::report::{ClipCaptions, markdown, report};
+    let manifest = crate::motion::import::corpus::read_manifest(&a.data)?;
+    let split = a.split.name();
+    let entries: Vec<_> = manifest
+        .into_iter()
+        .filter(|e| e.split == split && (a.include_windows || e.whole_take) && !e.captions.is_empty())
+        .collect();
+    if entries.is_empty() {
+        bail!("{}: no captioned clip in the {split} split", a.data.display());
+    }
+    let ds = Dataset::open(&a.data)?;
+    let mut clips = Vec::with_capacity(entries.len());
+    let t0 = Instant::now();
+    let model = if a.refs_only {
+        None
+    } else {
+        let device = crate::device::select(&a.device)?;
+        let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
+        let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), Some(GgmlDType::Q8_0), &device)?;
+        eprintln!("captioning {} {split} clips on {}", entries.len(), crate::device::describe(&device));
+        Some((dvq, cap))
+    };
+    let bar = ProgressBar::new(entries.len() as u64);
+    for e in &entries {
+        let prediction = match &model {
+            Some((dvq, cap)) => {
+                let f = Features::load(&ds.features_path(&e.id))?;
+                let codes = dvq.encode(f.as_slice())?;
+                cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| {})?
+            }
+            None => String::new(),
+        };
+        clips.push(ClipCaptions {
+            id: e.id.clone(),
+            prediction,
+            references: e.captions.iter().map(|c| (c.text.clone(), c.kind)).collect(),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let secs = t0.elapsed().as_secs_f64();
+    let rows = report(&clips, a.refs_only);
+    let title = if a.refs_only { "references scored against the others (GT)" } else { "generated captions" };
+    let md = format!(
+        "{title}, {split} split of {}, {} clips{} ({secs:.1} s)\n\n{}",
+        a.data.display(),
+        clips.len(),
+        if a.include_windows { "" } else { ", whole takes only" },
+        markdown(&rows)
+    );
+    print!("{md}");
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::write(out.join("report.md"), &md)?;
+        std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&rows)?)?;
+        let lines: Vec<String> = clips
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id,
+                    "prediction": c.prediction,
+                    "references": c.references.iter().map(|r| &r.0).collect::<Vec<_>>(),
+                })
+                .to_string()
+            })
+            .collect();
+        std::fs::write(out.join("predictions.jsonl"), lines.join("\n") + "\n")?;
+        eprintln!("wrote {}", out.display());
+    }
     Ok(())
 }

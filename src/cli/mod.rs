@@ -2,6 +2,7 @@
 //! the studio.
 
 mod bench;
+mod bench_caption;
 mod bench_dvq;
 mod dvq;
 mod eval;
@@ -114,6 +115,8 @@ enum TrainCommand {
 enum EvalCommand {
     /// Tokenizer metrics on a split: MPJPE, normalized MSE, code usage, codebook geometry.
     Dvq(dvq::EvalArgs),
+    /// Caption every clip of a split and report BLEU, ROUGE-L, CIDEr-D per caption kind.
+    Captions(lm::EvalCaptionsArgs),
     /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
     /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text.
     Score {
@@ -215,6 +218,9 @@ pub fn run() -> Result<()> {
             which: TrainCommand::Lm(args),
         }) => lm::train(args),
         Some(Command::Caption(args)) => lm::caption(args),
+        Some(Command::Eval {
+            which: EvalCommand::Captions(args),
+        }) => lm::eval_captions(args),
         Some(Command::Eval {
             which: EvalCommand::Dvq(args),
         }) => dvq::eval(args),

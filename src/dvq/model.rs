@@ -105,7 +105,9 @@ pub struct DvqModel {
 
 impl DvqModel {
     /// A freshly initialised model: convolutions as PyTorch's default, the codebook from
-    /// N(0, 0.02²) (the reference's current initialisation), all from `seed`.
+    /// N(0, 1/D), so rows start near unit norm and near-orthogonal (the reference draws
+    /// U(−1/K, 1/K); larger rows give the encoder a larger gradient through `assign · C` on a
+    /// short CPU schedule), all from `seed`.
     pub fn new(config: &DvqConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let mut rng = StdRng::seed_from_u64(seed);
@@ -190,7 +192,7 @@ impl DvqModel {
             "quantizer.codebook",
             Group::Codebook,
             &[config.nb_code, config.code_dim],
-            0.02,
+            1.0 / (config.code_dim as f32).sqrt(),
             r,
             dev,
         )?;

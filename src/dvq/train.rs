@@ -97,7 +97,7 @@ pub fn batch_loss(
     let logits = model.encode_logits(x)?;
     let (b, n, _) = logits.dims3()?;
     let flat = logits.reshape((b * n, k))?;
-    let noise = gumbel_noise((b * n, k), rng, model.device())?;
+    let noise = (gumbel_noise((b * n, k), rng, model.device())? * cfg.gumbel_scale)?;
     let assign = gumbel_softmax_hard(&flat, &noise, tau)?;
     let z = assign
         .matmul(model.codebook())?

@@ -6,6 +6,7 @@ pub mod captions;
 pub mod cider;
 pub mod ngrams;
 pub mod rouge;
+pub mod report;
 pub mod text;
 
 pub use captions::{CaptionScores, CaptionSet, TextVariant, score_captions};

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{D, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -77,6 +78,17 @@ pub struct Backbone {
 pub struct Example {
     pub prompt: Vec<u32>,
     pub caption: Vec<u32>,
+}
+
+/// What [`Captioner::timed_greedy`] measured.
+#[derive(Clone, Copy, Debug)]
+pub struct GreedyTiming {
+    pub prompt_tokens: usize,
+    pub new_tokens: usize,
+    /// Prefill and the first token, seconds.
+    pub prefill_s: f64,
+    /// Prefill and all tokens, seconds.
+    pub total_s: f64,
 }
 
 /// The captioner.
@@ -280,10 +292,14 @@ impl Captioner {
         out
     }
 
-    /// Merges the adapters into the base weights (faster decoding; training must not follow).
-    pub fn merge_for_inference(&mut self) -> Result<()> {
+    /// Merges the adapters into the base weights and, with `decode_dtype`, makes quantized
+    /// copies for single-token decoding (e.g. Q8_0). Training must not follow.
+    pub fn merge_for_inference(&mut self, decode_dtype: Option<GgmlDType>) -> Result<()> {
         if let Some(l) = self.lora.take() {
             self.llama.merge_lora(&l)?;
+        }
+        if let Some(dt) = decode_dtype {
+            self.llama.quantize_for_decode(dt)?;
         }
         Ok(())
     }
@@ -413,7 +429,9 @@ impl Captioner {
             let t = h.dim(1)?;
             let last = h.narrow(1, t - 1, 1)?.reshape((1, self.config.llama.hidden_size))?;
             // Captions are text: the argmax runs over the text vocabulary only.
-            let next = linear(&last, self.text_embedding())?
+            let next = self
+                .llama
+                .head_logits(&last)?
                 .argmax(D::Minus1)?
                 .to_vec1::<u32>()?[0];
             if next == self.special.eos {
@@ -436,6 +454,33 @@ impl Captioner {
         let caption = clean(&text).to_string();
         on_text(&caption);
         Ok(caption)
+    }
+
+    /// Timing of a forced greedy run: prefill of the prompt for `codes`, then exactly `new_tokens`
+    /// greedy tokens whatever they are (eos included), as the latency benchmark measures it.
+    pub fn timed_greedy(&self, codes: &[u32], new_tokens: usize) -> Result<GreedyTiming> {
+        let prompt = self.prompt(codes)?;
+        let dev = self.device();
+        let t0 = std::time::Instant::now();
+        let mut cache = KvCache::default();
+        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
+        let h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        let d = self.config.llama.hidden_size;
+        let mut last = h.narrow(1, prompt.len() - 1, 1)?.reshape((1, d))?;
+        let mut next = self.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+        let prefill_s = t0.elapsed().as_secs_f64();
+        for _ in 1..new_tokens {
+            let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
+            let h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+            last = h.reshape((1, d))?;
+            next = self.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+        }
+        Ok(GreedyTiming {
+            prompt_tokens: prompt.len(),
+            new_tokens,
+            prefill_s,
+            total_s: t0.elapsed().as_secs_f64(),
+        })
     }
 
     /// Parameter count of what trains.

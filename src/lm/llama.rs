@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{D, DType, Device, Module, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{LmError, Result};
@@ -81,6 +82,10 @@ pub struct Llama {
     lm_head: Option<Tensor>,
     /// RoPE inverse frequencies `(head_dim/2,)`.
     inv_freq: Tensor,
+    /// Quantized copies of every block projection (`[layer][target]`) and of the output head,
+    /// used for single-token decoding steps (memory-bound), when [`Llama::quantize_for_decode`]
+    /// made them; prefill keeps the f32 GEMM.
+    decode: Option<(Vec<Vec<QMatMul>>, QMatMul)>,
 }
 
 impl Llama {
@@ -136,7 +141,31 @@ impl Llama {
             blocks,
             lm_head,
             inv_freq,
+            decode: None,
         })
+    }
+
+    /// Makes `dtype`-quantized copies (e.g. Q8_0) of every projection and of the output head for
+    /// single-token decoding. Call after [`Llama::merge_lora`]; the f32 weights stay for prefill.
+    pub fn quantize_for_decode(&mut self, dtype: GgmlDType) -> Result<()> {
+        let q = |w: &Tensor| -> Result<QMatMul> { Ok(QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?) };
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| Target::ALL.iter().map(|&t| q(b.weight(t))).collect::<Result<Vec<_>>>())
+            .collect::<Result<Vec<_>>>()?;
+        let head = q(self.lm_head.as_ref().unwrap_or(&self.embed))?;
+        self.decode = Some((blocks, head));
+        Ok(())
+    }
+
+    /// Hidden states `(N, d_model)` → logits over the model's own vocabulary `(N, vocab)`
+    /// (the quantized head when decoding one position with quantized weights).
+    pub fn head_logits(&self, h: &Tensor) -> Result<Tensor> {
+        match &self.decode {
+            Some((_, head)) if h.dim(0)? == 1 => Ok(head.forward(h)?),
+            _ => linear(h, self.lm_head.as_ref().unwrap_or(&self.embed)),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -244,8 +273,13 @@ impl Llama {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         lora: Option<&Lora>,
     ) -> Result<Tensor> {
-        // x·Wᵀ, plus the adapter's update when block `layer` has one on `t`.
+        // x·Wᵀ, plus the adapter's update when block `layer` has one on `t`; one position at a
+        // time through the quantized copy when there is one.
+        let single = x.dim(0)? * x.dim(1)? == 1;
         let proj = |x: &Tensor, t: Target| -> Result<Tensor> {
+            if let (true, Some((q, _))) = (single, &self.decode) {
+                return Ok(q[layer][t as usize].forward(x)?);
+            }
             let y = linear(x, blk.weight(t))?;
             match lora.and_then(|l| l.get(layer, t).map(|a| (l, a))) {
                 Some((l, a)) => Ok((y + l.delta(a, x)?)?),
@@ -298,15 +332,53 @@ impl Llama {
     }
 }
 
-/// `x · W^T` for `x (…, in)` and `W (out, in)`.
+/// `x · W^T` for `x (…, in)` and `W (out, in)`. When `x` carries a gradient and `W` is frozen
+/// (on the CPU), through [`FrozenLinear`], whose backward forms only ∂x.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let inp = *dims.last().expect("rank ≥ 1");
     let rows: usize = dims[..dims.len() - 1].iter().product();
-    let y = x.reshape((rows, inp))?.matmul(&w.t()?)?;
+    let x2 = x.reshape((rows, inp))?;
+    let y = if x.track_op() && !w.track_op() && x.device().is_cpu() {
+        x2.contiguous()?.apply_op1(FrozenLinear { w: w.clone() })?
+    } else {
+        x2.matmul(&w.t()?)?
+    };
     let mut out = dims;
     *out.last_mut().expect("rank ≥ 1") = w.dim(0)?;
     Ok(y.reshape(out)?)
+}
+
+/// `(rows, in) · W^T` with `W (out, in)` held constant. candle's matmul backward always forms
+/// the gradient of both operands (and a zero-filled accumulator of W's size), so for a frozen
+/// weight half of a LoRA step's backward work and most of its memory traffic is thrown away;
+/// this op's backward is the single product `∂y · W`.
+struct FrozenLinear {
+    w: Tensor,
+}
+
+impl candle_core::CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("frozen-linear: input is not contiguous".into()))?;
+        let x = Tensor::from_slice(&storage.as_slice::<f32>()?[start..end], layout.shape(), &Device::Cpu)?;
+        let y = x.matmul(&self.w.t()?)?;
+        let shape = y.shape().clone();
+        Ok((candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.w)?))
+    }
 }
 
 /// RMSNorm: x / √(mean(x²) + ε) · w over the last dimension.
@@ -344,4 +416,27 @@ fn causal_mask(t: usize, offset: usize, device: &Device) -> Result<Tensor> {
         .flat_map(|i| (0..tk).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY }))
         .collect();
     Ok(Tensor::from_vec(data, (t, tk), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    #[test]
+    fn frozen_linear_gives_the_matmul_value_and_input_gradient() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 5), &dev).unwrap()).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (2, 3, 4), &dev).unwrap();
+        let y = super::linear(x.as_tensor(), &w).unwrap();
+        let reference = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
+        let dy = (&y - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(dy < 1e-5, "value differs by {dy}");
+        let g = (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let gx = g.get(x.as_tensor()).unwrap();
+        let want = probe.broadcast_matmul(&w).unwrap();
+        let dg = (gx - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(dg < 1e-5, "∂x differs by {dg}");
+        assert!(g.get(&w).is_none(), "no gradient for the frozen weight");
+    }
 }

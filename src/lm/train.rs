@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -342,12 +343,18 @@ pub fn read_checkpoint(dir: &Path, device: &Device) -> Result<(LmCheckpointConfi
     Ok((ckpt, tensors))
 }
 
-/// Loads a trained captioner for inference (adapters merged) with its checkpoint config.
-pub fn load_captioner(dir: &Path, backbone: Option<&Path>, device: &Device) -> Result<(Captioner, LmCheckpointConfig)> {
+/// Loads a trained captioner for inference (adapters merged; with `decode`, quantized copies
+/// for single-token steps) with its checkpoint config.
+pub fn load_captioner(
+    dir: &Path,
+    backbone: Option<&Path>,
+    decode: Option<GgmlDType>,
+    device: &Device,
+) -> Result<(Captioner, LmCheckpointConfig)> {
     let (ckpt, tensors) = read_checkpoint(dir, device)?;
     let bb = load_backbone(backbone, device)?;
     let mut cap = Captioner::from_saved(ckpt.captioner.clone(), bb, &tensors)?;
-    cap.merge_for_inference()?;
+    cap.merge_for_inference(decode)?;
     Ok((cap, ckpt))
 }
 

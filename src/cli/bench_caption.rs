@@ -1,0 +1,126 @@
+//! `geomotion bench caption`: live-captioning latency of a 10 s clip (DVQ encode + prefill + 15
+//! greedy tokens) and fine-tuning tokens/s, beside the PyTorch reference
+//! (`../shared/bench/caption_torch.py`) run in the same invocation.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use candle_core::quantized::GgmlDType;
+
+use crate::dvq::Tokenizer;
+use crate::lm::backbone::load_backbone;
+use crate::lm::captioner::{Captioner, FineTune};
+use crate::lm::lora::LoraConfig;
+use crate::lm::resolve::{SMOLLM2_GGUF, models_dir, resolve};
+use crate::motion::{Dataset, Features, Split};
+
+/// A clip of at least 200 frames (10 s) from the demo sample's test split, cut to 200.
+fn ten_second_clip() -> Result<Vec<f32>> {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let ds = Dataset::open(&demo)?;
+    for id in ds.split_ids(Split::Test) {
+        let f = Features::load(&ds.features_path(id))?;
+        if f.frames() >= 200 {
+            return Ok(f.as_slice()[..200 * crate::motion::N_FEATURES].to_vec());
+        }
+    }
+    anyhow::bail!("{}: no clip of 200 frames", demo.display())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs the benchmark; `runs` timed repetitions after one warm-up.
+pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> Result<()> {
+    let dev = Device::Cpu;
+    let dvq = Tokenizer::load(&models_dir().join("dvq"), &dev).context("the shipped tokenizer in models/dvq")?;
+    let clip = ten_second_clip()?;
+    let lm_dir = models_dir().join("lm");
+    let fresh = |_: ()| -> Result<Captioner> {
+        let bb = load_backbone(None, &dev)?;
+        Ok(Captioner::new(bb, dvq.model().codebook(), FineTune::Lora, &LoraConfig::default(), 1)?)
+    };
+    println!("live caption of a 10 s clip (200 frames → 25 codes), 2 threads, median of {runs}:");
+    for (label, decode) in [("f32", None), ("Q8_0 decode", Some(GgmlDType::Q8_0))] {
+        let cap = if lm_dir.join("config.json").exists() {
+            crate::lm::train::load_captioner(&lm_dir, None, decode, &dev)?.0
+        } else {
+            let mut c = fresh(())?;
+            c.merge_for_inference(decode)?;
+            c
+        };
+        let (mut enc, mut total, mut pre) = (Vec::new(), Vec::new(), Vec::new());
+        let mut prompt_tokens = 0;
+        for r in 0..=runs {
+            let t0 = Instant::now();
+            let codes = dvq.encode(&clip)?;
+            let e = t0.elapsed().as_secs_f64();
+            let t = cap.timed_greedy(&codes, 15)?;
+            prompt_tokens = t.prompt_tokens;
+            if r > 0 {
+                enc.push(e);
+                pre.push(t.prefill_s);
+                total.push(e + t.total_s);
+            }
+        }
+        let (e, p, t) = (median(enc), median(pre), median(total));
+        println!(
+            "  ours ({label}): {:.0} ms = DVQ encode {:.1} ms + {prompt_tokens}-token prefill {:.0} ms + 14 tokens at {:.1} tokens/s   (target ≤ 230 ms)",
+            1e3 * t,
+            1e3 * e,
+            1e3 * p,
+            14.0 / (t - e - p)
+        );
+    }
+    if train_steps > 0 {
+        let cap = fresh(())?;
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+        let pairs = crate::lm::data::load_pairs(&demo, Split::Test, &dvq, &mut |_, _| {})?;
+        let ex: Vec<_> = pairs.iter().take(8).map(|p| cap.example(&p.codes, &p.caption, 32)).collect::<Result<_, _>>()?;
+        let batch: Vec<_> = ex.iter().collect();
+        let seq: usize = ex.iter().map(|e| e.prompt.len() + e.caption.len()).sum();
+        let mut times = Vec::new();
+        for r in 0..=train_steps {
+            let t0 = Instant::now();
+            let (ce, _) = cap.caption_loss(&batch)?;
+            let loss = (&ce + (cap.ortho_loss()? * 1e-2)?)?;
+            let _grads = loss.backward()?;
+            if r > 0 {
+                times.push(t0.elapsed().as_secs_f64());
+            }
+        }
+        let t = median(times);
+        println!(
+            "  ours fine-tuning (LoRA r=16, batch 8, {seq} tokens): forward + backward {:.2} s per step, {:.0} sequence tokens/s",
+            t,
+            seq as f64 / t
+        );
+    }
+    match python {
+        Some(py) => {
+            let gguf = resolve(&SMOLLM2_GGUF, None)?;
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/caption_torch.py");
+            let out = std::process::Command::new(py)
+                .arg(&script)
+                .arg("--gguf")
+                .arg(&gguf)
+                .args(["--threads", "2", "--runs", &runs.max(1).to_string(), "--prompt-tokens", "34"])
+                .output()
+                .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+            if !out.status.success() {
+                anyhow::bail!("{}: {}", script.display(), String::from_utf8_lossy(&out.stderr));
+            }
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                println!("  reference, same run: {line}");
+            }
+        }
+        None => println!(
+            "  (pass --python /path/to/venv/bin/python with torch + transformers + gguf to time ../shared/bench/caption_torch.py in the same run)"
+        ),
+    }
+    Ok(())
+}

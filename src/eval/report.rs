@@ -1,0 +1,135 @@
+//! The motion-to-text report: caption metrics over a split, for all references and per caption
+//! kind (human sentence / human terse / template), each with its n, raw and normalized; and the
+//! "GT" ceiling row, each reference scored against the others.
+
+use serde::Serialize;
+
+use super::captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
+use crate::motion::import::captions::CaptionKind;
+
+/// One clip's generated caption and its references with their kinds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClipCaptions {
+    pub id: String,
+    pub prediction: String,
+    pub references: Vec<(String, CaptionKind)>,
+}
+
+/// One row of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportRow {
+    /// `all`, `human_sentence`, `human_terse` or `template`.
+    pub subset: String,
+    pub scores: CaptionScores,
+}
+
+fn kind_name(k: CaptionKind) -> &'static str {
+    match k {
+        CaptionKind::HumanSentence => "human_sentence",
+        CaptionKind::HumanTerse => "human_terse",
+        CaptionKind::Template => "template",
+    }
+}
+
+/// Caption sets of `clips` restricted to references of `kind` (all when `None`). With
+/// `refs_only`, the first such reference is the prediction and the rest its references (clips
+/// with fewer than two are left out): the ceiling the field reports as "GT".
+pub fn sets_for(clips: &[ClipCaptions], kind: Option<CaptionKind>, refs_only: bool) -> Vec<CaptionSet> {
+    clips
+        .iter()
+        .filter_map(|c| {
+            let refs: Vec<String> = c
+                .references
+                .iter()
+                .filter(|(_, k)| kind.is_none_or(|want| *k == want))
+                .map(|(t, _)| t.clone())
+                .collect();
+            if refs_only {
+                let (first, rest) = refs.split_first()?;
+                (!rest.is_empty()).then(|| CaptionSet {
+                    id: c.id.clone(),
+                    prediction: first.clone(),
+                    references: rest.to_vec(),
+                })
+            } else {
+                (!refs.is_empty()).then(|| CaptionSet {
+                    id: c.id.clone(),
+                    prediction: c.prediction.clone(),
+                    references: refs,
+                })
+            }
+        })
+        .collect()
+}
+
+/// Every row: all references, then each kind present, each raw and normalized.
+pub fn report(clips: &[ClipCaptions], refs_only: bool) -> Vec<ReportRow> {
+    let subsets = [
+        None,
+        Some(CaptionKind::HumanSentence),
+        Some(CaptionKind::HumanTerse),
+        Some(CaptionKind::Template),
+    ];
+    let mut rows = Vec::new();
+    for kind in subsets {
+        let sets = sets_for(clips, kind, refs_only);
+        if sets.is_empty() {
+            continue;
+        }
+        for v in [TextVariant::Raw, TextVariant::Normalized] {
+            rows.push(ReportRow {
+                subset: kind.map_or("all", kind_name).to_string(),
+                scores: score_captions(&sets, v),
+            });
+        }
+    }
+    rows
+}
+
+/// The report as a Markdown table.
+pub fn markdown(rows: &[ReportRow]) -> String {
+    let mut s = String::from(
+        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let c = &r.scores;
+        s.push_str(&format!(
+            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            r.subset, c.variant, c.n, c.bleu[0], c.bleu[3], c.rouge_l, c.cider_d
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(id: &str, pred: &str, refs: &[(&str, CaptionKind)]) -> ClipCaptions {
+        ClipCaptions {
+            id: id.into(),
+            prediction: pred.into(),
+            references: refs.iter().map(|(t, k)| (t.to_string(), *k)).collect(),
+        }
+    }
+
+    #[test]
+    fn kinds_filter_references_and_refs_only_needs_two() {
+        use CaptionKind::*;
+        let clips = [
+            clip("a", "a person walks", &[("a person walks forward.", Template), ("walk", HumanTerse)]),
+            clip("b", "a person runs", &[("a person runs.", Template), ("a person jogs.", Template)]),
+        ];
+        assert_eq!(sets_for(&clips, Some(HumanTerse), false).len(), 1);
+        assert_eq!(sets_for(&clips, Some(Template), false).len(), 2);
+        let gt = sets_for(&clips, Some(Template), true);
+        assert_eq!(gt.len(), 1, "only b has two template references");
+        assert_eq!(gt[0].prediction, "a person runs.");
+        let rows = report(&clips, false);
+        let subsets: Vec<_> = rows.iter().map(|r| r.subset.as_str()).collect();
+        assert_eq!(subsets, ["all", "all", "human_terse", "human_terse", "template", "template"]);
+        // A prediction equal to its only reference scores BLEU-1 = 1.
+        let same = [clip("c", "a person waves.", &[("a person waves.", Template)])];
+        assert!((report(&same, false)[0].scores.bleu[0] - 1.0).abs() < 1e-9);
+    }
+}
