@@ -278,6 +278,9 @@ pub struct EvalCaptionsArgs {
     lm: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Leave out BERTScore (which loads all-MiniLM-L6-v2).
+    #[arg(long)]
+    no_bertscore: bool,
     /// Write report.json, report.md and predictions.jsonl here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -325,7 +328,16 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let rows = report(&clips, a.refs_only);
+    let tb = Instant::now();
+    let bert = if a.no_bertscore {
+        None
+    } else {
+        Some(crate::eval::bertscore::BertScorer::load(None, &candle_core::Device::Cpu)?)
+    };
+    let rows = report(&clips, a.refs_only, bert.as_ref())?;
+    if bert.is_some() {
+        eprintln!("metrics incl. BERTScore (MiniLM-L6, our variant) in {:.1} s", tb.elapsed().as_secs_f64());
+    }
     let title = if a.refs_only { "references scored against the others (GT)" } else { "generated captions" };
     let md = format!(
         "{title}, {split} split of {}, {} clips{} ({secs:.1} s)\n\n{}",

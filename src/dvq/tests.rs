@@ -276,3 +276,4 @@ fn conv_weight_gradient_matches_finite_differences() {
         assert!(worst < 1e-3, "{spec:?}: relative gradient error {worst}");
     }
 }
+

@@ -1,6 +1,7 @@
 //! Evaluation as the field computes it: caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D) matching
 //! the reference implementations (pycocoevalcap) to 1e-4. Never imports Bevy.
 
+pub mod bertscore;
 pub mod bleu;
 pub mod captions;
 pub mod cider;

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::bertscore::BertScorer;
 use super::captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
 use crate::motion::import::captions::CaptionKind;
 
@@ -21,6 +22,10 @@ pub struct ReportRow {
     /// `all`, `human_sentence`, `human_terse` or `template`.
     pub subset: String,
     pub scores: CaptionScores,
+    /// BERTScore F1 (MiniLM-L6 variant, without and with idf), on the raw-text rows when a
+    /// scorer was given.
+    pub bertscore_f1: Option<f64>,
+    pub bertscore_idf_f1: Option<f64>,
 }
 
 fn kind_name(k: CaptionKind) -> &'static str {
@@ -62,8 +67,15 @@ pub fn sets_for(clips: &[ClipCaptions], kind: Option<CaptionKind>, refs_only: bo
         .collect()
 }
 
-/// Every row: all references, then each kind present, each raw and normalized.
-pub fn report(clips: &[ClipCaptions], refs_only: bool) -> Vec<ReportRow> {
+/// Every row: all references, then each kind present, each raw and normalized; BERTScore on
+/// the raw rows when `bert` is given.
+///
+/// Errors: only from BERTScore's model.
+pub fn report(
+    clips: &[ClipCaptions],
+    refs_only: bool,
+    bert: Option<&BertScorer>,
+) -> Result<Vec<ReportRow>, crate::lm::LmError> {
     let subsets = [
         None,
         Some(CaptionKind::HumanSentence),
@@ -77,25 +89,41 @@ pub fn report(clips: &[ClipCaptions], refs_only: bool) -> Vec<ReportRow> {
             continue;
         }
         for v in [TextVariant::Raw, TextVariant::Normalized] {
+            let (mut f1, mut idf_f1) = (None, None);
+            if let (Some(b), TextVariant::Raw) = (bert, v) {
+                f1 = Some(b.score(&sets, false)?.f1);
+                idf_f1 = Some(b.score(&sets, true)?.f1);
+            }
             rows.push(ReportRow {
                 subset: kind.map_or("all", kind_name).to_string(),
                 scores: score_captions(&sets, v),
+                bertscore_f1: f1,
+                bertscore_idf_f1: idf_f1,
             });
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// The report as a Markdown table.
 pub fn markdown(rows: &[ReportRow]) -> String {
     let mut s = String::from(
-        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D |\n|---|---|---|---|---|---|---|\n",
+        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 |\n|---|---|---|---|---|---|---|---|---|\n",
     );
+    let opt = |v: Option<f64>| v.map_or("".to_string(), |x| format!("{x:.4}"));
     for r in rows {
         let c = &r.scores;
         s.push_str(&format!(
-            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            r.subset, c.variant, c.n, c.bleu[0], c.bleu[3], c.rouge_l, c.cider_d
+            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} |\n",
+            r.subset,
+            c.variant,
+            c.n,
+            c.bleu[0],
+            c.bleu[3],
+            c.rouge_l,
+            c.cider_d,
+            opt(r.bertscore_f1),
+            opt(r.bertscore_idf_f1)
         ));
     }
     s
@@ -125,11 +153,11 @@ mod tests {
         let gt = sets_for(&clips, Some(Template), true);
         assert_eq!(gt.len(), 1, "only b has two template references");
         assert_eq!(gt[0].prediction, "a person runs.");
-        let rows = report(&clips, false);
+        let rows = report(&clips, false, None).unwrap();
         let subsets: Vec<_> = rows.iter().map(|r| r.subset.as_str()).collect();
         assert_eq!(subsets, ["all", "all", "human_terse", "human_terse", "template", "template"]);
         // A prediction equal to its only reference scores BLEU-1 = 1.
         let same = [clip("c", "a person waves.", &[("a person waves.", Template)])];
-        assert!((report(&same, false)[0].scores.bleu[0] - 1.0).abs() < 1e-9);
+        assert!((report(&same, false, None).unwrap()[0].scores.bleu[0] - 1.0).abs() < 1e-9);
     }
 }
