@@ -1,4 +1,4 @@
-//! `geomotion bench caption`: live-captioning latency of a 10 s clip (DVQ encode + prefill + 15
+//! `geomotion bench caption`: live-captioning latency of the demo sample's longest clip (DVQ encode + prefill + 15
 //! greedy tokens) and fine-tuning tokens/s, beside the PyTorch reference
 //! (`../shared/bench/caption_torch.py`) run in the same invocation.
 
@@ -16,17 +16,19 @@ use crate::lm::lora::LoraConfig;
 use crate::lm::resolve::{SMOLLM2_GGUF, models_dir, resolve};
 use crate::motion::{Dataset, Features, Split};
 
-/// A clip of at least 200 frames (10 s) from the demo sample's test split, cut to 200.
-fn ten_second_clip() -> Result<Vec<f32>> {
+/// The longest clip of the embedded demo sample (real held-out capture), raw `(T, 263)`.
+fn longest_clip() -> Result<(String, Vec<f32>)> {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let ds = Dataset::open(&demo)?;
-    for id in ds.split_ids(Split::Test) {
+    let mut best: Option<(String, Features)> = None;
+    for id in ds.ids() {
         let f = Features::load(&ds.features_path(id))?;
-        if f.frames() >= 200 {
-            return Ok(f.as_slice()[..200 * crate::motion::N_FEATURES].to_vec());
+        if best.as_ref().is_none_or(|(_, b)| f.frames() > b.frames()) {
+            best = Some((id.clone(), f));
         }
     }
-    anyhow::bail!("{}: no clip of 200 frames", demo.display())
+    let (id, f) = best.ok_or_else(|| anyhow::anyhow!("{}: no clip", demo.display()))?;
+    Ok((id, f.as_slice().to_vec()))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -38,13 +40,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> Result<()> {
     let dev = Device::Cpu;
     let dvq = Tokenizer::load(&models_dir().join("dvq"), &dev).context("the shipped tokenizer in models/dvq")?;
-    let clip = ten_second_clip()?;
+    let (clip_id, clip) = longest_clip()?;
+    let frames = clip.len() / crate::motion::N_FEATURES;
     let lm_dir = models_dir().join("lm");
     let fresh = |_: ()| -> Result<Captioner> {
         let bb = load_backbone(None, &dev)?;
         Ok(Captioner::new(bb, dvq.model().codebook(), FineTune::Lora, &LoraConfig::default(), 1)?)
     };
-    println!("live caption of a 10 s clip (200 frames → 25 codes), 2 threads, median of {runs}:");
+    println!(
+        "live caption of {clip_id} ({frames} frames = {:.1} s → {} codes), 2 threads, median of {runs}:",
+        frames as f64 / 20.0,
+        frames / 8
+    );
     for (label, decode) in [("f32", None), ("Q8_0 decode", Some(GgmlDType::Q8_0))] {
         let cap = if lm_dir.join("config.json").exists() {
             crate::lm::train::load_captioner(&lm_dir, None, decode, &dev)?.0
