@@ -39,13 +39,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the benchmark; `runs` timed repetitions after one warm-up.
 pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> Result<()> {
     let dev = Device::Cpu;
-    let dvq = Tokenizer::load(&models_dir().join("dvq"), &dev).context("the shipped tokenizer in models/dvq")?;
+    let dvq = Tokenizer::load(&models_dir().join("dvq"), &dev)
+        .context("the shipped tokenizer in models/dvq")?;
     let (clip_id, clip) = longest_clip()?;
     let frames = clip.len() / crate::motion::N_FEATURES;
     let lm_dir = models_dir().join("lm");
     let fresh = |_: ()| -> Result<Captioner> {
         let bb = load_backbone(None, &dev)?;
-        Ok(Captioner::new(bb, dvq.model().codebook(), FineTune::Lora, &LoraConfig::default(), 1)?)
+        Ok(Captioner::new(
+            bb,
+            dvq.model().codebook(),
+            FineTune::Lora,
+            &LoraConfig::default(),
+            1,
+        )?)
     };
     println!(
         "live caption of {clip_id} ({frames} frames = {:.1} s → {} codes), 2 threads, median of {runs}:",
@@ -87,7 +94,11 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
         let cap = fresh(())?;
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
         let pairs = crate::lm::data::load_pairs(&demo, Split::Test, &dvq, &mut |_, _| {})?;
-        let ex: Vec<_> = pairs.iter().take(8).map(|p| cap.example(&p.codes, &p.caption, 32)).collect::<Result<_, _>>()?;
+        let ex: Vec<_> = pairs
+            .iter()
+            .take(8)
+            .map(|p| cap.example(&p.codes, &p.caption, 32))
+            .collect::<Result<_, _>>()?;
         let batch: Vec<_> = ex.iter().collect();
         let seq: usize = ex.iter().map(|e| e.prompt.len() + e.caption.len()).sum();
         let mut times = Vec::new();
@@ -110,16 +121,28 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
     match python {
         Some(py) => {
             let gguf = resolve(&SMOLLM2_GGUF, None)?;
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/caption_torch.py");
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/caption_torch.py");
             let out = std::process::Command::new(py)
                 .arg(&script)
                 .arg("--gguf")
                 .arg(&gguf)
-                .args(["--threads", "2", "--runs", &runs.max(1).to_string(), "--prompt-tokens", "34"])
+                .args([
+                    "--threads",
+                    "2",
+                    "--runs",
+                    &runs.max(1).to_string(),
+                    "--prompt-tokens",
+                    "34",
+                ])
                 .output()
                 .with_context(|| format!("running {} {}", py.display(), script.display()))?;
             if !out.status.success() {
-                anyhow::bail!("{}: {}", script.display(), String::from_utf8_lossy(&out.stderr));
+                anyhow::bail!(
+                    "{}: {}",
+                    script.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 println!("  reference, same run: {line}");

@@ -10,7 +10,7 @@ use candle_core::quantized::GgmlDType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dvq::{TrainEnd, Tokenizer};
+use crate::dvq::{Tokenizer, TrainEnd};
 use crate::lm::captioner::{FineTune, MAX_NEW_TOKENS};
 use crate::lm::lora::LoraConfig;
 use crate::lm::resolve::models_dir;
@@ -99,7 +99,9 @@ pub struct CaptionArgs {
 }
 
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
-    let (a, b) = s.split_once("..").ok_or_else(|| format!("`{s}`: expected START..END"))?;
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}`: expected START..END"))?;
     let a: usize = a.parse().map_err(|_| format!("`{s}`: bad start"))?;
     let b: usize = b.parse().map_err(|_| format!("`{s}`: bad end"))?;
     if b <= a {
@@ -229,10 +231,18 @@ fn features_of(a: &CaptionArgs) -> Result<(Features, String)> {
 fn crop(f: Features, range: Option<std::ops::Range<usize>>, what: &str) -> Result<Features> {
     let Some(r) = range else { return Ok(f) };
     if r.end > f.frames() {
-        bail!("{what}: --frames {}..{} but the clip has {} frames", r.start, r.end, f.frames());
+        bail!(
+            "{what}: --frames {}..{} but the clip has {} frames",
+            r.start,
+            r.end,
+            f.frames()
+        );
     }
     let w = crate::motion::N_FEATURES;
-    Ok(Features::new(f.as_slice()[r.start * w..r.end * w].to_vec(), Path::new(what))?)
+    Ok(Features::new(
+        f.as_slice()[r.start * w..r.end * w].to_vec(),
+        Path::new(what),
+    )?)
 }
 
 pub fn caption(a: CaptionArgs) -> Result<()> {
@@ -292,10 +302,15 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let split = a.split.name();
     let entries: Vec<_> = manifest
         .into_iter()
-        .filter(|e| e.split == split && (a.include_windows || e.whole_take) && !e.captions.is_empty())
+        .filter(|e| {
+            e.split == split && (a.include_windows || e.whole_take) && !e.captions.is_empty()
+        })
         .collect();
     if entries.is_empty() {
-        bail!("{}: no captioned clip in the {split} split", a.data.display());
+        bail!(
+            "{}: no captioned clip in the {split} split",
+            a.data.display()
+        );
     }
     let ds = Dataset::open(&a.data)?;
     let mut clips = Vec::with_capacity(entries.len());
@@ -305,8 +320,17 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     } else {
         let device = crate::device::select(&a.device)?;
         let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-        let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), Some(GgmlDType::Q8_0), &device)?;
-        eprintln!("captioning {} {split} clips on {}", entries.len(), crate::device::describe(&device));
+        let (cap, _) = load_captioner(
+            &model_path(&a.model),
+            a.lm.as_deref(),
+            Some(GgmlDType::Q8_0),
+            &device,
+        )?;
+        eprintln!(
+            "captioning {} {split} clips on {}",
+            entries.len(),
+            crate::device::describe(&device)
+        );
         Some((dvq, cap))
     };
     let bar = ProgressBar::new(entries.len() as u64);
@@ -322,7 +346,11 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         clips.push(ClipCaptions {
             id: e.id.clone(),
             prediction,
-            references: e.captions.iter().map(|c| (c.text.clone(), c.kind)).collect(),
+            references: e
+                .captions
+                .iter()
+                .map(|c| (c.text.clone(), c.kind))
+                .collect(),
         });
         bar.inc(1);
     }
@@ -332,25 +360,42 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let bert = if a.no_bertscore {
         None
     } else {
-        Some(crate::eval::bertscore::BertScorer::load(None, &candle_core::Device::Cpu)?)
+        Some(crate::eval::bertscore::BertScorer::load(
+            None,
+            &candle_core::Device::Cpu,
+        )?)
     };
     let rows = report(&clips, a.refs_only, bert.as_ref())?;
     if bert.is_some() {
-        eprintln!("metrics incl. BERTScore (MiniLM-L6, our variant) in {:.1} s", tb.elapsed().as_secs_f64());
+        eprintln!(
+            "metrics incl. BERTScore (MiniLM-L6, our variant) in {:.1} s",
+            tb.elapsed().as_secs_f64()
+        );
     }
-    let title = if a.refs_only { "references scored against the others (GT)" } else { "generated captions" };
+    let title = if a.refs_only {
+        "references scored against the others (GT)"
+    } else {
+        "generated captions"
+    };
     let md = format!(
         "{title}, {split} split of {}, {} clips{} ({secs:.1} s)\n\n{}",
         a.data.display(),
         clips.len(),
-        if a.include_windows { "" } else { ", whole takes only" },
+        if a.include_windows {
+            ""
+        } else {
+            ", whole takes only"
+        },
         markdown(&rows)
     );
     print!("{md}");
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         std::fs::write(out.join("report.md"), &md)?;
-        std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&rows)?)?;
+        std::fs::write(
+            out.join("report.json"),
+            serde_json::to_string_pretty(&rows)?,
+        )?;
         let lines: Vec<String> = clips
             .iter()
             .map(|c| {

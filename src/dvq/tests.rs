@@ -247,33 +247,64 @@ fn encode_decode_keeps_the_frame_count_rounded_to_8() {
 fn conv_weight_gradient_matches_finite_differences() {
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(7);
-    for spec in [ConvSpec::same(5, 6, 3, 1), ConvSpec::same(5, 6, 1, 1), ConvSpec { c_in: 5, c_out: 6, kernel: 4, stride: 2, padding: 1, dilation: 1 }] {
+    for spec in [
+        ConvSpec::same(5, 6, 3, 1),
+        ConvSpec::same(5, 6, 1, 1),
+        ConvSpec {
+            c_in: 5,
+            c_out: 6,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+            dilation: 1,
+        },
+    ] {
         let mut p = Params::new();
         let conv = Conv1d::new(&mut p, "c", spec, &mut rng, &dev).unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 24, 5), &dev).unwrap();
         let y0 = conv.forward(&x).unwrap();
         let w = Tensor::randn(0f32, 1.0, y0.dims(), &dev).unwrap();
-        let loss = |conv: &Conv1d| (conv.forward(&x).unwrap() * &w).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+        let loss = |conv: &Conv1d| {
+            (conv.forward(&x).unwrap() * &w)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        };
         let g = (&y0 * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let (_, _, pw) = p.iter().next().unwrap();
-        let gw = g.get(pw.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let orig = pw.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let gw = g
+            .get(pw.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let orig = pw
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let mut worst = 0f64;
         for idx in [0usize, 7, 13, 29] {
             let eps = 1e-2f32;
             let mut v = orig.clone();
             v[idx] += eps;
-            pw.set(&Tensor::from_vec(v, pw.dims(), &dev).unwrap()).unwrap();
+            pw.set(&Tensor::from_vec(v, pw.dims(), &dev).unwrap())
+                .unwrap();
             let lp = loss(&conv);
             let mut v = orig.clone();
             v[idx] -= eps;
-            pw.set(&Tensor::from_vec(v, pw.dims(), &dev).unwrap()).unwrap();
+            pw.set(&Tensor::from_vec(v, pw.dims(), &dev).unwrap())
+                .unwrap();
             let lm = loss(&conv);
-            pw.set(&Tensor::from_vec(orig.clone(), pw.dims(), &dev).unwrap()).unwrap();
+            pw.set(&Tensor::from_vec(orig.clone(), pw.dims(), &dev).unwrap())
+                .unwrap();
             let num = (lp - lm) / (2.0 * eps as f64);
             worst = worst.max((num - gw[idx] as f64).abs() / num.abs().max(1.0));
         }
         assert!(worst < 1e-3, "{spec:?}: relative gradient error {worst}");
     }
 }
-

@@ -61,14 +61,16 @@ impl BertScorer {
         let dir = resolve(&MINILM_DIR, dir)?;
         let cfg_path = dir.join("config.json");
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| LmError::io(&cfg_path, e))?;
-        let config: Config = serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
+        let config: Config =
+            serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
         let weights = dir.join("model.safetensors");
         // SAFETY: the file is opened read-only and not modified while mapped.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
             .map_err(|e| LmError::format(&weights, e))?;
         let model = BertModel::load(vb, &config).map_err(|e| LmError::format(&weights, e))?;
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
         tokenizer.with_padding(None);
         let id = |t: &str| {
             tokenizer
@@ -87,7 +89,10 @@ impl BertScorer {
     }
 
     fn encode(&self, s: &str) -> Result<Encoded> {
-        let enc = self.tokenizer.encode(s, true).map_err(|e| LmError::Tokenizer(e.to_string()))?;
+        let enc = self
+            .tokenizer
+            .encode(s, true)
+            .map_err(|e| LmError::Tokenizer(e.to_string()))?;
         let ids = enc.get_ids().to_vec();
         let t = ids.len();
         let x = Tensor::from_vec(ids.clone(), (1, t), &self.device)?;
@@ -102,8 +107,15 @@ impl BertScorer {
     /// with idf weights from the set's references when `idf`.
     pub fn score(&self, sets: &[CaptionSet], idf: bool) -> Result<BertScore> {
         let mut cache: HashMap<String, Encoded> = HashMap::new();
-        let refs: Vec<Vec<String>> = sets.iter().map(|s| protocol_references(&s.references)).collect();
-        for s in sets.iter().map(|s| &s.prediction).chain(refs.iter().flatten()) {
+        let refs: Vec<Vec<String>> = sets
+            .iter()
+            .map(|s| protocol_references(&s.references))
+            .collect();
+        for s in sets
+            .iter()
+            .map(|s| &s.prediction)
+            .chain(refs.iter().flatten())
+        {
             if !cache.contains_key(s) {
                 cache.insert(s.clone(), self.encode(s)?);
             }
@@ -133,7 +145,11 @@ impl BertScorer {
             let (mut best_p, mut best_r, mut best_f) = (f64::MIN, f64::MIN, f64::MIN);
             for r in rs {
                 let (p, rc) = self.pair(c, &cache[r], &weight);
-                let f = if p + rc > 0.0 { 2.0 * p * rc / (p + rc) } else { 0.0 };
+                let f = if p + rc > 0.0 {
+                    2.0 * p * rc / (p + rc)
+                } else {
+                    0.0
+                };
                 best_p = best_p.max(p);
                 best_r = best_r.max(rc);
                 best_f = best_f.max(f);
@@ -144,7 +160,12 @@ impl BertScorer {
         }
         let n = sets.len().max(1) as f64;
         Ok(BertScore {
-            name: if idf { "bertscore-minilm-l6-idf" } else { "bertscore-minilm-l6" }.into(),
+            name: if idf {
+                "bertscore-minilm-l6-idf"
+            } else {
+                "bertscore-minilm-l6"
+            }
+            .into(),
             n: sets.len(),
             precision: p_sum / n,
             recall: r_sum / n,
@@ -173,8 +194,12 @@ impl BertScorer {
             }
             if den > 0.0 { num / den } else { 0.0 }
         };
-        let p = weighted(tc, &c.ids, &|i| (0..tr).map(|j| sim[i * tr + j]).fold(f32::MIN, f32::max));
-        let rc = weighted(tr, &r.ids, &|j| (0..tc).map(|i| sim[i * tr + j]).fold(f32::MIN, f32::max));
+        let p = weighted(tc, &c.ids, &|i| {
+            (0..tr).map(|j| sim[i * tr + j]).fold(f32::MIN, f32::max)
+        });
+        let rc = weighted(tr, &r.ids, &|j| {
+            (0..tc).map(|i| sim[i * tr + j]).fold(f32::MIN, f32::max)
+        });
         (p, rc)
     }
 }
@@ -191,15 +216,45 @@ mod tests {
             prediction: p.into(),
             references: vec![r.into()],
         };
-        let same = scorer.score(&[set("a person walks forward slowly.", "a person walks forward slowly.")], false).unwrap();
+        let same = scorer
+            .score(
+                &[set(
+                    "a person walks forward slowly.",
+                    "a person walks forward slowly.",
+                )],
+                false,
+            )
+            .unwrap();
         assert!((same.f1 - 1.0).abs() < 1e-4, "{same:?}");
-        let para = scorer.score(&[set("someone strolls ahead at a slow pace.", "a person walks forward slowly.")], false).unwrap();
-        let other = scorer.score(&[set("the stock market fell sharply today.", "a person walks forward slowly.")], false).unwrap();
+        let para = scorer
+            .score(
+                &[set(
+                    "someone strolls ahead at a slow pace.",
+                    "a person walks forward slowly.",
+                )],
+                false,
+            )
+            .unwrap();
+        let other = scorer
+            .score(
+                &[set(
+                    "the stock market fell sharply today.",
+                    "a person walks forward slowly.",
+                )],
+                false,
+            )
+            .unwrap();
         eprintln!("paraphrase F1 {:.4}, unrelated F1 {:.4}", para.f1, other.f1);
-        assert!(para.f1 > other.f1 + 0.05, "paraphrase {para:?} vs unrelated {other:?}");
+        assert!(
+            para.f1 > other.f1 + 0.05,
+            "paraphrase {para:?} vs unrelated {other:?}"
+        );
         // idf from two reference sentences: words in both get weight ln(3/3) = 0, the rest ln(3/2).
         let sets = [
-            set("a person walks forward slowly.", "a person walks forward slowly."),
+            set(
+                "a person walks forward slowly.",
+                "a person walks forward slowly.",
+            ),
             set("a person jumps twice.", "a person jumps twice."),
         ];
         let idf = scorer.score(&sets, true).unwrap();

@@ -6,8 +6,8 @@ pub mod bleu;
 pub mod captions;
 pub mod cider;
 pub mod ngrams;
-pub mod rouge;
 pub mod report;
+pub mod rouge;
 pub mod text;
 
 pub use captions::{CaptionScores, CaptionSet, TextVariant, score_captions};

@@ -39,7 +39,11 @@ fn kind_name(k: CaptionKind) -> &'static str {
 /// Caption sets of `clips` restricted to references of `kind` (all when `None`). With
 /// `refs_only`, the first such reference is the prediction and the rest its references (clips
 /// with fewer than two are left out): the ceiling the field reports as "GT".
-pub fn sets_for(clips: &[ClipCaptions], kind: Option<CaptionKind>, refs_only: bool) -> Vec<CaptionSet> {
+pub fn sets_for(
+    clips: &[ClipCaptions],
+    kind: Option<CaptionKind>,
+    refs_only: bool,
+) -> Vec<CaptionSet> {
     clips
         .iter()
         .filter_map(|c| {
@@ -145,8 +149,16 @@ mod tests {
     fn kinds_filter_references_and_refs_only_needs_two() {
         use CaptionKind::*;
         let clips = [
-            clip("a", "a person walks", &[("a person walks forward.", Template), ("walk", HumanTerse)]),
-            clip("b", "a person runs", &[("a person runs.", Template), ("a person jogs.", Template)]),
+            clip(
+                "a",
+                "a person walks",
+                &[("a person walks forward.", Template), ("walk", HumanTerse)],
+            ),
+            clip(
+                "b",
+                "a person runs",
+                &[("a person runs.", Template), ("a person jogs.", Template)],
+            ),
         ];
         assert_eq!(sets_for(&clips, Some(HumanTerse), false).len(), 1);
         assert_eq!(sets_for(&clips, Some(Template), false).len(), 2);
@@ -155,9 +167,23 @@ mod tests {
         assert_eq!(gt[0].prediction, "a person runs.");
         let rows = report(&clips, false, None).unwrap();
         let subsets: Vec<_> = rows.iter().map(|r| r.subset.as_str()).collect();
-        assert_eq!(subsets, ["all", "all", "human_terse", "human_terse", "template", "template"]);
+        assert_eq!(
+            subsets,
+            [
+                "all",
+                "all",
+                "human_terse",
+                "human_terse",
+                "template",
+                "template"
+            ]
+        );
         // A prediction equal to its only reference scores BLEU-1 = 1.
-        let same = [clip("c", "a person waves.", &[("a person waves.", Template)])];
+        let same = [clip(
+            "c",
+            "a person waves.",
+            &[("a person waves.", Template)],
+        )];
         assert!((report(&same, false, None).unwrap()[0].scores.bleu[0] - 1.0).abs() < 1e-9);
     }
 }

@@ -123,10 +123,22 @@ impl Captioner {
         let embed = backbone
             .tensors
             .get("model.embed_tokens.weight")
-            .ok_or_else(|| LmError::Weights("backbone has no `model.embed_tokens.weight`".into()))?;
+            .ok_or_else(|| {
+                LmError::Weights("backbone has no `model.embed_tokens.weight`".into())
+            })?;
         let device = embed.device().clone();
-        let projection = sparse_projection(d_code, backbone.config.hidden_size, projection_seed, &device)?;
-        let rows = initial_rows(&codebook.to_device(&device)?, &projection, embed, projection_seed)?;
+        let projection = sparse_projection(
+            d_code,
+            backbone.config.hidden_size,
+            projection_seed,
+            &device,
+        )?;
+        let rows = initial_rows(
+            &codebook.to_device(&device)?,
+            &projection,
+            embed,
+            projection_seed,
+        )?;
         let config = CaptionerConfig {
             backbone: backbone.name.clone(),
             llama: backbone.config.clone(),
@@ -168,7 +180,13 @@ impl Captioner {
                 *t = get(name)?;
             }
         }
-        Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, Some(tensors))
+        Self::assemble(
+            config,
+            backbone,
+            Var::from_tensor(&rows)?,
+            projection,
+            Some(tensors),
+        )
     }
 
     fn assemble(
@@ -332,7 +350,12 @@ impl Captioner {
     }
 
     /// A training example: prompt for `codes`, and `caption` + eos.
-    pub fn example(&self, codes: &[u32], caption: &str, max_caption_tokens: usize) -> Result<Example> {
+    pub fn example(
+        &self,
+        codes: &[u32],
+        caption: &str,
+        max_caption_tokens: usize,
+    ) -> Result<Example> {
         let mut caption_ids = self.encode_text(caption.trim())?;
         caption_ids.truncate(max_caption_tokens);
         caption_ids.push(self.special.eos);
@@ -352,14 +375,21 @@ impl Captioner {
         let host = flat.to_vec1::<u32>()?;
         let dev = ids.device();
         if host.iter().all(|&i| i < v) {
-            return Ok(self.text_embedding().index_select(&flat, 0)?.reshape((b, t, d))?);
+            return Ok(self
+                .text_embedding()
+                .index_select(&flat, 0)?
+                .reshape((b, t, d))?);
         }
         let is_motion: Vec<u8> = host.iter().map(|&i| u8::from(i >= v)).collect();
         let text_ids: Vec<u32> = host.iter().map(|&i| if i >= v { 0 } else { i }).collect();
         let motion_ids: Vec<u32> = host.iter().map(|&i| i.saturating_sub(v)).collect();
         let n = host.len();
-        let text = self.text_embedding().index_select(&Tensor::from_vec(text_ids, n, dev)?, 0)?;
-        let motion = self.motion_rows().index_select(&Tensor::from_vec(motion_ids, n, dev)?, 0)?;
+        let text = self
+            .text_embedding()
+            .index_select(&Tensor::from_vec(text_ids, n, dev)?, 0)?;
+        let motion = self
+            .motion_rows()
+            .index_select(&Tensor::from_vec(motion_ids, n, dev)?, 0)?;
         let mask = Tensor::from_vec(is_motion, (n, 1), dev)?.broadcast_as((n, d))?;
         Ok(mask.where_cond(&motion, &text)?.reshape((b, t, d))?)
     }
@@ -403,7 +433,9 @@ impl Captioner {
         let h = self.llama.hidden_states(&x, None, self.lora.as_ref())?;
         let d = self.config.llama.hidden_size;
         let n = rows.len();
-        let h = h.reshape((b * len, d))?.index_select(&Tensor::from_vec(rows, n, dev)?, 0)?;
+        let h = h
+            .reshape((b * len, d))?
+            .index_select(&Tensor::from_vec(rows, n, dev)?, 0)?;
         let logits = self.logits(&h)?;
         let targets = Tensor::from_vec(targets, n, dev)?;
         Ok((candle_nn::loss::cross_entropy(&logits, &targets)?, n))
@@ -422,12 +454,16 @@ impl Captioner {
         let dev = self.device();
         let mut cache = KvCache::default();
         let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
-        let mut h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        let mut h =
+            self.llama
+                .hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
         for _ in 0..max_new {
             let t = h.dim(1)?;
-            let last = h.narrow(1, t - 1, 1)?.reshape((1, self.config.llama.hidden_size))?;
+            let last = h
+                .narrow(1, t - 1, 1)?
+                .reshape((1, self.config.llama.hidden_size))?;
             // Captions are text: the argmax runs over the text vocabulary only.
             let next = self
                 .llama
@@ -449,7 +485,11 @@ impl Captioner {
             text = decoded;
             on_text(clean(&text));
             let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
-            h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+            h = self.llama.hidden_states(
+                &self.embed(&ids)?,
+                Some(&mut cache),
+                self.lora.as_ref(),
+            )?;
         }
         let caption = clean(&text).to_string();
         on_text(&caption);
@@ -464,16 +504,30 @@ impl Captioner {
         let t0 = std::time::Instant::now();
         let mut cache = KvCache::default();
         let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
-        let h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        let h =
+            self.llama
+                .hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
         let d = self.config.llama.hidden_size;
         let mut last = h.narrow(1, prompt.len() - 1, 1)?.reshape((1, d))?;
-        let mut next = self.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+        let mut next = self
+            .llama
+            .head_logits(&last)?
+            .argmax(D::Minus1)?
+            .to_vec1::<u32>()?[0];
         let prefill_s = t0.elapsed().as_secs_f64();
         for _ in 1..new_tokens {
             let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
-            let h = self.llama.hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+            let h = self.llama.hidden_states(
+                &self.embed(&ids)?,
+                Some(&mut cache),
+                self.lora.as_ref(),
+            )?;
             last = h.reshape((1, d))?;
-            next = self.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+            next = self
+                .llama
+                .head_logits(&last)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?[0];
         }
         Ok(GreedyTiming {
             prompt_tokens: prompt.len(),
@@ -491,5 +545,7 @@ impl Captioner {
 
 /// Strips surrounding whitespace and quotes, as the reference's post-processing.
 fn clean(s: &str) -> &str {
-    s.trim().trim_matches(|c| c == '"' || c == '\'' || c == '“' || c == '”').trim()
+    s.trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '“' || c == '”')
+        .trim()
 }

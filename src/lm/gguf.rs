@@ -31,9 +31,14 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             .get(key)
             .ok_or_else(|| LmError::format(path, format!("missing metadata `{key}`")))
     };
-    let arch = md("general.architecture")?.to_string().map_err(|e| LmError::format(path, e))?;
+    let arch = md("general.architecture")?
+        .to_string()
+        .map_err(|e| LmError::format(path, e))?;
     if arch != "llama" {
-        return Err(LmError::format(path, format!("architecture `{arch}`, expected `llama`")));
+        return Err(LmError::format(
+            path,
+            format!("architecture `{arch}`, expected `llama`"),
+        ));
     }
     let u = |key: &str| -> Result<usize> {
         Ok(md(key)?.to_u32().map_err(|e| LmError::format(path, e))? as usize)
@@ -42,10 +47,16 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     let kv_heads = u("llama.attention.head_count_kv")?;
     let hidden = u("llama.embedding_length")?;
     let layers = u("llama.block_count")?;
-    let rope_theta = md("llama.rope.freq_base").and_then(|v| v.to_f32().map_err(|e| LmError::format(path, e))).unwrap_or(10_000.0) as f64;
-    let eps = md("llama.attention.layer_norm_rms_epsilon")?.to_f32().map_err(|e| LmError::format(path, e))? as f64;
+    let rope_theta = md("llama.rope.freq_base")
+        .and_then(|v| v.to_f32().map_err(|e| LmError::format(path, e)))
+        .unwrap_or(10_000.0) as f64;
+    let eps = md("llama.attention.layer_norm_rms_epsilon")?
+        .to_f32()
+        .map_err(|e| LmError::format(path, e))? as f64;
     let mut get = |name: &str| -> Result<Tensor> {
-        let q = content.tensor(&mut f, name, device).map_err(|e| LmError::format(path, format!("tensor `{name}`: {e}")))?;
+        let q = content
+            .tensor(&mut f, name, device)
+            .map_err(|e| LmError::format(path, format!("tensor `{name}`: {e}")))?;
         Ok(q.dequantize(device)?)
     };
     let mut tensors = HashMap::new();
@@ -63,17 +74,41 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
         let b = format!("blk.{i}");
         let q = get(&format!("{b}.attn_q.weight"))?;
         let k = get(&format!("{b}.attn_k.weight"))?;
-        tensors.insert(format!("{p}.self_attn.q_proj.weight"), unpermute(&q, heads)?);
-        tensors.insert(format!("{p}.self_attn.k_proj.weight"), unpermute(&k, kv_heads)?);
-        tensors.insert(format!("{p}.self_attn.v_proj.weight"), get(&format!("{b}.attn_v.weight"))?);
-        tensors.insert(format!("{p}.self_attn.o_proj.weight"), get(&format!("{b}.attn_output.weight"))?);
-        tensors.insert(format!("{p}.input_layernorm.weight"), get(&format!("{b}.attn_norm.weight"))?);
-        tensors.insert(format!("{p}.post_attention_layernorm.weight"), get(&format!("{b}.ffn_norm.weight"))?);
+        tensors.insert(
+            format!("{p}.self_attn.q_proj.weight"),
+            unpermute(&q, heads)?,
+        );
+        tensors.insert(
+            format!("{p}.self_attn.k_proj.weight"),
+            unpermute(&k, kv_heads)?,
+        );
+        tensors.insert(
+            format!("{p}.self_attn.v_proj.weight"),
+            get(&format!("{b}.attn_v.weight"))?,
+        );
+        tensors.insert(
+            format!("{p}.self_attn.o_proj.weight"),
+            get(&format!("{b}.attn_output.weight"))?,
+        );
+        tensors.insert(
+            format!("{p}.input_layernorm.weight"),
+            get(&format!("{b}.attn_norm.weight"))?,
+        );
+        tensors.insert(
+            format!("{p}.post_attention_layernorm.weight"),
+            get(&format!("{b}.ffn_norm.weight"))?,
+        );
         let gate = get(&format!("{b}.ffn_gate.weight"))?;
         intermediate = gate.dim(0)?;
         tensors.insert(format!("{p}.mlp.gate_proj.weight"), gate);
-        tensors.insert(format!("{p}.mlp.up_proj.weight"), get(&format!("{b}.ffn_up.weight"))?);
-        tensors.insert(format!("{p}.mlp.down_proj.weight"), get(&format!("{b}.ffn_down.weight"))?);
+        tensors.insert(
+            format!("{p}.mlp.up_proj.weight"),
+            get(&format!("{b}.ffn_up.weight"))?,
+        );
+        tensors.insert(
+            format!("{p}.mlp.down_proj.weight"),
+            get(&format!("{b}.ffn_down.weight"))?,
+        );
     }
     let config = LlamaConfig {
         vocab_size,
@@ -87,7 +122,11 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
         max_position_embeddings: u("llama.context_length").unwrap_or(2048),
         tie_word_embeddings: tie,
     };
-    Ok(GgufModel { config, tensors, content })
+    Ok(GgufModel {
+        config,
+        tensors,
+        content,
+    })
 }
 
 /// Undoes llama.cpp's q/k permutation: within each head, GGUF row 2i + j holds Hugging Face row

@@ -148,11 +148,18 @@ impl Llama {
     /// Makes `dtype`-quantized copies (e.g. Q8_0) of every projection and of the output head for
     /// single-token decoding. Call after [`Llama::merge_lora`]; the f32 weights stay for prefill.
     pub fn quantize_for_decode(&mut self, dtype: GgmlDType) -> Result<()> {
-        let q = |w: &Tensor| -> Result<QMatMul> { Ok(QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?) };
+        let q = |w: &Tensor| -> Result<QMatMul> {
+            Ok(QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?)
+        };
         let blocks = self
             .blocks
             .iter()
-            .map(|b| Target::ALL.iter().map(|&t| q(b.weight(t))).collect::<Result<Vec<_>>>())
+            .map(|b| {
+                Target::ALL
+                    .iter()
+                    .map(|&t| q(b.weight(t)))
+                    .collect::<Result<Vec<_>>>()
+            })
             .collect::<Result<Vec<_>>>()?;
         let head = q(self.lm_head.as_ref().unwrap_or(&self.embed))?;
         self.decode = Some((blocks, head));
@@ -180,10 +187,11 @@ impl Llama {
     /// Token ids `(B, T)` → input embeddings `(B, T, d_model)`.
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        Ok(self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, self.config.hidden_size))?)
+        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
+            b,
+            t,
+            self.config.hidden_size,
+        ))?)
     }
 
     /// Token ids `(B, T)` → logits `(B, T, vocab)`; with a cache, the ids continue the cached
@@ -229,8 +237,14 @@ impl Llama {
         }
         for (i, blk) in self.blocks.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            out.push((format!("{p}.input_layernorm.weight"), blk.input_norm.clone()));
-            out.push((format!("{p}.post_attention_layernorm.weight"), blk.post_norm.clone()));
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                blk.input_norm.clone(),
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                blk.post_norm.clone(),
+            ));
             for t in Target::ALL {
                 out.push((format!("{p}.{}.weight", t.hf_name()), blk.weight(t).clone()));
             }
@@ -290,9 +304,16 @@ impl Llama {
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim());
         let h = rms_norm(x, &blk.input_norm, c.rms_norm_eps)?;
-        let q = proj(&h, Target::Q)?.reshape((b, t, nh, hd))?.transpose(1, 2)?;
-        let k = proj(&h, Target::K)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
-        let v = proj(&h, Target::V)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = proj(&h, Target::Q)?
+            .reshape((b, t, nh, hd))?
+            .transpose(1, 2)?;
+        let k = proj(&h, Target::K)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?;
+        let v = proj(&h, Target::V)?
+            .reshape((b, t, nkv, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
         let q = rope(&q, cos, sin)?;
         let k = rope(&k, cos, sin)?;
         let (k, v) = match cache {
@@ -367,16 +388,28 @@ impl candle_core::CustomOp1 for FrozenLinear {
         storage: &candle_core::CpuStorage,
         layout: &candle_core::Layout,
     ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("frozen-linear: input is not contiguous".into()))?;
-        let x = Tensor::from_slice(&storage.as_slice::<f32>()?[start..end], layout.shape(), &Device::Cpu)?;
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("frozen-linear: input is not contiguous".into())
+        })?;
+        let x = Tensor::from_slice(
+            &storage.as_slice::<f32>()?[start..end],
+            layout.shape(),
+            &Device::Cpu,
+        )?;
         let y = x.matmul(&self.w.t()?)?;
         let shape = y.shape().clone();
-        Ok((candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        Ok((
+            candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?),
+            shape,
+        ))
     }
 
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(grad.matmul(&self.w)?))
     }
 }
@@ -413,7 +446,15 @@ fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
 fn causal_mask(t: usize, offset: usize, device: &Device) -> Result<Tensor> {
     let tk = offset + t;
     let data: Vec<f32> = (0..t)
-        .flat_map(|i| (0..tk).map(move |j| if j <= offset + i { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..tk).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
     Ok(Tensor::from_vec(data, (t, tk), device)?)
 }
@@ -430,12 +471,26 @@ mod tests {
         let probe = Tensor::randn(0f32, 1.0, (2, 3, 4), &dev).unwrap();
         let y = super::linear(x.as_tensor(), &w).unwrap();
         let reference = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
-        let dy = (&y - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let dy = (&y - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(dy < 1e-5, "value differs by {dy}");
         let g = (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let gx = g.get(x.as_tensor()).unwrap();
         let want = probe.broadcast_matmul(&w).unwrap();
-        let dg = (gx - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let dg = (gx - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(dg < 1e-5, "∂x differs by {dg}");
         assert!(g.get(&w).is_none(), "no gradient for the frozen weight");
     }

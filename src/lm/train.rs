@@ -122,7 +122,10 @@ pub struct LmTrainRequest {
 #[derive(Clone, Debug, Serialize)]
 pub enum LmProgress {
     /// Encoding the split with the tokenizer: clips done of total.
-    Preparing { done: usize, total: usize },
+    Preparing {
+        done: usize,
+        total: usize,
+    },
     Step(LmStep),
 }
 
@@ -156,7 +159,12 @@ impl Buckets {
     fn new(cap: &Captioner, pairs: &[CaptionPair], cfg: &LmTrainConfig) -> Result<Self> {
         let mut items: Vec<(Example, f64)> = pairs
             .iter()
-            .map(|p| Ok((cap.example(&p.codes, &p.caption, cfg.max_caption_tokens)?, cfg.weights.weight(p))))
+            .map(|p| {
+                Ok((
+                    cap.example(&p.codes, &p.caption, cfg.max_caption_tokens)?,
+                    cfg.weights.weight(p),
+                ))
+            })
             .collect::<Result<_>>()?;
         items.retain(|(_, w)| *w > 0.0);
         if items.is_empty() {
@@ -169,7 +177,10 @@ impl Buckets {
             .step_by(size)
             .map(|s| s..(s + size).min(examples.len()))
             .collect();
-        let mass = ranges.iter().map(|r| weights[r.clone()].iter().sum()).collect();
+        let mass = ranges
+            .iter()
+            .map(|r| weights[r.clone()].iter().sum())
+            .collect();
         Ok(Self {
             examples,
             weights,
@@ -216,7 +227,13 @@ pub fn train(
         let cap = Captioner::from_saved(ckpt.captioner.clone(), backbone, &tensors)?;
         (ckpt, cap, 0, true)
     } else {
-        let cap = Captioner::new(backbone, dvq.model().codebook(), req.mode, &req.lora, req.train.seed)?;
+        let cap = Captioner::new(
+            backbone,
+            dvq.model().codebook(),
+            req.mode,
+            &req.lora,
+            req.train.seed,
+        )?;
         let ckpt = LmCheckpointConfig {
             captioner: cap.config.clone(),
             train: req.train.clone(),
@@ -281,7 +298,11 @@ pub fn train(
         let scale = cfg.lr_scale(step);
         opt.step(&grads, |g| GroupHyper {
             lr: cfg.lr * scale,
-            weight_decay: if g == Group::Weight { cfg.weight_decay } else { 0.0 },
+            weight_decay: if g == Group::Weight {
+                cfg.weight_decay
+            } else {
+                0.0
+            },
         })?;
         busy += ts.elapsed().as_secs_f64();
         tokens += n;
@@ -298,7 +319,9 @@ pub fn train(
             eta_s: (end - done) as f64 * per_step,
         };
         if !s.caption_loss.is_finite() {
-            return Err(LmError::Data(format!("caption loss is not finite at step {done}")));
+            return Err(LmError::Data(format!(
+                "caption loss is not finite at step {done}"
+            )));
         }
         if done % cfg.log_every.max(1) == 0 || done == end {
             log.row(&s)?;
@@ -325,21 +348,31 @@ pub fn write_checkpoint(dir: &Path, ckpt: &LmCheckpointConfig, cap: &Captioner) 
     write_atomic(&path, json.as_bytes())?;
     let path = dir.join(WEIGHTS_FILE);
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| LmError::io(dir, e))?;
-    candle_core::safetensors::save(&cap.saved_tensors(), tmp.path()).map_err(|e| LmError::format(&path, e))?;
-    tmp.persist(&path).map_err(|e| LmError::io(&path, e.error))?;
+    candle_core::safetensors::save(&cap.saved_tensors(), tmp.path())
+        .map_err(|e| LmError::format(&path, e))?;
+    tmp.persist(&path)
+        .map_err(|e| LmError::io(&path, e.error))?;
     Ok(())
 }
 
 /// Reads `config.json` and the saved tensors of a captioner directory.
-pub fn read_checkpoint(dir: &Path, device: &Device) -> Result<(LmCheckpointConfig, HashMap<String, Tensor>)> {
+pub fn read_checkpoint(
+    dir: &Path,
+    device: &Device,
+) -> Result<(LmCheckpointConfig, HashMap<String, Tensor>)> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| LmError::io(&path, e))?;
-    let ckpt: LmCheckpointConfig = serde_json::from_str(&text).map_err(|e| LmError::format(&path, e))?;
+    let ckpt: LmCheckpointConfig =
+        serde_json::from_str(&text).map_err(|e| LmError::format(&path, e))?;
     let path = dir.join(WEIGHTS_FILE);
     if !path.exists() {
-        return Err(LmError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        return Err(LmError::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
     }
-    let tensors = candle_core::safetensors::load(&path, device).map_err(|e| LmError::format(&path, e))?;
+    let tensors =
+        candle_core::safetensors::load(&path, device).map_err(|e| LmError::format(&path, e))?;
     Ok((ckpt, tensors))
 }
 
@@ -383,7 +416,11 @@ impl TrainLog {
             let mut rd = csv::Reader::from_path(&path).map_err(|e| LmError::format(&path, e))?;
             for rec in rd.records() {
                 let rec = rec.map_err(|e| LmError::format(&path, e))?;
-                if rec.get(0).and_then(|s| s.parse::<usize>().ok()).is_some_and(|s| s <= resume_step) {
+                if rec
+                    .get(0)
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .is_some_and(|s| s <= resume_step)
+                {
                     kept.push(rec);
                 }
             }
@@ -391,10 +428,19 @@ impl TrainLog {
         let file = std::fs::File::create(&path).map_err(|e| LmError::io(&path, e))?;
         let mut writer = csv::Writer::from_writer(file);
         writer
-            .write_record(["step", "caption_loss", "ortho", "lr", "tokens_per_s", "elapsed_s"])
+            .write_record([
+                "step",
+                "caption_loss",
+                "ortho",
+                "lr",
+                "tokens_per_s",
+                "elapsed_s",
+            ])
             .map_err(|e| LmError::format(&path, e))?;
         for rec in &kept {
-            writer.write_record(rec).map_err(|e| LmError::format(&path, e))?;
+            writer
+                .write_record(rec)
+                .map_err(|e| LmError::format(&path, e))?;
         }
         Ok(Self { writer, path })
     }
