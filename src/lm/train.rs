@@ -345,7 +345,7 @@ pub fn write_checkpoint(dir: &Path, ckpt: &LmCheckpointConfig, cap: &Captioner) 
     std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
     let json = serde_json::to_string_pretty(ckpt).expect("config serializes");
     let path = dir.join(CONFIG_FILE);
-    write_atomic(&path, json.as_bytes())?;
+    dvq_checkpoint::write_atomic(&path, json.as_bytes())?;
     let path = dir.join(WEIGHTS_FILE);
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| LmError::io(dir, e))?;
     candle_core::safetensors::save(&cap.saved_tensors(), tmp.path())
@@ -389,16 +389,6 @@ pub fn load_captioner(
     let mut cap = Captioner::from_saved(ckpt.captioner.clone(), bb, &tensors)?;
     cap.merge_for_inference(decode)?;
     Ok((cap, ckpt))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| LmError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| LmError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| LmError::io(path, e))?;
-    tmp.persist(path).map_err(|e| LmError::io(path, e.error))?;
-    Ok(())
 }
 
 /// `train_log.csv`; resuming keeps the rows up to the checkpoint.
