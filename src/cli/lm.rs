@@ -291,6 +291,12 @@ pub struct EvalCaptionsArgs {
     /// Leave out BERTScore (which loads all-MiniLM-L6-v2).
     #[arg(long)]
     no_bertscore: bool,
+    /// Decode in f32 instead of through Q8_0 copies of the weights.
+    #[arg(long)]
+    f32: bool,
+    /// Score only the first N clips of the split (in manifest order).
+    #[arg(long)]
+    limit: Option<usize>,
     /// Write report.json, report.md and predictions.jsonl here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -305,6 +311,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         .filter(|e| {
             e.split == split && (a.include_windows || e.whole_take) && !e.captions.is_empty()
         })
+        .take(a.limit.unwrap_or(usize::MAX))
         .collect();
     if entries.is_empty() {
         bail!(
@@ -320,12 +327,8 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     } else {
         let device = crate::device::select(&a.device)?;
         let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-        let (cap, _) = load_captioner(
-            &model_path(&a.model),
-            a.lm.as_deref(),
-            Some(GgmlDType::Q8_0),
-            &device,
-        )?;
+        let decode = (!a.f32).then_some(GgmlDType::Q8_0);
+        let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), decode, &device)?;
         eprintln!(
             "captioning {} {split} clips on {}",
             entries.len(),
