@@ -44,7 +44,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
     let (clip_id, clip) = longest_clip()?;
     let frames = clip.len() / crate::motion::N_FEATURES;
     let lm_dir = models_dir().join("lm");
-    let fresh = |_: ()| -> Result<Captioner> {
+    let fresh = || -> Result<Captioner> {
         let bb = load_backbone(None, &dev)?;
         Ok(Captioner::new(
             bb,
@@ -63,7 +63,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
         let cap = if lm_dir.join("config.json").exists() {
             crate::lm::train::load_captioner(&lm_dir, None, decode, &dev)?.0
         } else {
-            let mut c = fresh(())?;
+            let mut c = fresh()?;
             c.merge_for_inference(decode)?;
             c
         };
@@ -91,7 +91,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
         );
     }
     if train_steps > 0 {
-        let cap = fresh(())?;
+        let cap = fresh()?;
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
         let pairs = crate::lm::data::load_pairs(&demo, Split::Test, &dvq, &mut |_, _| {})?;
         let ex: Vec<_> = pairs

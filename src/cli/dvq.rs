@@ -93,14 +93,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         stop_at: a.stop_at,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        ctrlc::set_handler(move || {
-            eprintln!("\ncancelling: saving a checkpoint at the end of this step…");
-            cancel.store(true, Ordering::Relaxed);
-        })?;
-    }
+    let cancel = cancel_on_ctrlc()?;
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template(
         "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
@@ -166,4 +159,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A cancellation flag that Ctrl-C sets; training saves a checkpoint at the end of the step.
+pub(super) fn cancel_on_ctrlc() -> Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("\ncancelling: saving a checkpoint at the end of this step…");
+        flag.store(true, Ordering::Relaxed);
+    })?;
+    Ok(cancel)
 }

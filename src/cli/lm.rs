@@ -1,8 +1,6 @@
 //! `geomotion train lm` and `geomotion caption`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -10,6 +8,7 @@ use candle_core::quantized::GgmlDType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::dvq::cancel_on_ctrlc;
 use crate::dvq::{Tokenizer, TrainEnd};
 use crate::lm::captioner::{FineTune, MAX_NEW_TOKENS};
 use crate::lm::lora::LoraConfig;
@@ -156,14 +155,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         stop_at: a.stop_at,
     };
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        ctrlc::set_handler(move || {
-            eprintln!("\ncancelling: saving a checkpoint at the end of this step…");
-            cancel.store(true, Ordering::Relaxed);
-        })?;
-    }
+    let cancel = cancel_on_ctrlc()?;
     eprintln!(
         "fine-tuning the captioner ({:?}) on {} with codes from {}, {}",
         req.mode,

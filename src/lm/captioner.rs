@@ -279,11 +279,6 @@ impl Captioner {
         self.llama.embedding()
     }
 
-    /// The `(D, d_model)` sparse projection.
-    pub fn projection(&self) -> &Tensor {
-        &self.projection
-    }
-
     /// Orthonormal regulariser on the K code rows (not the start/end/mask rows).
     pub fn ortho_loss(&self) -> Result<Tensor> {
         ortho_loss(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
@@ -535,11 +530,6 @@ impl Captioner {
             prefill_s,
             total_s: t0.elapsed().as_secs_f64(),
         })
-    }
-
-    /// Parameter count of what trains.
-    pub fn trainable_count(&self) -> usize {
-        self.trainable().iter().map(|(_, v)| v.elem_count()).sum()
     }
 }
 
