@@ -127,3 +127,73 @@ fn render_rejects_bad_clip_and_frame() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("has 170 frames"));
 }
+
+fn demo_corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
+}
+
+/// Pixels of `img` inside `[x0, x1) × [y0, y1)` (fractions of the size) that differ from the
+/// background by more than a little, and how many distinct coarse colours they have.
+fn region_stats(img: &image::RgbImage, x: (f32, f32), y: (f32, f32)) -> (usize, usize) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let mut busy = 0;
+    let mut colours = std::collections::HashSet::new();
+    for py in (y.0 * h) as u32..(y.1 * h) as u32 {
+        for px in (x.0 * w) as u32..(x.1 * w) as u32 {
+            let p = img.get_pixel(px, py).0;
+            let spread = p.iter().map(|&c| c as i32).max().unwrap()
+                - p.iter().map(|&c| c as i32).min().unwrap();
+            let bright = p.iter().map(|&c| c as i32).sum::<i32>();
+            if spread > 40 || bright > 3 * 150 {
+                busy += 1;
+                colours.insert(p.map(|c| c / 32));
+            }
+        }
+    }
+    (busy, colours.len())
+}
+
+/// The whole studio headless: skeleton, token timeline, plots (MPJPE, code sequence, usage
+/// histogram, Gram heatmap) and the live caption, on a held-out clip of the embedded demo
+/// corpus with the shipped tokenizer and captioner.
+#[test]
+fn render_studio_shows_timeline_plots_and_caption() {
+    let (w, h) = (1440u32, 900u32);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("studio.png");
+    let clip = "cmu_02_01";
+    let output = Command::new(xvfb_run())
+        .args(["-a", "-s", "-screen 0 1600x1200x24"])
+        .arg(env!("CARGO_BIN_EXE_geomotion"))
+        .arg("--data")
+        .arg(demo_corpus())
+        .args([
+            "render", "--studio", "--clip", clip, "--frame", "40", "--out",
+        ])
+        .arg(&out)
+        .args(["--size", &format!("{w}x{h}")])
+        .output()
+        .expect("run geomotion render --studio");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "render failed ({}):\n{stderr}",
+        output.status
+    );
+    let img = image::open(&out).expect("read rendered PNG").to_rgb8();
+    let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render_studio.png");
+    std::fs::copy(&out, &keep).ok();
+    println!("rendered {}", keep.display());
+    // Regions as laid out at 1440×900: the timeline is the bottom strip, the plots strip is
+    // above the transport bar, the caption sits at the top left of the 3-D view.
+    let timeline = region_stats(&img, (0.2, 0.75), (0.965, 1.0));
+    let plots = region_stats(&img, (0.2, 0.75), (0.70, 0.88));
+    let caption = region_stats(&img, (0.2, 0.5), (0.085, 0.115));
+    println!("timeline {timeline:?} plots {plots:?} caption {caption:?}");
+    assert!(
+        timeline.0 > 2000 && timeline.1 >= 6,
+        "timeline cells: {timeline:?}"
+    );
+    assert!(plots.0 > 3000 && plots.1 >= 6, "plots: {plots:?}");
+    assert!(caption.0 > 200, "caption text: {caption:?}");
+}

@@ -1,9 +1,16 @@
 //! The studio: a Bevy app with one plugin per feature folder. The UI edits state held in
 //! resources; long work runs on threads and reports through channels.
 
+pub mod background;
+pub mod caption;
 pub mod capture;
+pub mod export;
 pub mod library;
+pub mod perf;
 pub mod playback;
+pub mod review;
+pub mod tokens;
+pub mod training;
 pub mod ui_frame;
 pub mod viewer;
 
@@ -73,7 +80,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             UiSystems::Begin,
             UiSystems::Menu,
             UiSystems::Side,
+            UiSystems::Timeline,
             UiSystems::Bottom,
+            UiSystems::Plots,
             UiSystems::Overlay,
         )
             .chain(),
@@ -88,6 +97,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         },
         playback::PlaybackPlugin,
         viewer::ViewerPlugin,
+        tokens::TokensPlugin,
+        caption::CaptionPlugin,
+        perf::PerfPlugin,
+        review::ReviewPlugin,
+        training::TrainingPlugin,
+        export::ExportPlugin,
     ));
     let exit_code = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
     if let Some(req) = options.render.clone() {

@@ -14,7 +14,11 @@ pub enum UiSystems {
     Begin,
     Menu,
     Side,
+    /// Bottom panels drawn first sit lowest: the token timeline goes under the transport bar.
+    Timeline,
     Bottom,
+    /// Above the transport bar: the plots strip.
+    Plots,
     Overlay,
 }
 

@@ -24,6 +24,9 @@ pub enum Which {
         /// A Python with pycocoevalcap 1.2 installed, to run ../shared/bench/metrics_coco.py.
         #[arg(long)]
         python: Option<PathBuf>,
+        /// Sets BERTScore is timed on (0 leaves it out).
+        #[arg(long, default_value_t = 4_400)]
+        bertscore_sets: usize,
     },
     /// Tokenizer training crops/s, encode clips/s and GFLOP/s, beside PyTorch (dvq_torch.py).
     Dvq {
@@ -63,7 +66,11 @@ pub fn run(which: Which) -> Result<()> {
             python,
         } => super::bench_caption::bench_caption(runs, train_steps, python.as_deref()),
         Which::Open { ids } => bench_open(ids),
-        Which::Metrics { sets, python } => bench_metrics(sets, python.as_deref()),
+        Which::Metrics {
+            sets,
+            python,
+            bertscore_sets,
+        } => bench_metrics(sets, python.as_deref(), bertscore_sets),
     }
 }
 
@@ -85,7 +92,7 @@ fn metric_sets(n: usize) -> Result<Vec<crate::eval::CaptionSet>> {
         .collect())
 }
 
-fn bench_metrics(n: usize, python: Option<&std::path::Path>) -> Result<()> {
+fn bench_metrics(n: usize, python: Option<&std::path::Path>, bert_n: usize) -> Result<()> {
     use crate::eval::{TextVariant, score_captions};
     let sets = metric_sets(n)?;
     let t = Instant::now();
@@ -130,6 +137,19 @@ fn bench_metrics(n: usize, python: Option<&std::path::Path>) -> Result<()> {
     } else {
         println!(
             "  (pass --python /path/to/venv/bin/python with pycocoevalcap installed to time the reference in the same run)"
+        );
+    }
+    if bert_n > 0 {
+        let scorer = crate::eval::bertscore::BertScorer::load(None, &candle_core::Device::Cpu)?;
+        let subset = &sets[..bert_n.min(sets.len())];
+        let t = Instant::now();
+        let b = scorer.score(subset, false)?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "  BERTScore-MiniLM {secs:>7.1} s for {} sets ({:.1} sets/s, every distinct sentence encoded once)   F1 {:.4}",
+            subset.len(),
+            subset.len() as f64 / secs,
+            b.f1
         );
     }
     Ok(())

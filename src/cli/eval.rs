@@ -35,23 +35,63 @@ pub fn read_sets(path: &Path) -> Result<Vec<CaptionSet>> {
     Ok(sets)
 }
 
+/// Scores of one text variant, with BERTScore F1 (without and with idf) on raw text.
+#[derive(serde::Serialize)]
+pub struct ScoreRow {
+    #[serde(flatten)]
+    pub scores: CaptionScores,
+    pub bertscore_f1: Option<f64>,
+    pub bertscore_idf_f1: Option<f64>,
+}
+
 /// A Markdown table of raw and normalized scores.
-pub fn markdown(rows: &[CaptionScores]) -> String {
+pub fn markdown(rows: &[ScoreRow]) -> String {
     let mut s = String::from(
-        "| text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D |\n|---|---|---|---|---|---|\n",
+        "| text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for r in rows {
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.4}"));
+    for row in rows {
+        let r = &row.scores;
         s.push_str(&format!(
-            "| {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            r.variant, r.n, r.bleu[0], r.bleu[3], r.rouge_l, r.cider_d
+            "| {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} |\n",
+            r.variant,
+            r.n,
+            r.bleu[0],
+            r.bleu[3],
+            r.rouge_l,
+            r.cider_d,
+            opt(row.bertscore_f1),
+            opt(row.bertscore_idf_f1)
         ));
     }
     s
 }
 
-pub fn score(input: &Path, json_out: Option<&Path>) -> Result<()> {
+pub fn score(input: &Path, json_out: Option<&Path>, bertscore: bool) -> Result<()> {
     let sets = read_sets(input)?;
-    let rows = [TextVariant::Raw, TextVariant::Normalized].map(|v| score_captions(&sets, v));
+    let t = std::time::Instant::now();
+    let mut rows: Vec<ScoreRow> = [TextVariant::Raw, TextVariant::Normalized]
+        .map(|v| ScoreRow {
+            scores: score_captions(&sets, v),
+            bertscore_f1: None,
+            bertscore_idf_f1: None,
+        })
+        .into();
+    eprintln!(
+        "{} sets: BLEU, ROUGE-L, CIDEr-D in {:.3} s",
+        sets.len(),
+        t.elapsed().as_secs_f64()
+    );
+    if bertscore {
+        let t = std::time::Instant::now();
+        let b = crate::eval::bertscore::BertScorer::load(None, &candle_core::Device::Cpu)?;
+        rows[0].bertscore_f1 = Some(b.score(&sets, false)?.f1);
+        rows[0].bertscore_idf_f1 = Some(b.score(&sets, true)?.f1);
+        eprintln!(
+            "BERTScore (all-MiniLM-L6-v2, our variant) in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     print!("{}", markdown(&rows));
     if let Some(out) = json_out {
         std::fs::write(out, serde_json::to_string_pretty(&rows)?)

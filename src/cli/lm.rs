@@ -110,7 +110,7 @@ fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
 }
 
 /// `models/…` defaults resolve against the project's models folder when run from elsewhere.
-fn model_path(p: &Path) -> PathBuf {
+pub(super) fn model_path(p: &Path) -> PathBuf {
     match p.strip_prefix("models") {
         Ok(rest) if !p.exists() => models_dir().join(rest),
         _ => p.to_path_buf(),
@@ -247,7 +247,7 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
-    let caption = cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| {})?;
+    let caption = cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| true)?;
     eprintln!(
         "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
         features.frames(),
@@ -286,6 +286,9 @@ pub struct EvalCaptionsArgs {
     /// Decode in f32 instead of through Q8_0 copies of the weights.
     #[arg(long)]
     f32: bool,
+    /// Retrieval evaluator for R-Precision and MM-Dist (left out when the folder is missing).
+    #[arg(long, default_value = "models/eval")]
+    retrieval: PathBuf,
     /// Score only the first N clips of the split (in manifest order).
     #[arg(long)]
     limit: Option<usize>,
@@ -334,7 +337,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             Some((dvq, cap)) => {
                 let f = Features::load(&ds.features_path(&e.id))?;
                 let codes = dvq.encode(f.as_slice())?;
-                cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| {})?
+                cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| true)?
             }
             None => String::new(),
         };
@@ -360,7 +363,24 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             &candle_core::Device::Cpu,
         )?)
     };
-    let rows = report(&clips, a.refs_only, bert.as_ref())?;
+    let retrieval_dir = model_path(&a.retrieval);
+    let evaluator = if retrieval_dir.join("config.json").exists() {
+        let ev =
+            crate::eval::retrieval::Evaluator::load(&retrieval_dir, &candle_core::Device::Cpu)?;
+        let takes = crate::eval::retrieval::load_captioned(&a.data, a.split, 16)?;
+        let motion = super::retrieval::motion_embeddings(&ev, &takes)?;
+        Some((ev, motion))
+    } else {
+        eprintln!(
+            "no retrieval evaluator in {}: R-Precision and MM-Dist left out",
+            retrieval_dir.display()
+        );
+        None
+    };
+    let retrieval = evaluator
+        .as_ref()
+        .map(|(evaluator, motion)| crate::eval::report::RetrievalInput { evaluator, motion });
+    let rows = report(&clips, a.refs_only, bert.as_ref(), retrieval.as_ref())?;
     if bert.is_some() {
         eprintln!(
             "metrics incl. BERTScore (MiniLM-L6, our variant) in {:.1} s",

@@ -9,6 +9,7 @@ mod eval;
 mod import;
 mod info;
 mod lm;
+mod retrieval;
 
 use std::path::PathBuf;
 
@@ -109,6 +110,8 @@ enum TrainCommand {
     Dvq(dvq::TrainArgs),
     /// Fine-tune the captioner (LoRA + motion rows, or full) on a corpus's train split.
     Lm(lm::TrainArgs),
+    /// Train the retrieval evaluator (motion + text encoders) for R-Precision, MM-Dist, FID.
+    Retrieval(retrieval::TrainRetrievalArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,14 +120,21 @@ enum EvalCommand {
     Dvq(dvq::EvalArgs),
     /// Caption every clip of a split and report BLEU, ROUGE-L, CIDEr-D per caption kind.
     Captions(lm::EvalCaptionsArgs),
+    /// R-Precision and MM-Dist of reference captions against real and DVQ-reconstructed motion,
+    /// and the FID of the reconstructions, with the retrieval evaluator.
+    Retrieval(retrieval::EvalRetrievalArgs),
     /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
-    /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text.
+    /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text, and
+    /// BERTScore (MiniLM-L6 variant) on raw text.
     Score {
         #[arg(long)]
         input: PathBuf,
         /// Also write the scores as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Leave out BERTScore (which loads all-MiniLM-L6-v2).
+        #[arg(long)]
+        no_bertscore: bool,
     },
 }
 
@@ -217,6 +227,12 @@ pub fn run() -> Result<()> {
         Some(Command::Train {
             which: TrainCommand::Lm(args),
         }) => lm::train(args),
+        Some(Command::Train {
+            which: TrainCommand::Retrieval(args),
+        }) => retrieval::train(args),
+        Some(Command::Eval {
+            which: EvalCommand::Retrieval(args),
+        }) => retrieval::eval(args),
         Some(Command::Caption(args)) => lm::caption(args),
         Some(Command::Eval {
             which: EvalCommand::Captions(args),
@@ -225,8 +241,13 @@ pub fn run() -> Result<()> {
             which: EvalCommand::Dvq(args),
         }) => dvq::eval(args),
         Some(Command::Eval {
-            which: EvalCommand::Score { input, json },
-        }) => eval::score(&input, json.as_deref()),
+            which:
+                EvalCommand::Score {
+                    input,
+                    json,
+                    no_bertscore,
+                },
+        }) => eval::score(&input, json.as_deref(), !no_bertscore),
         Some(Command::Data {
             which: DataCommand::Build { from, out },
         }) => import::data_build(&from, &out),

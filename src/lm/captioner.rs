@@ -438,12 +438,13 @@ impl Captioner {
 
     /// Greedy caption of `codes`: at most `max_new` tokens, stopping at eos or a newline; quotes
     /// and surrounding spaces stripped. `on_text` receives the caption so far after every token
-    /// (for streaming).
+    /// (for streaming) and returns `false` to stop early (a cancelled job): the caption so far
+    /// is then returned.
     pub fn generate(
         &self,
         codes: &[u32],
         max_new: usize,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String> {
         let prompt = self.prompt(codes)?;
         let dev = self.device();
@@ -478,7 +479,9 @@ impl Captioner {
                 break;
             }
             text = decoded;
-            on_text(clean(&text));
+            if !on_text(clean(&text)) {
+                break;
+            }
             let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
             h = self.llama.hidden_states(
                 &self.embed(&ids)?,
@@ -487,7 +490,7 @@ impl Captioner {
             )?;
         }
         let caption = clean(&text).to_string();
-        on_text(&caption);
+        let _ = on_text(&caption);
         Ok(caption)
     }
 

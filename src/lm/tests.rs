@@ -253,7 +253,10 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     // Decoding always terminates within its budget, and streams what it returns.
     let mut streamed = String::new();
     let caption = cap
-        .generate(&chosen[0].codes, 12, &mut |s| streamed = s.to_string())
+        .generate(&chosen[0].codes, 12, &mut |s| {
+            streamed = s.to_string();
+            true
+        })
         .unwrap();
     assert_eq!(caption, streamed);
     let n_tokens = cap

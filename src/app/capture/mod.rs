@@ -8,13 +8,17 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 
 use crate::app::RenderRequest;
+use crate::app::caption::LiveCaption;
 use crate::app::library::{Library, LoadedClips, Problems, SelectClip, Slot};
 use crate::app::playback::Playback;
+use crate::app::tokens::Tokens;
 
 /// Frames rendered with the final pose before the screenshot is taken.
 const SETTLE_FRAMES: u32 = 20;
 /// Give up after this many frames without a capture.
 const TIMEOUT_FRAMES: u32 = 1200;
+/// A studio render waits for the tokenizer's plots and the live caption at most this long, s.
+const STUDIO_TIMEOUT_SECS: f32 = 240.0;
 
 pub struct CapturePlugin {
     pub request: RenderRequest,
@@ -53,6 +57,10 @@ fn drive_capture(
     problems: Res<Problems>,
     mut playback: ResMut<Playback>,
     mut state: ResMut<CaptureState>,
+    tokens: Res<Tokens>,
+    live: Res<LiveCaption>,
+    time: Res<Time>,
+    frame_times: Option<Res<crate::app::perf::FrameTimes>>,
     mut select: MessageWriter<SelectClip>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -62,7 +70,8 @@ fn drive_capture(
         state.exit_code.store(1, Ordering::SeqCst);
         exit.write(AppExit::error());
     };
-    if state.frames > TIMEOUT_FRAMES {
+    let studio_wait = request.studio && time.elapsed_secs() < STUDIO_TIMEOUT_SECS;
+    if state.frames > TIMEOUT_FRAMES && !studio_wait {
         fail(
             &state,
             &mut exit,
@@ -98,11 +107,25 @@ fn drive_capture(
     }
     playback.playing = false;
     playback.seek(request.frame);
+    if request.studio && studio_wait && !studio_ready(&tokens, &live, &request.clip) {
+        return;
+    }
     state.settled += 1;
     if state.settled < SETTLE_FRAMES {
         return;
     }
     state.shot = true;
+    if let Some(ft) = frame_times {
+        info!(
+            "frame times: mean {:.1} ms, longest of the last 2 s {:.1} ms, idle longest {}, longest during background work {}",
+            ft.mean_ms(),
+            ft.longest_ms(),
+            ft.idle_longest_ms
+                .map_or("–".into(), |v| format!("{v:.1} ms")),
+            ft.busy_longest_ms
+                .map_or("–".into(), |v| format!("{v:.1} ms")),
+        );
+    }
     let out = request.out.clone();
     commands
         .spawn(Screenshot::primary_window())
@@ -112,4 +135,14 @@ fn drive_capture(
                 exit.write(AppExit::Success);
             },
         );
+}
+
+/// Whether everything a studio render shows has arrived: the clip's tokens, the split's code
+/// usage and the live caption (or the reason there is none).
+fn studio_ready(tokens: &Tokens, live: &LiveCaption, clip: &str) -> bool {
+    let tokens_done = tokens.tokenizer.is_none() && tokens.status.starts_with("no tokenizer")
+        || tokens.clip.as_ref().is_some_and(|c| c.id == clip) && tokens.usage.is_some();
+    let caption_done = live.status.starts_with("no captioner")
+        || live.done && live.key.as_ref().is_some_and(|k| k.clip == clip);
+    tokens_done && caption_done
 }

@@ -1,6 +1,7 @@
 use bevy::prelude::*;
 
 use super::state::{COMPARE_OFFSET, JointMaterials, PartKind, SkeletonPart, ViewerSettings};
+use super::tint::{TintedHandles, TintedMaterial, TokenTint};
 use crate::app::library::{LoadedClips, Slot};
 use crate::app::playback::Playback;
 use crate::motion::skeleton::{FOOT_CONTACT_JOINTS, Side, bones, joint_side};
@@ -31,6 +32,8 @@ pub(super) fn spawn_scene(
     mut commands: Commands,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
+    mut tinted: ResMut<Assets<TintedMaterial>>,
+    mut tinted_handles: ResMut<TintedHandles>,
 ) {
     commands.spawn((
         DirectionalLight {
@@ -68,17 +71,39 @@ pub(super) fn spawn_scene(
         };
         let side_mats = [mat(Side::Left), mat(Side::Right), mat(Side::Center)];
         let pick = |side: Side| side_mats[side as usize].clone();
+        // The primary skeleton's bones carry the token tint (see `tint.rs`).
+        let tinted_mats: Vec<Handle<TintedMaterial>> = [Side::Left, Side::Right, Side::Center]
+            .iter()
+            .map(|&side| {
+                tinted.add(TintedMaterial {
+                    base: StandardMaterial {
+                        base_color: side_color(side, slot),
+                        perceptual_roughness: 0.55,
+                        ..default()
+                    },
+                    extension: TokenTint::default(),
+                })
+            })
+            .collect();
+        if slot == 0 {
+            tinted_handles.0 = tinted_mats.clone();
+        }
         for (parent, child, side) in bones() {
-            commands.spawn((
+            let part = SkeletonPart {
+                slot,
+                kind: PartKind::Bone { parent, child },
+            };
+            let mut e = commands.spawn((
                 Mesh3d(bone_mesh.clone()),
-                MeshMaterial3d(pick(side)),
                 Transform::default(),
                 Visibility::Hidden,
-                SkeletonPart {
-                    slot,
-                    kind: PartKind::Bone { parent, child },
-                },
+                part,
             ));
+            if slot == 0 {
+                e.insert(MeshMaterial3d(tinted_mats[side as usize].clone()));
+            } else {
+                e.insert(MeshMaterial3d(pick(side)));
+            }
         }
         for joint in 0..N_JOINTS {
             let normal = pick(joint_side(joint));
@@ -109,7 +134,7 @@ pub(super) fn spawn_scene(
 }
 
 /// Joint positions of `clip` at fractional frame `position` (linear between frames), metres.
-pub(super) fn pose_at(clip: &Clip, position: f32) -> [Vec3; N_JOINTS] {
+pub fn pose_at(clip: &Clip, position: f32) -> [Vec3; N_JOINTS] {
     let last = clip.joints.frames() - 1;
     let f0 = (position.max(0.0).floor() as usize).min(last);
     let f1 = (f0 + 1).min(last);

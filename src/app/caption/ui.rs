@@ -1,0 +1,80 @@
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+use super::state::LiveCaption;
+use crate::app::{StudioUi, UiFrame};
+
+/// Text size of the caption over the 3-D view, points (larger in presentation mode).
+const CAPTION_SIZE: f32 = 20.0;
+const PRESENTATION_SIZE: f32 = 34.0;
+
+/// The live caption over the top of the 3-D view: the text as it streams in, the device, the
+/// latency to the first text and to the end, and which tokens it describes.
+pub(super) fn caption_overlay_ui(
+    mut contexts: EguiContexts,
+    frame: Res<UiFrame>,
+    studio: Res<StudioUi>,
+    live: Res<LiveCaption>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let area = frame.free;
+    if !area.is_positive() {
+        return Ok(());
+    }
+    let size = if studio.visible {
+        CAPTION_SIZE
+    } else {
+        PRESENTATION_SIZE
+    };
+    egui::Area::new(egui::Id::new("live_caption"))
+        .fixed_pos(egui::pos2(
+            area.left() + 12.0,
+            area.top() + if studio.visible { 46.0 } else { 16.0 },
+        ))
+        .order(egui::Order::Foreground)
+        .interactable(false)
+        .show(ctx, |ui| {
+            ui.set_max_width(area.width() - 24.0);
+            egui::Frame::new()
+                .fill(egui::Color32::from_black_alpha(150))
+                .corner_radius(6.0)
+                .inner_margin(8.0)
+                .show(ui, |ui| {
+                    let text = if live.text.is_empty() {
+                        if live.busy() { "…" } else { "" }.to_string()
+                    } else {
+                        format!("“{}”", live.text)
+                    };
+                    if !text.is_empty() {
+                        ui.label(
+                            egui::RichText::new(text)
+                                .size(size)
+                                .color(egui::Color32::WHITE),
+                        );
+                    }
+                    if !studio.visible {
+                        return;
+                    }
+                    let mut info = live.status.clone();
+                    if let Some(k) = &live.key {
+                        info.push_str(&format!(
+                            " · {} tokens {}–{}{}",
+                            k.clip,
+                            k.tokens.start,
+                            k.tokens.end.saturating_sub(1),
+                            if k.whole { " (whole clip)" } else { "" }
+                        ));
+                    }
+                    if let Some(ms) = live.first_ms {
+                        info.push_str(&format!(" · first text {ms:.0} ms"));
+                    }
+                    if let Some(ms) = live.total_ms {
+                        info.push_str(&format!(" · done in {ms:.0} ms"));
+                    } else if live.busy() {
+                        info.push_str(" · captioning…");
+                    }
+                    ui.label(egui::RichText::new(info).small().weak());
+                });
+        });
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! For talks: a PNG screenshot (F12), a GIF of the current clip's playback with the caption
+//! overlaid (G; also an MP4 when `ffmpeg` is on the PATH), and presentation mode (P), which
+//! hides the panels and enlarges the caption. Files go to `~/Pictures/geomotion/` (or the data
+//! folder when there is no pictures folder).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use crate::app::library::{LoadedClips, Problems};
+use crate::app::playback::Playback;
+use crate::app::{StudioUi, UiFrame, UiSystems};
+
+/// GIF frame rate: every second frame of the 20 fps clip.
+const GIF_STRIDE: usize = 2;
+/// Frames rendered after a seek before its screenshot.
+const SETTLE: u32 = 2;
+
+/// Where exports are written.
+pub fn export_dir() -> PathBuf {
+    dirs::picture_dir()
+        .or_else(dirs::data_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("geomotion")
+}
+
+type Frames = Arc<Mutex<Vec<(usize, image::RgbaImage)>>>;
+
+struct GifCapture {
+    clip: String,
+    frames: Vec<usize>,
+    next: usize,
+    settle: u32,
+    shots: Frames,
+    was_visible: bool,
+}
+
+#[derive(Resource)]
+pub struct Export {
+    /// Presentation mode: panels hidden, caption enlarged.
+    pub presentation: bool,
+    pub message: String,
+    gif: Option<GifCapture>,
+    tx: Sender<Result<String, String>>,
+    rx: Receiver<Result<String, String>>,
+}
+
+impl Default for Export {
+    fn default() -> Self {
+        let (tx, rx) = unbounded();
+        Self {
+            presentation: false,
+            message: String::new(),
+            gif: None,
+            tx,
+            rx,
+        }
+    }
+}
+
+fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn screenshot_png(commands: &mut Commands, clip: &str, frame: usize) -> PathBuf {
+    let dir = export_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{clip}-f{frame}-{}.png", stamp()));
+    commands
+        .spawn(Screenshot::primary_window())
+        .observe(save_to_disk(path.clone()));
+    path
+}
+
+fn start_gif(export: &mut Export, clips: &LoadedClips, studio: &mut StudioUi) {
+    let Some(clip) = clips.primary.as_ref() else {
+        export.message = "no clip to export".into();
+        return;
+    };
+    export.gif = Some(GifCapture {
+        clip: clip.id.clone(),
+        frames: (0..clip.joints.frames()).step_by(GIF_STRIDE).collect(),
+        next: 0,
+        settle: 0,
+        shots: Arc::new(Mutex::new(Vec::new())),
+        was_visible: studio.visible,
+    });
+    // The GIF shows what presentation mode shows: skeleton and caption.
+    studio.visible = false;
+    export.message = format!("recording {}…", clip.id);
+}
+
+/// Keys: F12 screenshot, G GIF, P presentation mode.
+fn export_keys(
+    keys: Res<ButtonInput<KeyCode>>,
+    frame: Res<UiFrame>,
+    mut commands: Commands,
+    mut export: ResMut<Export>,
+    mut studio: ResMut<StudioUi>,
+    clips: Res<LoadedClips>,
+    playback: Res<Playback>,
+) {
+    if frame.keyboard_in_ui || export.gif.is_some() {
+        return;
+    }
+    if keys.just_pressed(KeyCode::F12) {
+        let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
+        let p = screenshot_png(&mut commands, id, playback.frame());
+        export.message = format!("saved {}", p.display());
+    }
+    if keys.just_pressed(KeyCode::KeyP) {
+        export.presentation = !export.presentation;
+        studio.visible = !export.presentation;
+    }
+    if keys.just_pressed(KeyCode::KeyG) {
+        start_gif(&mut export, &clips, &mut studio);
+    }
+}
+
+/// Steps through the clip, one screenshot per GIF frame, then encodes in the background.
+fn drive_gif(
+    mut commands: Commands,
+    mut export: ResMut<Export>,
+    mut playback: ResMut<Playback>,
+    mut studio: ResMut<StudioUi>,
+    mut problems: ResMut<Problems>,
+) {
+    while let Ok(r) = export.rx.try_recv() {
+        match r {
+            Ok(m) => export.message = m,
+            Err(e) => problems.push(e),
+        }
+    }
+    let tx = export.tx.clone();
+    let Some(g) = export.gif.as_mut() else {
+        return;
+    };
+    playback.playing = false;
+    let captured = g.shots.lock().map_or(0, |s| s.len());
+    if g.next < g.frames.len() {
+        if g.settle == 0 {
+            playback.seek(g.frames[g.next]);
+        }
+        g.settle += 1;
+        if g.settle > SETTLE && captured == g.next {
+            let (shots, index) = (g.shots.clone(), g.frames[g.next]);
+            commands.spawn(Screenshot::primary_window()).observe(
+                move |c: On<ScreenshotCaptured>| {
+                    if let Ok(img) = c.image.clone().try_into_dynamic()
+                        && let Ok(mut s) = shots.lock()
+                    {
+                        s.push((index, img.to_rgba8()));
+                    }
+                },
+            );
+            g.next += 1;
+            g.settle = 0;
+        }
+        return;
+    }
+    if captured < g.frames.len() {
+        return;
+    }
+    let g = export.gif.take().expect("checked");
+    studio.visible = g.was_visible && !export.presentation;
+    export.message = format!("encoding {} frames…", g.frames.len());
+    crate::app::background::spawn("export", move || {
+        let shots = std::mem::take(&mut *g.shots.lock().expect("not poisoned"));
+        let _ = tx.send(encode(&g.clip, shots));
+    });
+}
+
+/// Writes the GIF (half size, 10 fps) and, when ffmpeg is installed, an MP4.
+fn encode(clip: &str, mut shots: Vec<(usize, image::RgbaImage)>) -> Result<String, String> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    shots.sort_by_key(|s| s.0);
+    let dir = export_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let base = dir.join(format!("{clip}-{}", stamp()));
+    let gif_path = base.with_extension("gif");
+    let file =
+        std::fs::File::create(&gif_path).map_err(|e| format!("{}: {e}", gif_path.display()))?;
+    let mut enc = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
+    enc.set_repeat(Repeat::Infinite)
+        .map_err(|e| format!("{}: {e}", gif_path.display()))?;
+    let delay = image::Delay::from_numer_denom_ms(1000 * GIF_STRIDE as u32, 20);
+    for (_, img) in &shots {
+        let small = image::imageops::resize(
+            img,
+            img.width() / 2,
+            img.height() / 2,
+            image::imageops::FilterType::Triangle,
+        );
+        enc.encode_frame(image::Frame::from_parts(small, 0, 0, delay))
+            .map_err(|e| format!("{}: {e}", gif_path.display()))?;
+    }
+    drop(enc);
+    let mut msg = format!("saved {} ({} frames)", gif_path.display(), shots.len());
+    if let Some(mp4) = ffmpeg_mp4(&base, &shots) {
+        msg.push_str(&format!(" and {}", mp4.display()));
+    }
+    Ok(msg)
+}
+
+/// Pipes the frames to `ffmpeg` (if installed) as an H.264 MP4 at 10 fps.
+fn ffmpeg_mp4(base: &std::path::Path, shots: &[(usize, image::RgbaImage)]) -> Option<PathBuf> {
+    use std::io::Write;
+    let (w, h) = shots
+        .first()
+        .map(|s| (s.1.width() & !1, s.1.height() & !1))?;
+    let out = base.with_extension("mp4");
+    let mut child = std::process::Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgba",
+        ])
+        .args([
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            &(20 / GIF_STRIDE).to_string(),
+            "-i",
+            "-",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut stdin = child.stdin.take()?;
+    for (_, img) in shots {
+        let cropped = image::imageops::crop_imm(img, 0, 0, w, h).to_image();
+        stdin.write_all(cropped.as_raw()).ok()?;
+    }
+    drop(stdin);
+    child.wait().ok()?.success().then_some(out)
+}
+
+/// The export buttons beside Train / Review, and the last message.
+fn export_ui(
+    mut contexts: EguiContexts,
+    frame: Res<UiFrame>,
+    mut studio: ResMut<StudioUi>,
+    mut export: ResMut<Export>,
+    mut commands: Commands,
+    clips: Res<LoadedClips>,
+    playback: Res<Playback>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let area = frame.free;
+    if !studio.visible {
+        if export.presentation {
+            egui::Area::new(egui::Id::new("present_hint"))
+                .fixed_pos(egui::pos2(area.right() - 170.0, area.bottom() - 24.0))
+                .interactable(false)
+                .show(ctx, |ui| {
+                    ui.label(egui::RichText::new("P: leave presentation").small().weak());
+                });
+        }
+        return Ok(());
+    }
+    egui::Area::new(egui::Id::new("export_buttons"))
+        .fixed_pos(egui::pos2(area.right() - 190.0, area.bottom() - 58.0))
+        .order(egui::Order::Foreground)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
+                    let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
+                    let p = screenshot_png(&mut commands, id, playback.frame());
+                    export.message = format!("saved {}", p.display());
+                }
+                if ui
+                    .button("GIF")
+                    .on_hover_text("the clip's playback with its caption (G); MP4 too with ffmpeg")
+                    .clicked()
+                {
+                    start_gif(&mut export, &clips, &mut studio);
+                }
+                if ui
+                    .button("Present")
+                    .on_hover_text("hide panels, enlarge the caption (P)")
+                    .clicked()
+                {
+                    export.presentation = true;
+                    studio.visible = false;
+                }
+            });
+            if !export.message.is_empty() {
+                ui.label(egui::RichText::new(&export.message).small().weak());
+            }
+        });
+    Ok(())
+}
+
+pub struct ExportPlugin;
+
+impl Plugin for ExportPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Export>()
+            .add_systems(Update, (export_keys, drive_gif).chain())
+            .add_systems(EguiPrimaryContextPass, export_ui.in_set(UiSystems::Overlay));
+    }
+}

@@ -1,0 +1,210 @@
+//! The tokenizer's background work: loading it, encoding the primary clip (codes,
+//! reconstruction, per-frame MPJPE), code usage over the open split, single-code primitives.
+
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use candle_core::Device;
+
+use super::state::{ClipTokens, GramView, Primitive, SplitUsage, TokenJob, Tokens};
+use crate::app::library::{Library, LoadedClips, Problems};
+use crate::dvq::Tokenizer;
+use crate::dvq::metrics::{gram_stats, per_frame_mpjpe_mm, usage_stats};
+use crate::motion::layout::N_FEATURES;
+use crate::motion::{Clip, Dataset, Features, Split, recover_from_ric};
+
+/// Repeats of a code when it is decoded alone ("play this code"): 4 × 8 frames = 1.6 s.
+const PRIMITIVE_REPEATS: usize = 4;
+
+/// Loads the shipped tokenizer (`models/dvq`) off the render thread.
+pub(super) fn load_tokenizer(tokens: Res<Tokens>) {
+    spawn_load(&tokens, crate::lm::resolve::models_dir().join("dvq"));
+}
+
+/// Loads the tokenizer in `dir` on a thread; it replaces the current one when it arrives.
+pub(super) fn spawn_load(tokens: &Tokens, dir: std::path::PathBuf) {
+    let tx = tokens.tx.clone();
+    crate::app::background::spawn("tokens", move || {
+        let r = Tokenizer::load(&dir, &Device::Cpu)
+            .and_then(|t| {
+                let values = t.gram()?;
+                let k = t.nb_code();
+                let (fro, _) = gram_stats(&values, k);
+                let gram = GramView {
+                    title: "DVQ codebook".into(),
+                    k,
+                    values,
+                    fro,
+                };
+                Ok((Arc::new(t), gram))
+            })
+            .map_err(|e| format!("tokenizer {}: {e}", dir.display()));
+        let _ = tx.send(TokenJob::Loaded(r));
+    });
+}
+
+pub(super) fn drain_token_jobs(mut tokens: ResMut<Tokens>, mut problems: ResMut<Problems>) {
+    while let Ok(job) = tokens.rx.try_recv() {
+        match job {
+            TokenJob::Loaded(Ok((t, gram))) => {
+                tokens.status = format!(
+                    "DVQ: K = {}, one code per {} frames",
+                    t.nb_code(),
+                    t.frames_per_code()
+                );
+                tokens.tokenizer = Some(t);
+                tokens.gram = Some(gram);
+                tokens.gram_texture = None;
+                // Everything computed with the previous tokenizer is stale.
+                tokens.clip = None;
+                tokens.usage = None;
+                tokens.primitive = None;
+            }
+            TokenJob::Loaded(Err(e)) => {
+                tokens.status = format!("no tokenizer: {e}");
+                problems.push(e);
+            }
+            TokenJob::Clip(r) => {
+                tokens.pending_clip = None;
+                match r {
+                    Ok(c) => {
+                        tokens.selected = None;
+                        tokens.selection = None;
+                        tokens.clip = Some(c);
+                    }
+                    Err(e) => problems.push(e),
+                }
+            }
+            TokenJob::UsageProgress(split, done, total) => {
+                tokens.usage_progress = Some((split, done, total));
+            }
+            TokenJob::Usage(r) => {
+                tokens.usage_progress = None;
+                match r {
+                    Ok(u) => tokens.usage = Some(u),
+                    Err(e) => problems.push(e),
+                }
+            }
+            TokenJob::Primitive(Ok(p)) => tokens.primitive = Some(p),
+            TokenJob::Primitive(Err(e)) => problems.push(e),
+        }
+    }
+}
+
+/// Codes, reconstruction and per-frame MPJPE of `clip`.
+pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
+    let what = |e: crate::dvq::DvqError| format!("{}: tokenizer: {e}", clip.id);
+    let q = tok.frames_per_code();
+    let t8 = clip.features.frames() / q * q;
+    if t8 == 0 {
+        return Err(format!(
+            "{}: {} frames, fewer than one code ({q})",
+            clip.id,
+            clip.features.frames()
+        ));
+    }
+    let (codes, rec) = tok
+        .reconstruct(&clip.features.as_slice()[..t8 * N_FEATURES])
+        .map_err(what)?;
+    let recon = recover_from_ric(&rec, N_FEATURES);
+    let gt = &clip.joints.as_slice()[..recon.len()];
+    Ok(ClipTokens {
+        id: clip.id.clone(),
+        codes,
+        mpjpe_mm: per_frame_mpjpe_mm(gt, &recon),
+        recon,
+    })
+}
+
+/// Starts an encode job when the primary clip changes.
+pub(super) fn track_primary(clips: Res<LoadedClips>, mut tokens: ResMut<Tokens>) {
+    let Some(tok) = tokens.tokenizer.clone() else {
+        return;
+    };
+    let Some(clip) = clips.primary.as_ref() else {
+        tokens.clip = None;
+        return;
+    };
+    let current = tokens.clip.as_ref().is_some_and(|c| c.id == clip.id);
+    if current || tokens.pending_clip.as_deref() == Some(clip.id.as_str()) {
+        return;
+    }
+    tokens.pending_clip = Some(clip.id.clone());
+    tokens.primitive = None;
+    let (tx, clip) = (tokens.tx.clone(), clip.clone());
+    crate::app::background::spawn("tokens", move || {
+        let _ = tx.send(TokenJob::Clip(clip_tokens(&tok, &clip)));
+    });
+}
+
+/// The split whose usage the histogram shows: the browser's filter, else test.
+fn open_split(library: &Library) -> Split {
+    library.split_filter.unwrap_or(Split::Test)
+}
+
+/// Starts the usage job for the open split when it has none.
+pub(super) fn track_usage(library: Res<Library>, mut tokens: ResMut<Tokens>) {
+    let (Some(tok), Some(ds)) = (tokens.tokenizer.clone(), library.dataset.as_ref()) else {
+        return;
+    };
+    let split = open_split(&library);
+    let have = tokens.usage.as_ref().is_some_and(|u| u.split == split);
+    let running = tokens.usage_progress.is_some_and(|(s, _, _)| s == split);
+    if have || running {
+        return;
+    }
+    tokens.usage_progress = Some((split, 0, 0));
+    let tx = tokens.tx.clone();
+    let root = ds.root().to_path_buf();
+    crate::app::background::spawn("tokens", move || {
+        let r = (|| -> Result<SplitUsage, String> {
+            let ds = Dataset::open(&root).map_err(|e| e.to_string())?;
+            let ids = ds.split_ids(split);
+            let mut counts = vec![0u64; tok.nb_code()];
+            let mut clips = 0;
+            for (i, id) in ids.iter().enumerate() {
+                let path = ds.features_path(id);
+                let f = Features::load(&path).map_err(|e| e.to_string())?;
+                if f.frames() >= tok.frames_per_code() {
+                    let codes = tok
+                        .encode(f.as_slice())
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    for c in codes {
+                        counts[c as usize] += 1;
+                    }
+                    clips += 1;
+                }
+                if i % 8 == 0 || i + 1 == ids.len() {
+                    let _ = tx.send(TokenJob::UsageProgress(split, i + 1, ids.len()));
+                }
+            }
+            let (perplexity, used_pct, _) = usage_stats(&counts);
+            Ok(SplitUsage {
+                split,
+                counts,
+                perplexity,
+                used_pct,
+                clips,
+            })
+        })();
+        let _ = tx.send(TokenJob::Usage(r));
+    });
+}
+
+/// Decodes `code` alone, repeated, in the background ("play this code").
+pub(super) fn request_primitive(tokens: &Tokens, code: u32) {
+    let Some(tok) = tokens.tokenizer.clone() else {
+        return;
+    };
+    let tx = tokens.tx.clone();
+    crate::app::background::spawn("tokens", move || {
+        let r = tok
+            .primitive(code, PRIMITIVE_REPEATS)
+            .map(|f| Primitive {
+                code,
+                joints: recover_from_ric(&f, N_FEATURES),
+            })
+            .map_err(|e| format!("code {code}: {e}"));
+        let _ = tx.send(TokenJob::Primitive(r));
+    });
+}

@@ -1,0 +1,45 @@
+//! The tokenizer in the studio: the token timeline under the scrub bar, the reconstruction ghost
+//! with per-frame MPJPE, "play this code", the bone tint of the current code, codebook usage
+//! over the open split and the codebook's Gram-matrix heatmap. All tokenizer work runs on
+//! background threads and reports through a channel.
+
+mod ghost;
+mod jobs;
+mod plots;
+mod state;
+mod timeline;
+
+use bevy::prelude::*;
+use bevy_egui::EguiPrimaryContextPass;
+
+pub use jobs::clip_tokens;
+pub use state::{ClipTokens, GhostMode, GramView, SplitUsage, Tokens, code_color};
+
+use crate::app::UiSystems;
+
+pub struct TokensPlugin;
+
+impl Plugin for TokensPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Tokens>()
+            .add_systems(Startup, jobs::load_tokenizer)
+            .add_systems(
+                Update,
+                (
+                    jobs::drain_token_jobs,
+                    jobs::track_primary,
+                    jobs::track_usage,
+                    ghost::draw_token_overlays,
+                )
+                    .chain(),
+            )
+            .add_systems(
+                EguiPrimaryContextPass,
+                timeline::timeline_ui.in_set(UiSystems::Timeline),
+            )
+            .add_systems(
+                EguiPrimaryContextPass,
+                plots::plots_ui.in_set(UiSystems::Plots),
+            );
+    }
+}

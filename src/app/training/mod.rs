@@ -1,0 +1,291 @@
+//! The training panel: tokenizer training, then captioner fine-tuning, on the open corpus,
+//! without a terminal. The run goes on a background thread through the same library functions
+//! as `geomotion train dvq|lm`; progress (losses, codebook usage of each batch, ETA) comes back
+//! through a channel. Pause stops at the next step with a checkpoint; Resume continues from it
+//! (exactly: the checkpoints hold the optimiser state); Cancel stops for good. When a stage
+//! finishes, its model loads into the viewer.
+
+mod ui;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bevy::prelude::*;
+use bevy_egui::EguiPrimaryContextPass;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use crate::app::UiSystems;
+use crate::app::library::{Library, Problems};
+use crate::app::perf::FrameTimes;
+use crate::dvq::{DvqConfig, TrainConfig, TrainEnd, TrainRequest};
+use crate::lm::FineTune;
+use crate::lm::lora::LoraConfig;
+use crate::lm::train::{LmProgress, LmTrainConfig, LmTrainRequest};
+use crate::motion::Split;
+
+/// Which stage a message is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Tokenizer,
+    Captioner,
+}
+
+/// Settings the panel edits.
+#[derive(Clone, Debug)]
+pub struct TrainingSettings {
+    pub dvq_preset: String,
+    pub dvq_steps: usize,
+    pub lm_steps: usize,
+    /// Run the captioner stage after the tokenizer.
+    pub then_captioner: bool,
+    pub out: PathBuf,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        Self {
+            dvq_preset: "cpu".into(),
+            dvq_steps: TrainConfig::for_preset("cpu").steps,
+            lm_steps: LmTrainConfig::default().steps,
+            then_captioner: true,
+            out: dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("geomotion")
+                .join("runs")
+                .join("studio"),
+        }
+    }
+}
+
+/// Live figures of the running stage.
+#[derive(Clone, Debug, Default)]
+pub struct Curves {
+    /// `(step, total loss, recon)` for the tokenizer; `(step, caption loss, 0)` for the captioner.
+    pub loss: Vec<(usize, f32, f32)>,
+    /// Codebook usage summed over the recent batches, `(K,)`.
+    pub usage: Vec<u64>,
+    pub step: usize,
+    pub steps: usize,
+    pub eta_s: f64,
+    pub rate: String,
+}
+
+pub(super) enum TrainMsg {
+    Dvq(crate::dvq::TrainProgress),
+    Lm(LmProgress),
+    StageEnded(Stage, Result<TrainEnd, String>),
+}
+
+/// The panel's state and the running job.
+#[derive(Resource)]
+pub struct Training {
+    pub open: bool,
+    pub settings: TrainingSettings,
+    pub stage: Option<Stage>,
+    /// Paused at a checkpoint: Resume continues this stage.
+    pub paused: Option<Stage>,
+    pub curves: Curves,
+    pub log: Vec<String>,
+    cancel: Arc<AtomicBool>,
+    /// Whether a pause (not a cancel) was asked for.
+    pause: bool,
+    tx: Sender<TrainMsg>,
+    rx: Receiver<TrainMsg>,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        let (tx, rx) = unbounded();
+        Self {
+            open: false,
+            settings: TrainingSettings::default(),
+            stage: None,
+            paused: None,
+            curves: Curves::default(),
+            log: Vec::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+            pause: false,
+            tx,
+            rx,
+        }
+    }
+}
+
+impl Training {
+    pub fn running(&self) -> bool {
+        self.stage.is_some()
+    }
+
+    fn dvq_dir(&self) -> PathBuf {
+        self.settings.out.join("dvq")
+    }
+
+    fn lm_dir(&self) -> PathBuf {
+        self.settings.out.join("lm")
+    }
+
+    /// Starts (or, with `resume`, continues) `stage` on the corpus at `data`.
+    pub fn start(&mut self, stage: Stage, data: PathBuf, resume: bool) {
+        self.cancel = Arc::new(AtomicBool::new(false));
+        self.pause = false;
+        self.stage = Some(stage);
+        self.paused = None;
+        if !resume {
+            self.curves = Curves::default();
+        }
+        let (tx, cancel) = (self.tx.clone(), self.cancel.clone());
+        let s = self.settings.clone();
+        let (dvq_dir, lm_dir) = (self.dvq_dir(), self.lm_dir());
+        self.log.push(format!(
+            "{} {stage:?} on {}",
+            if resume { "resuming" } else { "starting" },
+            data.display()
+        ));
+        crate::app::background::spawn("training", move || {
+            let device = candle_core::Device::Cpu;
+            let r = match stage {
+                Stage::Tokenizer => (|| {
+                    let mut train = TrainConfig::for_preset(&s.dvq_preset);
+                    train.steps = s.dvq_steps;
+                    let req = TrainRequest {
+                        data,
+                        split: Split::Train,
+                        out: dvq_dir,
+                        model: DvqConfig::preset(&s.dvq_preset)?,
+                        train,
+                        resume,
+                        stop_at: None,
+                    };
+                    crate::dvq::train(&req, &device, &cancel, &mut |p| {
+                        let _ = tx.send(TrainMsg::Dvq(p.clone()));
+                    })
+                })()
+                .map_err(|e| e.to_string()),
+                Stage::Captioner => {
+                    let req = LmTrainRequest {
+                        data,
+                        split: Split::Train,
+                        dvq: dvq_dir,
+                        backbone: None,
+                        out: lm_dir,
+                        mode: FineTune::Lora,
+                        lora: LoraConfig::default(),
+                        train: LmTrainConfig {
+                            steps: s.lm_steps,
+                            ..LmTrainConfig::default()
+                        },
+                        resume,
+                        stop_at: None,
+                    };
+                    crate::lm::train::train(&req, &device, &cancel, &mut |p| {
+                        let _ = tx.send(TrainMsg::Lm(p.clone()));
+                    })
+                    .map_err(|e| e.to_string())
+                }
+            };
+            let _ = tx.send(TrainMsg::StageEnded(stage, r));
+        });
+    }
+
+    /// Stops at the next step with a checkpoint; `resume` continues.
+    pub fn pause(&mut self) {
+        self.pause = true;
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops at the next step for good (the checkpoint stays on disk).
+    pub fn cancel(&mut self) {
+        self.pause = false;
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Batches of codebook usage kept in the live histogram.
+const USAGE_DECAY: f64 = 0.98;
+
+fn drain_training(
+    mut training: ResMut<Training>,
+    mut problems: ResMut<Problems>,
+    library: Res<Library>,
+    mut frame_times: ResMut<FrameTimes>,
+    mut tokens: ResMut<crate::app::tokens::Tokens>,
+) {
+    let t = &mut *training;
+    while let Ok(msg) = t.rx.try_recv() {
+        match msg {
+            TrainMsg::Dvq(p) => {
+                let c = &mut t.curves;
+                c.loss.push((p.step, p.loss.total, p.loss.recon));
+                if c.usage.len() != p.batch_usage.len() {
+                    c.usage = vec![0; p.batch_usage.len()];
+                }
+                for (u, &b) in c.usage.iter_mut().zip(&p.batch_usage) {
+                    *u = (*u as f64 * USAGE_DECAY) as u64 + b as u64;
+                }
+                (c.step, c.steps, c.eta_s) = (p.step, p.steps, p.eta_s);
+                c.rate = format!(
+                    "{:.0} crops/s · ppl {:.0}",
+                    p.samples_per_s, p.loss.perplexity
+                );
+            }
+            TrainMsg::Lm(LmProgress::Preparing { done, total }) => {
+                t.curves.rate = format!("encoding the corpus: {done}/{total}");
+            }
+            TrainMsg::Lm(LmProgress::Step(s)) => {
+                let c = &mut t.curves;
+                c.loss.push((s.step, s.caption_loss, 0.0));
+                (c.step, c.steps, c.eta_s) = (s.step, s.steps, s.eta_s);
+                c.rate = format!("{:.0} caption tokens/s", s.tokens_per_s);
+            }
+            TrainMsg::StageEnded(stage, r) => {
+                t.stage = None;
+                match r {
+                    Ok(TrainEnd::Finished) => {
+                        t.log.push(format!("{stage:?} finished"));
+                        match stage {
+                            Stage::Tokenizer => {
+                                tokens.reload_from(&t.dvq_dir());
+                                if t.settings.then_captioner
+                                    && let Some(ds) = library.dataset.as_ref()
+                                {
+                                    let data = ds.root().to_path_buf();
+                                    t.start(Stage::Captioner, data, false);
+                                }
+                            }
+                            Stage::Captioner => t
+                                .log
+                                .push(format!("captioner written to {}", t.lm_dir().display())),
+                        }
+                    }
+                    Ok(TrainEnd::Cancelled { step }) => {
+                        if t.pause {
+                            t.paused = Some(stage);
+                            t.log.push(format!("{stage:?} paused at step {step}"));
+                        } else {
+                            t.log.push(format!("{stage:?} cancelled at step {step}"));
+                        }
+                    }
+                    Err(e) => {
+                        t.log.push(format!("{stage:?} failed: {e}"));
+                        problems.push(format!("training ({stage:?}): {e}"));
+                    }
+                }
+            }
+        }
+    }
+    frame_times.busy = t.running();
+}
+
+pub struct TrainingPlugin;
+
+impl Plugin for TrainingPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Training>()
+            .add_systems(Update, drain_training)
+            .add_systems(
+                EguiPrimaryContextPass,
+                ui::training_ui.in_set(UiSystems::Overlay),
+            );
+    }
+}
