@@ -26,23 +26,29 @@ fn xvfb_run() -> &'static str {
     "xvfb-run"
 }
 
-/// Renders `clip` at `frame` to a PNG of `w`×`h` and returns the image.
-fn render(clip: &str, frame: usize, w: u32, h: u32) -> image::RgbImage {
+/// Renders `clip` of the dataset `data` at `frame` to a PNG of `w`×`h` (the whole studio with
+/// `studio`), keeps a copy as `target/tmp/<keep>.png` for a person to look at, returns the image.
+fn render_png(
+    data: &std::path::Path,
+    clip: &str,
+    frame: usize,
+    (w, h): (u32, u32),
+    studio: bool,
+    keep: &str,
+) -> image::RgbImage {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{clip}_{frame}.png"));
-    let output = Command::new(xvfb_run())
-        .args(["-a", "-s", "-screen 0 1600x1200x24"])
+    let mut cmd = Command::new(xvfb_run());
+    cmd.args(["-a", "-s", "-screen 0 1600x1200x24"])
         .arg(env!("CARGO_BIN_EXE_geomotion"))
         .arg("--data")
-        .arg(shared_humanml3d())
-        .args([
-            "render",
-            "--clip",
-            clip,
-            "--frame",
-            &frame.to_string(),
-            "--out",
-        ])
+        .arg(data)
+        .arg("render");
+    if studio {
+        cmd.arg("--studio");
+    }
+    let output = cmd
+        .args(["--clip", clip, "--frame", &frame.to_string(), "--out"])
         .arg(&out)
         .args(["--size", &format!("{w}x{h}")])
         .output()
@@ -53,18 +59,31 @@ fn render(clip: &str, frame: usize, w: u32, h: u32) -> image::RgbImage {
         "render failed ({}):\n{stderr}",
         output.status
     );
+    if let Some(l) = stderr.lines().find(|l| l.contains("frame times")) {
+        println!("{l}");
+    }
     let img = image::open(&out).expect("read rendered PNG").to_rgb8();
-    // Keep a copy for a person to look at.
-    let keep =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("render_{clip}_{frame}.png"));
-    std::fs::copy(&out, &keep).ok();
+    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{keep}.png"));
+    std::fs::copy(&out, &kept).ok();
     println!(
         "rendered {} ({}×{})",
-        keep.display(),
+        kept.display(),
         img.width(),
         img.height()
     );
     img
+}
+
+/// One frame of `clip` of the HumanML3D reference files, scene only.
+fn render(clip: &str, frame: usize, w: u32, h: u32) -> image::RgbImage {
+    render_png(
+        &shared_humanml3d(),
+        clip,
+        frame,
+        (w, h),
+        false,
+        &format!("render_{clip}_{frame}"),
+    )
 }
 
 fn is_left_blue(p: &image::Rgb<u8>) -> bool {
@@ -159,31 +178,14 @@ fn region_stats(img: &image::RgbImage, x: (f32, f32), y: (f32, f32)) -> (usize, 
 #[test]
 fn render_studio_shows_timeline_plots_and_caption() {
     let (w, h) = (1440u32, 900u32);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("studio.png");
-    let clip = "cmu_02_01";
-    let output = Command::new(xvfb_run())
-        .args(["-a", "-s", "-screen 0 1600x1200x24"])
-        .arg(env!("CARGO_BIN_EXE_geomotion"))
-        .arg("--data")
-        .arg(demo_corpus())
-        .args([
-            "render", "--studio", "--clip", clip, "--frame", "40", "--out",
-        ])
-        .arg(&out)
-        .args(["--size", &format!("{w}x{h}")])
-        .output()
-        .expect("run geomotion render --studio");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "render failed ({}):\n{stderr}",
-        output.status
+    let img = render_png(
+        &demo_corpus(),
+        "cmu_02_01",
+        40,
+        (w, h),
+        true,
+        "render_studio",
     );
-    let img = image::open(&out).expect("read rendered PNG").to_rgb8();
-    let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render_studio.png");
-    std::fs::copy(&out, &keep).ok();
-    println!("rendered {}", keep.display());
     // Regions as laid out at 1440×900: the timeline is the bottom strip, the plots strip is
     // above the transport bar, the caption sits at the top left of the 3-D view.
     let timeline = region_stats(&img, (0.2, 0.75), (0.965, 1.0));
