@@ -1,7 +1,7 @@
 //! For talks: a PNG screenshot (F12), a GIF of the current clip's playback with the caption
 //! overlaid (G; also an MP4 when `ffmpeg` is on the PATH), and presentation mode (P), which
-//! hides the panels and enlarges the caption. Files go to `~/Pictures/geomotion/` (or the data
-//! folder when there is no pictures folder).
+//! hides the panels and enlarges the caption. Files go to `~/Pictures/geomotion/` (or
+//! `~/.local/share/geomotion/exports/` when there is no pictures folder).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,10 +22,13 @@ const SETTLE: u32 = 2;
 
 /// Where exports are written.
 pub fn export_dir() -> PathBuf {
-    dirs::picture_dir()
-        .or_else(dirs::data_dir)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("geomotion")
+    match dirs::picture_dir() {
+        Some(p) => p.join("geomotion"),
+        None => dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("geomotion")
+            .join("exports"),
+    }
 }
 
 type Frames = Arc<Mutex<Vec<(usize, image::RgbaImage)>>>;

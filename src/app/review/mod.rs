@@ -23,6 +23,10 @@ pub struct Review {
     pub annotator: String,
     /// The caption being edited (E), until Enter saves it or Escape drops it.
     pub editing: Option<String>,
+    /// Give the edit field the keyboard on its first frame.
+    pub(super) focus_edit: bool,
+    /// A shortcut pressed this frame, for the window to apply.
+    pending: Option<ui::Action>,
     /// The last export or error, shown in the window.
     pub message: String,
     /// Clip the viewer was last sent to (so cursor moves select the clip once).
@@ -37,6 +41,8 @@ impl Default for Review {
             split: Split::Test,
             annotator: std::env::var("USER").unwrap_or_else(|_| "annotator".into()),
             editing: None,
+            focus_edit: false,
+            pending: None,
             message: String::new(),
             shown: None,
         }
@@ -60,7 +66,7 @@ pub struct ReviewPlugin;
 impl Plugin for ReviewPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Review>()
-            .add_systems(Update, ui::follow_cursor)
+            .add_systems(Update, (ui::review_keys, ui::follow_cursor))
             .add_systems(
                 EguiPrimaryContextPass,
                 (ui::review_toggle_ui, ui::review_ui)

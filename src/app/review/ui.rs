@@ -160,12 +160,21 @@ pub(super) fn review_ui(
             let mut act: Option<Action> = None;
             if let Some(text) = review.editing.as_mut() {
                 let r = ui.add(egui::TextEdit::singleline(text).desired_width(f32::INFINITY));
-                r.request_focus();
-                if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                    act = Some(Action::SaveEdit);
+                if std::mem::take(&mut review.focus_edit) {
+                    r.request_focus();
                 }
-                if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
-                    act = Some(Action::CancelEdit);
+                ui.label(
+                    egui::RichText::new("Enter saves · Escape drops")
+                        .small()
+                        .weak(),
+                );
+                // egui drops the focus of a single-line field on Enter and on Escape.
+                if r.lost_focus() {
+                    act = Some(if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                        Action::CancelEdit
+                    } else {
+                        Action::SaveEdit
+                    });
                 }
             } else {
                 ui.horizontal(|ui| {
@@ -206,8 +215,11 @@ pub(super) fn review_ui(
                         act = Some(Action::Export);
                     }
                 });
-                if act.is_none() && !ctx.egui_wants_keyboard_input() {
-                    act = ui.input(|i| shortcut(i, generated.is_some()));
+                if act.is_none() {
+                    act = review.pending.take().filter(|a| {
+                        generated.is_some()
+                            || !matches!(a, Action::Accept | Action::Edit | Action::Reject)
+                    });
                 }
             }
             if let Some(a) = act {
@@ -217,6 +229,7 @@ pub(super) fn review_ui(
                     Action::Reject => session.reject(&g).map(|_| ()),
                     Action::Edit => {
                         review.editing = Some(g.clone());
+                        review.focus_edit = true;
                         Ok(())
                     }
                     Action::SaveEdit => {
@@ -263,8 +276,8 @@ pub(super) fn review_ui(
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Action {
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Action {
     Accept,
     Edit,
     Reject,
@@ -277,29 +290,43 @@ enum Action {
     Export,
 }
 
-fn shortcut(i: &egui::InputState, ready: bool) -> Option<Action> {
-    let cmd = i.modifiers.command;
-    if cmd && i.modifiers.shift && i.key_pressed(egui::Key::Z) {
-        return Some(Action::Redo);
+/// Review shortcuts from the physical keys (egui does not see Ctrl+letter reliably under X11):
+/// A / E / R, J / K, Ctrl+Z, Ctrl+Shift+Z; ignored while a text field has the keyboard.
+pub(super) fn review_keys(
+    keys: Res<ButtonInput<KeyCode>>,
+    frame: Res<UiFrame>,
+    studio: Res<StudioUi>,
+    mut review: ResMut<Review>,
+) {
+    if !studio.visible || !review.open || review.session.is_none() || review.editing.is_some() {
+        return;
     }
-    if cmd && i.key_pressed(egui::Key::Z) {
-        return Some(Action::Undo);
+    if frame.keyboard_in_ui {
+        return;
     }
-    if cmd {
-        return None;
-    }
-    let pressed = |k| i.key_pressed(k);
-    if ready && pressed(egui::Key::A) {
+    // Held, or pressed and released within this frame (a quick chord at a low frame rate).
+    let held = |a, b| keys.any_pressed([a, b]) || keys.any_just_released([a, b]);
+    let ctrl = held(KeyCode::ControlLeft, KeyCode::ControlRight);
+    let shift = held(KeyCode::ShiftLeft, KeyCode::ShiftRight);
+    let hit = |k| keys.just_pressed(k);
+    let action = if ctrl && hit(KeyCode::KeyZ) {
+        Some(if shift { Action::Redo } else { Action::Undo })
+    } else if ctrl {
+        None
+    } else if hit(KeyCode::KeyA) {
         Some(Action::Accept)
-    } else if ready && pressed(egui::Key::E) {
+    } else if hit(KeyCode::KeyE) {
         Some(Action::Edit)
-    } else if ready && pressed(egui::Key::R) {
+    } else if hit(KeyCode::KeyR) {
         Some(Action::Reject)
-    } else if pressed(egui::Key::J) {
+    } else if hit(KeyCode::KeyJ) {
         Some(Action::Next)
-    } else if pressed(egui::Key::K) {
+    } else if hit(KeyCode::KeyK) {
         Some(Action::Prev)
     } else {
         None
+    };
+    if action.is_some() {
+        review.pending = action;
     }
 }

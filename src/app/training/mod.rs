@@ -289,3 +289,75 @@ impl Plugin for TrainingPlugin {
             );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::motion::import::corpus::{Source, build_corpus};
+
+    /// Waits for the end of the running stage; returns it and how many step reports came.
+    fn wait_stage(t: &Training) -> (Stage, Result<TrainEnd, String>, usize) {
+        let mut steps = 0;
+        loop {
+            match t
+                .rx
+                .recv_timeout(std::time::Duration::from_secs(600))
+                .expect("a message")
+            {
+                TrainMsg::Dvq(_) | TrainMsg::Lm(LmProgress::Step(_)) => steps += 1,
+                TrainMsg::Lm(_) => {}
+                TrainMsg::StageEnded(s, r) => return (s, r, steps),
+            }
+        }
+    }
+
+    /// What the panel's Start, Pause and Resume do, on a small real corpus: tokenizer training
+    /// paused at a checkpoint and resumed to the end, then captioner fine-tuning on its codes.
+    #[test]
+    fn training_panel_pauses_resumes_and_runs_both_stages() {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("corpus");
+        let keep =
+            |s: &Source| s.id.starts_with("cmu_02_") || s.id == "cmu_01_01" || s.id == "cmu_05_01";
+        build_corpus(
+            &crate::testdata::shared_data(),
+            &corpus,
+            Some(&keep),
+            &|_, _| {},
+        )
+        .unwrap();
+        let mut t = Training::default();
+        t.settings.dvq_steps = 4;
+        t.settings.lm_steps = 2;
+        t.settings.out = dir.path().join("run");
+        t.start(Stage::Tokenizer, corpus.clone(), false);
+        // Pause as soon as the first step reports.
+        match t
+            .rx
+            .recv_timeout(std::time::Duration::from_secs(600))
+            .unwrap()
+        {
+            TrainMsg::Dvq(p) => assert_eq!(p.step, 1),
+            _ => panic!("expected a tokenizer step first"),
+        }
+        t.pause();
+        let (stage, end, _) = wait_stage(&t);
+        assert_eq!(stage, Stage::Tokenizer);
+        let Ok(TrainEnd::Cancelled { step }) = end else {
+            panic!("{end:?}")
+        };
+        assert!(step < 4, "paused at {step}");
+        t.start(Stage::Tokenizer, corpus.clone(), true);
+        let (_, end, steps) = wait_stage(&t);
+        assert_eq!(end, Ok(TrainEnd::Finished));
+        assert_eq!(steps, 4 - step, "resume continues from the checkpoint");
+        assert!(t.dvq_dir().join("model.safetensors").exists());
+        t.start(Stage::Captioner, corpus, false);
+        let (stage, end, steps) = wait_stage(&t);
+        assert_eq!(
+            (stage, end, steps),
+            (Stage::Captioner, Ok(TrainEnd::Finished), 2)
+        );
+        assert!(t.lm_dir().join("config.json").exists());
+    }
+}
