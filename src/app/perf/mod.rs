@@ -37,7 +37,8 @@ impl FrameTimes {
     }
 }
 
-fn record(time: Res<Time>, live: Res<LiveCaption>, mut ft: ResMut<FrameTimes>) {
+fn record(time: Res<Time<Real>>, live: Res<LiveCaption>, mut ft: ResMut<FrameTimes>) {
+    // Real time: the virtual clock clamps each step at 250 ms.
     let now = time.elapsed_secs();
     let busy = ft.busy || live.busy();
     let dt = time.delta_secs() * 1e3;
