@@ -15,11 +15,15 @@ use crate::lm::captioner::MAX_NEW_TOKENS;
 /// Loads `models/lm` on SmolLM2 (through the resolver) with Q8_0 decode copies, on the best
 /// device this build has.
 pub(super) fn load_captioner(live: Res<LiveCaption>) {
+    spawn_load(&live, crate::lm::resolve::models_dir().join("lm"));
+}
+
+/// Loads the captioner in `dir` on a thread; it replaces the current one when it arrives.
+pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
     let tx = live.tx.clone();
     crate::app::background::spawn("caption", move || {
         let r = (|| -> Result<(Arc<crate::lm::Captioner>, String, GramView), String> {
             let device = crate::device::select("auto").map_err(|e| e.to_string())?;
-            let dir = crate::lm::resolve::models_dir().join("lm");
             let err = |e: &dyn std::fmt::Display| format!("captioner {}: {e}", dir.display());
             let (cap, ckpt) =
                 crate::lm::train::load_captioner(&dir, None, Some(GgmlDType::Q8_0), &device)
@@ -112,7 +116,7 @@ pub(super) fn drain_caption_jobs(
     while let Ok(msg) = live.rx.try_recv() {
         match msg {
             CaptionMsg::Loaded(Ok((cap, device, gram))) => {
-                tokens.lm_gram = Some(gram);
+                tokens.set_lm_gram(gram);
                 live.status = format!("captioner on {device}");
                 live.device = device;
                 live.captioner = Some(cap);

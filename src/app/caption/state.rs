@@ -65,6 +65,14 @@ impl Default for LiveCaption {
 }
 
 impl LiveCaption {
+    /// Replaces the captioner with the one in `dir` (loaded in the background), e.g. when the
+    /// training panel finishes a run; the current selection is captioned again.
+    pub fn reload_from(&mut self, dir: &std::path::Path) {
+        self.status = format!("loading the captioner from {}…", dir.display());
+        self.key = None;
+        super::jobs::spawn_load(self, dir.to_path_buf());
+    }
+
     /// Whether a captioning job is running.
     pub fn busy(&self) -> bool {
         self.job.is_some()

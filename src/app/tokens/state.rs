@@ -135,6 +135,12 @@ impl Tokens {
         super::jobs::spawn_load(self, dir.to_path_buf());
     }
 
+    /// Shows the Gram matrix of a (new) captioner's motion-token rows.
+    pub fn set_lm_gram(&mut self, gram: GramView) {
+        self.lm_gram = Some(gram);
+        self.lm_gram_texture = None;
+    }
+
     /// The token under frame `f`, if the clip has one there.
     pub fn token_at(&self, f: usize) -> Option<usize> {
         let q = self.tokenizer.as_ref().map_or(8, |t| t.frames_per_code());

@@ -210,6 +210,7 @@ fn drain_training(
     library: Res<Library>,
     mut frame_times: ResMut<FrameTimes>,
     mut tokens: ResMut<crate::app::tokens::Tokens>,
+    mut live: ResMut<crate::app::caption::LiveCaption>,
 ) {
     let t = &mut *training;
     while let Ok(msg) = t.rx.try_recv() {
@@ -253,9 +254,11 @@ fn drain_training(
                                     t.start(Stage::Captioner, data, false);
                                 }
                             }
-                            Stage::Captioner => t
-                                .log
-                                .push(format!("captioner written to {}", t.lm_dir().display())),
+                            Stage::Captioner => {
+                                t.log
+                                    .push(format!("captioner written to {}", t.lm_dir().display()));
+                                live.reload_from(&t.lm_dir());
+                            }
                         }
                     }
                     Ok(TrainEnd::Cancelled { step }) => {
