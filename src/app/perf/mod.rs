@@ -89,10 +89,21 @@ fn readout_ui(
         .order(egui::Order::Foreground)
         .interactable(false)
         .show(ctx, |ui| {
-            ui.add(
-                egui::Label::new(egui::RichText::new(text).small().monospace().weak())
-                    .wrap_mode(egui::TextWrapMode::Extend),
-            );
+            egui::Frame::new()
+                .fill(egui::Color32::from_black_alpha(140))
+                .corner_radius(3.0)
+                .inner_margin(3.0)
+                .show(ui, |ui| {
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(text)
+                                .small()
+                                .monospace()
+                                .color(egui::Color32::from_gray(200)),
+                        )
+                        .wrap_mode(egui::TextWrapMode::Extend),
+                    );
+                });
         });
     Ok(())
 }
