@@ -32,7 +32,8 @@ pub struct TrainArgs {
     /// Output captioner directory.
     #[arg(long)]
     out: PathBuf,
-    /// Backbone GGUF (default: SmolLM2-135M-Instruct through the resolver).
+    /// Backbone: a Llama-architecture GGUF, or a Hugging Face folder (config.json, *.safetensors,
+    /// tokenizer.json); default SmolLM2-135M-Instruct through the resolver.
     #[arg(long)]
     lm: Option<PathBuf>,
     #[arg(long)]
@@ -86,7 +87,8 @@ pub struct CaptionArgs {
     /// DVQ tokenizer directory.
     #[arg(long, default_value = "models/dvq")]
     dvq: PathBuf,
-    /// Backbone GGUF (default: SmolLM2 through the resolver).
+    /// Backbone: a Llama-architecture GGUF or a Hugging Face folder (default: SmolLM2 through the
+    /// resolver).
     #[arg(long)]
     lm: Option<PathBuf>,
     /// cpu, cuda, metal or auto.

@@ -22,6 +22,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod gguf;
+pub mod hf;
 pub mod llama;
 pub mod lora;
 pub mod motion_vocab;

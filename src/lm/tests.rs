@@ -325,3 +325,87 @@ fn motion_rows_start_as_the_projected_codebook_at_text_norm() {
     eprintln!("mean |Δcos| codebook → motion rows: {mad:.4}");
     assert!(mad < 0.1, "mean |Δcos| {mad}");
 }
+
+/// A Hugging Face-layout folder (config.json, bf16 model.safetensors, tokenizer.json) written
+/// from the real SmolLM2 weights loads through `load_backbone` and predicts as the GGUF does;
+/// a GPT-2 config is refused with a clear message.
+#[test]
+fn hf_safetensors_llama_backbone_matches_the_gguf() {
+    let dev = Device::Cpu;
+    let gguf = super::backbone::load_backbone(None, &dev).expect("SmolLM2 through the resolver");
+    let dir = tempfile::tempdir().unwrap();
+    let c = &gguf.config;
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_hidden_layers": c.num_hidden_layers,
+        "num_attention_heads": c.num_attention_heads,
+        "num_key_value_heads": c.num_key_value_heads,
+        "rms_norm_eps": c.rms_norm_eps,
+        "rope_theta": c.rope_theta,
+        "max_position_embeddings": c.max_position_embeddings,
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "bos_token_id": gguf.special.bos,
+        "eos_token_id": [gguf.special.eos],
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let bf16: std::collections::HashMap<String, Tensor> = gguf
+        .tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_dtype(candle_core::DType::BF16).unwrap()))
+        .collect();
+    candle_core::safetensors::save(&bf16, dir.path().join("model.safetensors")).unwrap();
+    drop(bf16);
+    gguf.tokenizer
+        .save(dir.path().join("tokenizer.json"), false)
+        .unwrap();
+
+    let hf = super::backbone::load_backbone(Some(dir.path()), &dev).expect("the HF folder");
+    assert_eq!(hf.config, gguf.config);
+    assert_eq!(hf.special, gguf.special);
+    let text = text();
+    let ids: Vec<u32> = gguf
+        .tokenizer
+        .encode(text.as_str(), false)
+        .unwrap()
+        .get_ids()[..200]
+        .to_vec();
+    let hf_ids = hf.tokenizer.encode(text.as_str(), false).unwrap();
+    assert_eq!(&hf_ids.get_ids()[..200], ids.as_slice(), "same tokenizer");
+    let x = Tensor::new(ids.as_slice(), &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let run = |b: &super::captioner::Backbone| {
+        let m = Llama::from_tensors(&b.config, &b.tensors).unwrap();
+        score(&m.forward(&x, None).unwrap().squeeze(0).unwrap(), &ids)
+    };
+    let (nll_g, top_g) = run(&gguf);
+    let (nll_h, top_h) = run(&hf);
+    let agree =
+        top_g.iter().zip(&top_h).filter(|(a, b)| a == b).count() as f64 / top_g.len() as f64;
+    let (ppl_g, ppl_h) = (nll_g.exp(), nll_h.exp());
+    eprintln!(
+        "HF bf16 folder vs GGUF: top-1 agreement {agree:.3}, perplexity {ppl_h:.2} vs {ppl_g:.2}"
+    );
+    assert!(agree >= 0.95, "top-1 agreement {agree}");
+    assert!(
+        (ppl_h / ppl_g - 1.0).abs() < 0.03,
+        "perplexity {ppl_h} vs {ppl_g}"
+    );
+
+    let gpt2 = tempfile::tempdir().unwrap();
+    std::fs::write(
+        gpt2.path().join("config.json"),
+        r#"{"model_type": "gpt2", "vocab_size": 50257, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12}"#,
+    )
+    .unwrap();
+    let e = super::backbone::load_backbone(Some(gpt2.path()), &dev)
+        .err()
+        .expect("GPT-2 is refused")
+        .to_string();
+    assert!(e.contains("model_type `gpt2`"), "{e}");
+}
