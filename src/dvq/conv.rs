@@ -9,7 +9,7 @@ use candle_core::{D, Device, Tensor, Var};
 use rand::rngs::StdRng;
 
 use super::error::Result;
-use super::params::{Group, Params};
+use super::params::Params;
 
 /// `Conv1d(c_in → c_out, kernel, stride, padding, dilation)` with bias, as `torch.nn.Conv1d`.
 pub struct Conv1d {
@@ -58,23 +58,8 @@ impl Conv1d {
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Self> {
-        let bound = 1.0 / ((spec.c_in * spec.kernel) as f32).sqrt();
-        let weight = params.uniform(
-            &format!("{name}.weight"),
-            Group::Weight,
-            &[spec.c_out, spec.c_in, spec.kernel],
-            bound,
-            rng,
-            device,
-        )?;
-        let bias = params.uniform(
-            &format!("{name}.bias"),
-            Group::Bias,
-            &[spec.c_out],
-            bound,
-            rng,
-            device,
-        )?;
+        let (weight, bias) =
+            params.weight_and_bias(name, &[spec.c_out, spec.c_in, spec.kernel], rng, device)?;
         Ok(Self {
             weight,
             bias,

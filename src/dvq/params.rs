@@ -44,6 +44,37 @@ impl Params {
         self.push(name, group, Tensor::from_vec(data, shape, device)?)
     }
 
+    /// Adds `{name}.weight` of `shape` and `{name}.bias` of `(shape[0],)`, both from
+    /// U(−1/√fan_in, 1/√fan_in) with fan_in the product of `shape[1..]` (PyTorch's default for
+    /// `nn.Linear` and `nn.Conv1d`).
+    pub(crate) fn weight_and_bias(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<(Var, Var)> {
+        let fan_in: usize = shape[1..].iter().product();
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let w = self.uniform(
+            &format!("{name}.weight"),
+            Group::Weight,
+            shape,
+            bound,
+            rng,
+            device,
+        )?;
+        let b = self.uniform(
+            &format!("{name}.bias"),
+            Group::Bias,
+            &shape[..1],
+            bound,
+            rng,
+            device,
+        )?;
+        Ok((w, b))
+    }
+
     /// Adds a parameter drawn from N(0, std²) (Box–Muller on a seeded generator).
     pub(crate) fn normal(
         &mut self,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dvq::conv::{Conv1d, ConvSpec};
 use crate::dvq::error::{DvqError, Result};
-use crate::dvq::params::{Group, Params};
+use crate::dvq::params::Params;
 use crate::motion::layout::N_FEATURES;
 
 use super::super::minilm::MINILM_DIM;
@@ -58,23 +58,7 @@ impl Linear {
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Self> {
-        let bound = 1.0 / (c_in as f32).sqrt();
-        let weight = params.uniform(
-            &format!("{name}.weight"),
-            Group::Weight,
-            &[c_out, c_in],
-            bound,
-            rng,
-            device,
-        )?;
-        let bias = params.uniform(
-            &format!("{name}.bias"),
-            Group::Bias,
-            &[c_out],
-            bound,
-            rng,
-            device,
-        )?;
+        let (weight, bias) = params.weight_and_bias(name, &[c_out, c_in], rng, device)?;
         Ok(Self { weight, bias })
     }
 
