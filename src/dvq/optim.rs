@@ -16,6 +16,20 @@ pub struct GroupHyper {
     pub weight_decay: f64,
 }
 
+impl GroupHyper {
+    /// `lr` for every group, `weight_decay` on weights only (biases and codebook undecayed).
+    pub fn decay_weights_only(group: Group, lr: f64, weight_decay: f64) -> Self {
+        Self {
+            lr,
+            weight_decay: if group == Group::Weight {
+                weight_decay
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 /// AdamW state over a model's [`Params`].
 pub struct AdamW {
     vars: Vec<(String, Group, Var)>,

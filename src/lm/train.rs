@@ -296,13 +296,8 @@ pub fn train(
         let loss = (&ce + (&ortho * cfg.ortho_weight)?)?;
         let grads = loss.backward()?;
         let scale = cfg.lr_scale(step);
-        opt.step(&grads, |g| GroupHyper {
-            lr: cfg.lr * scale,
-            weight_decay: if g == Group::Weight {
-                cfg.weight_decay
-            } else {
-                0.0
-            },
+        opt.step(&grads, |g| {
+            GroupHyper::decay_weights_only(g, cfg.lr * scale, cfg.weight_decay)
         })?;
         busy += ts.elapsed().as_secs_f64();
         tokens += n;

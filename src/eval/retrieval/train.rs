@@ -17,7 +17,6 @@ use super::model::{DOWNSAMPLE, RetrievalModel};
 use crate::dvq::config::cosine_with_warmup;
 use crate::dvq::error::Result;
 use crate::dvq::optim::{AdamW, GroupHyper};
-use crate::dvq::params::Group;
 use crate::eval::minilm::MINILM_DIM;
 use crate::motion::Normalizer;
 use crate::motion::layout::N_FEATURES;
@@ -114,13 +113,8 @@ pub fn train_retrieval(
             * 0.5)?;
         let grads = loss.backward()?;
         let scale = cosine_with_warmup(step, cfg.steps, cfg.warmup_frac);
-        opt.step(&grads, |g| GroupHyper {
-            lr: cfg.lr * scale,
-            weight_decay: if g == Group::Weight {
-                cfg.weight_decay
-            } else {
-                0.0
-            },
+        opt.step(&grads, |g| {
+            GroupHyper::decay_weights_only(g, cfg.lr * scale, cfg.weight_decay)
         })?;
         let l = loss.to_scalar::<f32>()? as f64;
         log.push((step, l));
