@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use candle_core::quantized::GgmlDType;
+use crate::lm::infer::DecodeWeights;
 
 use crate::dvq::Tokenizer;
 use crate::lm::backbone::load_backbone;
@@ -59,7 +59,11 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
         frames as f64 / 20.0,
         frames / 8
     );
-    for (label, decode) in [("f32", None), ("Q8_0 decode", Some(GgmlDType::Q8_0))] {
+    for (label, decode) in [
+        ("candle graph, f32", None),
+        ("engine, f32", Some(DecodeWeights::F32)),
+        ("engine, Q8_0", Some(DecodeWeights::Q8)),
+    ] {
         let cap = if lm_dir.join("config.json").exists() {
             crate::lm::train::load_captioner(&lm_dir, None, decode, &dev)?.0
         } else {

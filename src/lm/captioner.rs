@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use candle_core::quantized::GgmlDType;
 use candle_core::{D, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::config::LlamaConfig;
 use super::error::{LmError, Result};
+use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
 use super::lora::{Lora, LoraConfig};
 use super::motion_vocab::{initial_rows, ortho_loss, sparse_projection};
@@ -104,6 +104,8 @@ pub struct Captioner {
     lora: Option<Lora>,
     /// Full mode: every backbone weight as a variable, by Hugging Face name.
     full: Vec<(String, Var)>,
+    /// The inference engine, once [`Captioner::merge_for_inference`] built it.
+    engine: Option<std::sync::Mutex<Engine>>,
     /// The prompt's instruction and separator, tokenized once.
     prompt_ids: Vec<u32>,
     separator_ids: Vec<u32>,
@@ -212,10 +214,7 @@ impl Captioner {
             let l = Lora::new(
                 &config.lora,
                 config.llama.num_hidden_layers,
-                |i, t| {
-                    let w = llama.block_weight(i, t);
-                    (w.dim(0).unwrap_or(0), w.dim(1).unwrap_or(0))
-                },
+                |i, t| llama.block_weight(i, t).and_then(|w| w.dims2().ok()),
                 config.projection_seed ^ 0x10_5A,
                 llama.device(),
             )?;
@@ -245,6 +244,7 @@ impl Captioner {
             projection,
             lora,
             full,
+            engine: None,
             prompt_ids,
             separator_ids,
         })
@@ -305,16 +305,32 @@ impl Captioner {
         out
     }
 
-    /// Merges the adapters into the base weights and, with `decode_dtype`, makes quantized
-    /// copies for single-token decoding (e.g. Q8_0). Training must not follow.
-    pub fn merge_for_inference(&mut self, decode_dtype: Option<GgmlDType>) -> Result<()> {
+    /// Merges the adapters into the base weights and, with `engine`, builds the inference
+    /// [`Engine`] (f32 or Q8_0 weights) that captioning then runs on; `None` keeps decoding on
+    /// the candle graph. Training must not follow.
+    pub fn merge_for_inference(&mut self, engine: Option<DecodeWeights>) -> Result<()> {
         if let Some(l) = self.lora.take() {
             self.llama.merge_lora(&l)?;
         }
-        if let Some(dt) = decode_dtype {
-            self.llama.quantize_for_decode(dt)?;
-        }
+        self.engine = engine
+            .map(|w| Engine::new(&self.llama, w).map(std::sync::Mutex::new))
+            .transpose()?;
         Ok(())
+    }
+
+    /// A fresh greedy decoder over this captioner: feed it ids (prompt, then each chosen token),
+    /// get the argmax next text token. Runs on the [`Engine`] when there is one.
+    fn decoder(&self) -> Result<Greedy<'_>> {
+        Ok(match &self.engine {
+            Some(e) => {
+                let mut e = e
+                    .lock()
+                    .map_err(|_| LmError::Weights("the inference engine panicked".into()))?;
+                e.reset();
+                Greedy::Engine(self, e)
+            }
+            None => Greedy::Graph(self, KvCache::default()),
+        })
     }
 
     fn encode_text(&self, s: &str) -> Result<Vec<u32>> {
@@ -447,25 +463,11 @@ impl Captioner {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String> {
         let prompt = self.prompt(codes)?;
-        let dev = self.device();
-        let mut cache = KvCache::default();
-        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
-        let mut h =
-            self.llama
-                .hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
+        let mut dec = self.decoder()?;
+        let mut next = dec.feed(&prompt)?;
         let mut out: Vec<u32> = Vec::new();
         let mut text = String::new();
         for _ in 0..max_new {
-            let t = h.dim(1)?;
-            let last = h
-                .narrow(1, t - 1, 1)?
-                .reshape((1, self.config.llama.hidden_size))?;
-            // Captions are text: the argmax runs over the text vocabulary only.
-            let next = self
-                .llama
-                .head_logits(&last)?
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>()?[0];
             if next == self.special.eos {
                 break;
             }
@@ -482,12 +484,7 @@ impl Captioner {
             if !on_text(clean(&text)) {
                 break;
             }
-            let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
-            h = self.llama.hidden_states(
-                &self.embed(&ids)?,
-                Some(&mut cache),
-                self.lora.as_ref(),
-            )?;
+            next = dec.feed(&[next])?;
         }
         let caption = clean(&text).to_string();
         let _ = on_text(&caption);
@@ -498,34 +495,12 @@ impl Captioner {
     /// greedy tokens whatever they are (eos included), as the latency benchmark measures it.
     pub fn timed_greedy(&self, codes: &[u32], new_tokens: usize) -> Result<GreedyTiming> {
         let prompt = self.prompt(codes)?;
-        let dev = self.device();
         let t0 = std::time::Instant::now();
-        let mut cache = KvCache::default();
-        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), dev)?;
-        let h =
-            self.llama
-                .hidden_states(&self.embed(&ids)?, Some(&mut cache), self.lora.as_ref())?;
-        let d = self.config.llama.hidden_size;
-        let mut last = h.narrow(1, prompt.len() - 1, 1)?.reshape((1, d))?;
-        let mut next = self
-            .llama
-            .head_logits(&last)?
-            .argmax(D::Minus1)?
-            .to_vec1::<u32>()?[0];
+        let mut dec = self.decoder()?;
+        let mut next = dec.feed(&prompt)?;
         let prefill_s = t0.elapsed().as_secs_f64();
         for _ in 1..new_tokens {
-            let ids = Tensor::from_vec(vec![next], (1, 1), dev)?;
-            let h = self.llama.hidden_states(
-                &self.embed(&ids)?,
-                Some(&mut cache),
-                self.lora.as_ref(),
-            )?;
-            last = h.reshape((1, d))?;
-            next = self
-                .llama
-                .head_logits(&last)?
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>()?[0];
+            next = dec.feed(&[next])?;
         }
         Ok(GreedyTiming {
             prompt_tokens: prompt.len(),
@@ -534,6 +509,47 @@ impl Captioner {
             total_s: t0.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// Greedy decoding state: on the inference engine (holding its lock) or on the candle graph.
+enum Greedy<'a> {
+    Engine(&'a Captioner, std::sync::MutexGuard<'a, Engine>),
+    Graph(&'a Captioner, KvCache),
+}
+
+impl Greedy<'_> {
+    /// Appends `ids` to the sequence; returns the argmax of the next token over the text
+    /// vocabulary (captions are text).
+    fn feed(&mut self, ids: &[u32]) -> Result<u32> {
+        match self {
+            Greedy::Engine(cap, engine) => {
+                let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
+                let x = cap.embed(&t)?.flatten_all()?.to_vec1::<f32>()?;
+                let logits = engine.forward(&x, ids.len())?;
+                Ok(argmax(&logits))
+            }
+            Greedy::Graph(cap, cache) => {
+                let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
+                let h = cap
+                    .llama
+                    .hidden_states(&cap.embed(&t)?, Some(cache), cap.lora.as_ref())?;
+                let d = cap.config.llama.hidden_size;
+                let last = h.narrow(1, ids.len() - 1, 1)?.reshape((1, d))?;
+                Ok(cap.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0])
+            }
+        }
+    }
+}
+
+/// Index of the largest value (the first of equals, as `argmax`).
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
 }
 
 /// Strips surrounding whitespace and quotes, as the reference's post-processing.

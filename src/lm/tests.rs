@@ -124,6 +124,79 @@ fn smollm2_gguf_matches_candle_quantized_llama() {
         ppl_ours < 80.0,
         "an English text should be well predicted: perplexity {ppl_ours}"
     );
+
+    // The inference engine: a 150-token prefill, then 50 single-token steps, gives the graph's
+    // logits at every step (exactly in f32; Q8_0 within the same top-1/perplexity bounds).
+    for w in [super::infer::DecodeWeights::F32, super::infer::DecodeWeights::Q8] {
+        let (max_diff, top, nll) = engine_vs_graph(&ours, &logits, &ids, 150, w);
+        let agree = top.iter().zip(&top_ours[149..]).filter(|(a, b)| a == b).count() as f64
+            / top.len() as f64;
+        let nll_graph: f64 = {
+            let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+            (149..ids.len() - 1)
+                .map(|i| -lsm.i((i, ids[i + 1] as usize)).unwrap().to_scalar::<f32>().unwrap() as f64)
+                .sum::<f64>()
+                / (ids.len() - 150) as f64
+        };
+        eprintln!(
+            "engine {w:?}: max |Δlogit| {max_diff:.2e}, top-1 agreement {:.1}% over {} steps, perplexity {:.2} vs graph {:.2}",
+            100.0 * agree,
+            top.len(),
+            nll.exp(),
+            nll_graph.exp()
+        );
+        match w {
+            super::infer::DecodeWeights::F32 => assert!(max_diff < 2e-3, "f32 engine {max_diff}"),
+            super::infer::DecodeWeights::Q8 => {
+                assert!(agree >= 0.95, "Q8 engine top-1 agreement {agree}");
+                assert!((nll.exp() / nll_graph.exp() - 1.0).abs() <= 0.03);
+            }
+        }
+    }
+}
+
+/// Runs `ids` through the inference engine (prefill of `prefill` tokens, then one at a time)
+/// beside the graph's whole-sequence `logits (T, V)`: max |Δ| over the compared positions, the
+/// engine's argmax at each, and its mean next-token NLL from position `prefill − 1` on.
+fn engine_vs_graph(
+    model: &Llama,
+    logits: &Tensor,
+    ids: &[u32],
+    prefill: usize,
+    w: super::infer::DecodeWeights,
+) -> (f32, Vec<u32>, f64) {
+    let mut e = super::infer::Engine::new(model, w).unwrap();
+    let embed = |s: &[u32]| {
+        let t = Tensor::new(s, model.device()).unwrap().unsqueeze(0).unwrap();
+        model.embed(&t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let mut rows = vec![e.forward(&embed(&ids[..prefill]), prefill).unwrap()];
+    for i in prefill..ids.len() {
+        rows.push(e.forward(&embed(&ids[i..i + 1]), 1).unwrap());
+    }
+    assert_eq!(e.len(), ids.len());
+    let mut max_diff = 0f32;
+    let mut top = Vec::new();
+    let mut nll = 0.0;
+    for (j, row) in rows.iter().enumerate() {
+        let pos = prefill - 1 + j;
+        let want = logits.i(pos).unwrap().to_vec1::<f32>().unwrap();
+        for (a, b) in row.iter().zip(&want) {
+            max_diff = max_diff.max((a - b).abs());
+        }
+        let best = row
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &x)| if x > row[b] { i } else { b });
+        top.push(best as u32);
+        if pos + 1 < ids.len() {
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+            nll += lse - row[ids[pos + 1] as usize] as f64;
+        }
+    }
+    top.pop();
+    (max_diff, top, nll / (ids.len() - prefill) as f64)
 }
 
 fn demo() -> PathBuf {
@@ -397,15 +470,153 @@ fn hf_safetensors_llama_backbone_matches_the_gguf() {
         "perplexity {ppl_h} vs {ppl_g}"
     );
 
-    let gpt2 = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
     std::fs::write(
-        gpt2.path().join("config.json"),
-        r#"{"model_type": "gpt2", "vocab_size": 50257, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12}"#,
+        other.path().join("config.json"),
+        r#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 768}"#,
     )
     .unwrap();
-    let e = super::backbone::load_backbone(Some(gpt2.path()), &dev)
+    let e = super::backbone::load_backbone(Some(other.path()), &dev)
         .err()
-        .expect("GPT-2 is refused")
+        .expect("BERT is refused")
         .to_string();
-    assert!(e.contains("model_type `gpt2`"), "{e}");
+    assert!(e.contains("model_type `bert`"), "{e}");
+}
+
+fn gpt2_tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2-tiny")
+}
+
+/// A GPT-2 in Hugging Face layout (a tiny random one made by transformers'
+/// `GPT2LMHeadModel`, `tests/fixtures/gpt2-tiny/make.py`) loads through `load_backbone` with its
+/// tokenizer and gives transformers' logits; the KV-cached pass gives the same.
+#[test]
+fn hf_gpt2_backbone_matches_transformers() {
+    let dev = Device::Cpu;
+    let dir = gpt2_tiny();
+    let b = super::backbone::load_backbone(Some(&dir), &dev).expect("the GPT-2 folder");
+    assert_eq!(b.config.arch, super::config::Arch::Gpt2);
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reference.json")).unwrap(),
+    )
+    .unwrap();
+    let want_ids: Vec<u32> = reference["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let enc = b
+        .tokenizer
+        .encode(reference["text"].as_str().unwrap(), false)
+        .unwrap();
+    assert_eq!(enc.get_ids(), want_ids.as_slice(), "same tokenizer");
+    let want = candle_core::safetensors::load(dir.join("reference.safetensors"), &dev).unwrap()
+        ["logits"]
+        .clone();
+    let m = Llama::from_tensors(&b.config, &b.tensors).unwrap();
+    let t = want_ids.len();
+    let x = Tensor::new(want_ids.as_slice(), &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let logits = m.forward(&x, None).unwrap().squeeze(0).unwrap();
+    let max_abs = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let d = max_abs(&logits, &want);
+    let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    eprintln!("GPT-2 vs transformers: max |Δlogit| {d:.2e} (max |logit| {scale:.2})");
+    assert!(d < 1e-4 * scale.max(1.0), "logits differ by {d}");
+    let mut cache = super::KvCache::default();
+    let a = m.forward(&x.narrow(1, 0, t - 5).unwrap(), Some(&mut cache)).unwrap();
+    let mut parts = vec![a];
+    for i in t - 5..t {
+        parts.push(m.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache)).unwrap());
+    }
+    let cached = Tensor::cat(&parts, 1).unwrap().squeeze(0).unwrap();
+    let dc = max_abs(&cached, &want);
+    assert!(dc < 1e-4 * scale.max(1.0), "cached logits differ by {dc}");
+    let (de, _, _) = engine_vs_graph(&m, &want, &want_ids, t - 5, super::infer::DecodeWeights::F32);
+    assert!(de < 1e-4 * scale.max(1.0), "engine logits differ by {de}");
+    // Positions are a hard limit: a sequence past n_positions is an error, not a panic.
+    let long = Tensor::zeros((1, b.config.max_position_embeddings + 1), candle_core::DType::U32, &dev)
+        .unwrap();
+    assert!(m.forward(&long, None).is_err());
+}
+
+/// The paper's setting on a GPT-2 backbone: a LoRA captioner (no gate projection, so no gate
+/// adapter) trains on real corpus pairs, only its motion rows and adapters move, the loss falls,
+/// and decoding terminates.
+#[test]
+fn gpt2_captioner_trains_and_decodes() {
+    use crate::dvq::optim::{AdamW, GroupHyper};
+    use crate::dvq::params::{Group, Params};
+    let dev = Device::Cpu;
+    let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
+    let dvq = shipped_dvq(&dev);
+    let cap = super::Captioner::new(
+        backbone,
+        dvq.model().codebook(),
+        super::FineTune::Lora,
+        &super::lora::LoraConfig::default(),
+        7,
+    )
+    .unwrap();
+    let names: Vec<String> = cap.trainable().into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| n.contains("mlp.up_proj")));
+    assert!(
+        !names.iter().any(|n| n.contains("gate_proj")),
+        "GPT-2 has no gate"
+    );
+    let pairs =
+        super::data::load_pairs(&demo(), crate::motion::Split::Test, &dvq, &mut |_, _| {}).unwrap();
+    let examples: Vec<_> = pairs
+        .iter()
+        .take(8)
+        .map(|p| cap.example(&p.codes, &p.caption, 24).unwrap())
+        .collect();
+    let batch: Vec<_> = examples.iter().collect();
+    let mut params = Params::new();
+    for (name, var) in cap.trainable() {
+        let g = if name == "motion_rows" {
+            Group::Codebook
+        } else {
+            Group::Weight
+        };
+        params.push_var(&name, g, var);
+    }
+    let mut opt = AdamW::new(&params).unwrap();
+    let text_before = cap.text_embedding().copy().unwrap();
+    let first = cap.caption_loss(&batch).unwrap().0.to_scalar::<f32>().unwrap();
+    for _ in 0..30 {
+        let (ce, _) = cap.caption_loss(&batch).unwrap();
+        let loss = (&ce + (cap.ortho_loss().unwrap() * 1e-2).unwrap()).unwrap();
+        opt.step(&loss.backward().unwrap(), |_| GroupHyper {
+            lr: 1e-2,
+            weight_decay: 0.0,
+        })
+        .unwrap();
+    }
+    let last = cap.caption_loss(&batch).unwrap().0.to_scalar::<f32>().unwrap();
+    eprintln!("GPT-2 captioner loss {first:.3} -> {last:.3}");
+    assert!(last < 0.9 * first, "loss {first} -> {last}");
+    let moved = (cap.text_embedding() - &text_before)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(moved, 0.0, "text rows are frozen");
+    let caption = cap.generate(&pairs[0].codes, 40, &mut |_| true).unwrap();
+    eprintln!("GPT-2 tiny caption: {caption:?}");
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -371,12 +370,12 @@ pub fn read_checkpoint(
     Ok((ckpt, tensors))
 }
 
-/// Loads a trained captioner for inference (adapters merged; with `decode`, quantized copies
-/// for single-token steps) with its checkpoint config.
+/// Loads a trained captioner for inference (adapters merged; with `decode`, on the inference
+/// engine with those weights) with its checkpoint config.
 pub fn load_captioner(
     dir: &Path,
     backbone: Option<&Path>,
-    decode: Option<GgmlDType>,
+    decode: Option<super::infer::DecodeWeights>,
     device: &Device,
 ) -> Result<(Captioner, LmCheckpointConfig)> {
     let (ckpt, tensors) = read_checkpoint(dir, device)?;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bevy::prelude::*;
-use candle_core::quantized::GgmlDType;
 
 use super::state::{CaptionKey, CaptionMsg, Job, LiveCaption};
 use crate::app::library::{LoadedClips, Problems};
@@ -26,7 +25,12 @@ pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
             let device = crate::device::select("auto").map_err(|e| e.to_string())?;
             let err = |e: &dyn std::fmt::Display| format!("captioner {}: {e}", dir.display());
             let (cap, ckpt) =
-                crate::lm::train::load_captioner(&dir, None, Some(GgmlDType::Q8_0), &device)
+                crate::lm::train::load_captioner(
+                    &dir,
+                    None,
+                    crate::lm::infer::DecodeWeights::for_device(&device, false),
+                    &device,
+                )
                     .map_err(|e| err(&e))?;
             let k = ckpt.captioner.nb_code;
             let values = (|| -> Result<Vec<f32>, crate::lm::LmError> {

@@ -1,0 +1,298 @@
+//! CPU kernels of the inference engine: `y = W·x` for a weight matrix `W (rows, cols)` stored in
+//! f32 or in Q8_0 (ggml's layout: blocks of 32 weights sharing one scale `d = max|w| / 127`,
+//! `w ≈ d·q`, `q` an i8; the scale is kept in f32 here), over `T` input rows at once.
+//!
+//! The build targets baseline x86-64, so the dot products are compiled three times, for
+//! AVX-512, AVX2 + FMA and plain SSE2, and the widest the CPU has is picked at run time
+//! (`is_x86_feature_detected!`, cached by std). Rows are split over rayon's pool.
+
+use rayon::prelude::*;
+
+/// Weights per Q8_0 block (as ggml's `QK8_0`).
+pub const BLOCK: usize = 32;
+
+/// A `(rows, cols)` weight matrix, row-major.
+pub enum Matrix {
+    F32 {
+        rows: usize,
+        cols: usize,
+        w: Vec<f32>,
+    },
+    /// `scales (rows · cols/32)`, `q (rows · cols)`.
+    Q8 {
+        rows: usize,
+        cols: usize,
+        scales: Vec<f32>,
+        q: Vec<i8>,
+    },
+}
+
+impl Matrix {
+    /// Wraps `w (rows · cols)` as f32, or quantizes it to Q8_0 when `quantize` and `cols` is a
+    /// multiple of 32 (else it stays f32).
+    pub fn new(w: Vec<f32>, rows: usize, cols: usize, quantize: bool) -> Self {
+        assert_eq!(w.len(), rows * cols, "matrix data");
+        if !quantize || cols % BLOCK != 0 {
+            return Matrix::F32 { rows, cols, w };
+        }
+        let mut scales = Vec::with_capacity(rows * cols / BLOCK);
+        let mut q = Vec::with_capacity(rows * cols);
+        for blk in w.chunks_exact(BLOCK) {
+            let amax = blk.iter().fold(0f32, |m, &x| m.max(x.abs()));
+            let d = amax / 127.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            scales.push(d);
+            q.extend(blk.iter().map(|&x| (x * inv).round() as i8));
+        }
+        Matrix::Q8 {
+            rows,
+            cols,
+            scales,
+            q,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        match self {
+            Matrix::F32 { rows, .. } | Matrix::Q8 { rows, .. } => *rows,
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            Matrix::F32 { cols, .. } | Matrix::Q8 { cols, .. } => *cols,
+        }
+    }
+
+    /// Bytes of weight data.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Matrix::F32 { w, .. } => 4 * w.len(),
+            Matrix::Q8 { scales, q, .. } => 4 * scales.len() + q.len(),
+        }
+    }
+
+    /// Row `r` · `x (cols)`.
+    fn dot_row(&self, r: usize, x: &[f32]) -> f32 {
+        match self {
+            Matrix::F32 { cols, w, .. } => dot_f32(&w[r * cols..(r + 1) * cols], x),
+            Matrix::Q8 {
+                cols, scales, q, ..
+            } => {
+                let nb = cols / BLOCK;
+                dot_q8(&scales[r * nb..(r + 1) * nb], &q[r * cols..(r + 1) * cols], x)
+            }
+        }
+    }
+
+    /// Row `r` as f32 into `out (cols)`.
+    fn row_f32(&self, r: usize, out: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
+            Matrix::Q8 {
+                cols, scales, q, ..
+            } => {
+                let nb = cols / BLOCK;
+                for (b, (o, qs)) in out
+                    .chunks_exact_mut(BLOCK)
+                    .zip(q[r * cols..(r + 1) * cols].chunks_exact(BLOCK))
+                    .enumerate()
+                {
+                    let d = scales[r * nb + b];
+                    for (o, &v) in o.iter_mut().zip(qs) {
+                        *o = d * v as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y (t, rows) = x (t, cols) · Wᵀ`, using `scratch` (grown as needed, never shrunk) for the
+/// transposed result. Rows are split across rayon's threads; for `t > 1` each row is expanded
+/// to f32 once and reused for every input row.
+pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+    let (rows, cols) = (w.rows(), w.cols());
+    debug_assert_eq!(x.len(), t * cols);
+    debug_assert_eq!(y.len(), t * rows);
+    let chunk = (rows / 16).clamp(8, 256);
+    if t == 1 {
+        y.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = w.dot_row(c * chunk + i, x);
+            }
+        });
+        return;
+    }
+    if scratch.len() < rows * t {
+        scratch.resize(rows * t, 0.0);
+    }
+    let yt = &mut scratch[..rows * t];
+    yt.par_chunks_mut(chunk * t)
+        .enumerate()
+        .for_each_init(
+            || vec![0f32; cols],
+            |row, (c, out)| {
+                for (i, o) in out.chunks_exact_mut(t).enumerate() {
+                    w.row_f32(c * chunk + i, row);
+                    for (tt, o) in o.iter_mut().enumerate() {
+                        *o = dot_f32(row, &x[tt * cols..(tt + 1) * cols]);
+                    }
+                }
+            },
+        );
+    for r in 0..rows {
+        for tt in 0..t {
+            y[tt * rows + r] = yt[r * t + tt];
+        }
+    }
+}
+
+/// `a · b` for equal-length slices.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { dot_f32_avx512(a, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { dot_f32_avx2(a, b) };
+        }
+    }
+    dot_f32_body::<false>(a, b)
+}
+
+/// `Σ_b d_b · (q_b · x_b)` over Q8_0 blocks: `scales (n/32)`, `q (n)`, `x (n)`.
+pub fn dot_q8(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            // SAFETY: the CPU has AVX-512F/BW, checked just above.
+            return unsafe { dot_q8_avx512(scales, q, x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { dot_q8_avx2(scales, q, x) };
+        }
+    }
+    dot_q8_body::<false>(scales, q, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
+    dot_f32_body::<true>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_f32_body::<true>(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dot_q8_avx512(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+    dot_q8_body::<true>(scales, q, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q8_avx2(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+    dot_q8_body::<true>(scales, q, x)
+}
+
+/// `acc + a·b`, fused where the caller was compiled with FMA.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FMA { a.mul_add(b, acc) } else { acc + a * b }
+}
+
+/// The f32 dot product over 32 independent lanes (vectorized by the compiler for whatever
+/// the enclosing function enables), then the tail.
+#[inline(always)]
+fn dot_f32_body<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() / BLOCK * BLOCK;
+    let mut acc = [0f32; BLOCK];
+    for (ca, cb) in a[..n].chunks_exact(BLOCK).zip(b[..n].chunks_exact(BLOCK)) {
+        for j in 0..BLOCK {
+            acc[j] = madd::<FMA>(ca[j], cb[j], acc[j]);
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        s += x * y;
+    }
+    s
+}
+
+#[inline(always)]
+fn dot_q8_body<const FMA: bool>(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; BLOCK];
+    for ((&d, qs), xs) in scales
+        .iter()
+        .zip(q.chunks_exact(BLOCK))
+        .zip(x.chunks_exact(BLOCK))
+    {
+        let mut s = [0f32; BLOCK];
+        for j in 0..BLOCK {
+            s[j] = qs[j] as f32 * xs[j];
+        }
+        for j in 0..BLOCK {
+            acc[j] = madd::<FMA>(s[j], d, acc[j]);
+        }
+    }
+    acc.iter().sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn matmul_matches_the_naive_product_in_f32_and_within_q8_error() {
+        let (rows, cols, t) = (70, 96, 3);
+        let w = data(rows * cols, 1);
+        let x = data(t * cols, 2);
+        let naive: Vec<f32> = (0..t)
+            .flat_map(|tt| {
+                let (w, x) = (&w, &x);
+                (0..rows).map(move |r| {
+                    (0..cols)
+                        .map(|c| w[r * cols + c] * x[tt * cols + c])
+                        .sum::<f32>()
+                })
+            })
+            .collect();
+        let mut scratch = Vec::new();
+        // Q8_0 rounds each weight to within d/2 = max|w|/254 of itself.
+        for (quant, tol) in [(false, 1e-4), (true, 5e-2)] {
+            let m = Matrix::new(w.clone(), rows, cols, quant);
+            for tt in [1, t] {
+                let mut y = vec![0f32; tt * rows];
+                matmul(&m, &x[..tt * cols], tt, &mut y, &mut scratch);
+                let err = y
+                    .iter()
+                    .zip(&naive)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(err < tol, "quantized {quant}, t {tt}: max error {err}");
+            }
+        }
+        assert_eq!(Matrix::new(w, rows, cols, true).bytes(), rows * cols + 4 * rows * 3);
+    }
+}

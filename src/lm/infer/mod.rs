@@ -1,0 +1,412 @@
+//! The captioner's inference engine: the decoder of [`super::llama`] re-laid for one sequence
+//! at a time on the CPU, for live captioning. Weights are merged (LoRA folded in), q/k/v and
+//! gate/up are concatenated so a block runs four matrix products, and each product is one
+//! runtime-dispatched kernel call ([`kernels`]) in f32 or Q8_0; norms, RoPE, attention and the
+//! KV cache work in place on buffers reused from token to token. The candle graph in
+//! [`super::llama`] stays the reference (training, tests); [`Engine`] gives its logits (exactly
+//! in f32, within quantization error in Q8_0).
+
+pub mod kernels;
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+
+use super::config::{Arch, LlamaConfig};
+use super::error::{LmError, Result};
+use super::llama::Llama;
+use kernels::{Matrix, dot_f32, matmul};
+
+/// How the engine stores its weight matrices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeWeights {
+    /// As trained: exact.
+    F32,
+    /// ggml's Q8_0 (32 weights per f32 scale): 3.6× less memory traffic per token.
+    Q8,
+}
+
+impl DecodeWeights {
+    /// What captioning on `device` runs on: the engine (Q8_0, or f32 when `f32`) on the CPU,
+    /// the candle graph (`None`) on CUDA/Metal.
+    pub fn for_device(device: &candle_core::Device, f32: bool) -> Option<Self> {
+        device
+            .is_cpu()
+            .then_some(if f32 { DecodeWeights::F32 } else { DecodeWeights::Q8 })
+    }
+}
+
+/// A norm's scale and (GPT-2) bias, `(d_model,)`.
+struct Norm {
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+}
+
+struct Layer {
+    attn_norm: Norm,
+    /// `(q + k + v rows, d_model)`, with its bias (GPT-2).
+    qkv: Matrix,
+    qkv_b: Option<Vec<f32>>,
+    o: Matrix,
+    o_b: Option<Vec<f32>>,
+    mlp_norm: Norm,
+    /// Llama: `(2·ff, d)`, gate rows then up rows; GPT-2: `(ff, d)` (`c_fc`).
+    up: Matrix,
+    up_b: Option<Vec<f32>>,
+    down: Matrix,
+    down_b: Option<Vec<f32>>,
+    /// Cached keys and values, `(positions, kv_heads·head_dim)` each.
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+/// Buffers reused across calls (grown, never shrunk).
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    att: Vec<f32>,
+    proj: Vec<f32>,
+    mlp: Vec<f32>,
+    act: Vec<f32>,
+    scores: Vec<f32>,
+    transposed: Vec<f32>,
+}
+
+/// One sequence's decoder state: weights, KV cache, buffers.
+pub struct Engine {
+    config: LlamaConfig,
+    layers: Vec<Layer>,
+    norm: Norm,
+    /// `(V, d_model)` output head (the tied text embedding).
+    head: Matrix,
+    /// GPT-2's `(positions, d_model)` position embedding.
+    positions: Option<Vec<f32>>,
+    /// RoPE inverse frequencies `(head_dim/2,)` (Llama).
+    inv_freq: Vec<f32>,
+    /// Positions in the cache.
+    len: usize,
+    s: Scratch,
+}
+
+fn host(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.flatten_all()?.to_vec1::<f32>()?)
+}
+
+impl Engine {
+    /// Builds the engine from a decoder whose adapters are already merged
+    /// ([`Llama::merge_lora`]); `weights` picks f32 or Q8_0 matrices (norms, biases and position
+    /// embeddings stay f32).
+    ///
+    /// Errors: a weight the architecture needs is missing.
+    pub fn new(llama: &Llama, weights: DecodeWeights) -> Result<Self> {
+        let c = llama.config.clone();
+        let named: HashMap<String, Tensor> = llama.named_weights().into_iter().collect();
+        let get = |n: &str| -> Result<Vec<f32>> {
+            host(
+                named
+                    .get(n)
+                    .ok_or_else(|| LmError::Weights(format!("missing weight `{n}`")))?,
+            )
+        };
+        let opt = |n: &str| -> Result<Option<Vec<f32>>> {
+            named.get(n).map(host).transpose()
+        };
+        let quant = weights == DecodeWeights::Q8;
+        let d = c.hidden_size;
+        // Rows of several (·, d) weights stacked into one matrix, and their biases.
+        let stack = |names: &[String]| -> Result<(Matrix, Option<Vec<f32>>)> {
+            let mut w = Vec::new();
+            let mut b = Vec::new();
+            let mut biased = true;
+            for n in names {
+                w.extend(get(&format!("{n}.weight"))?);
+                match opt(&format!("{n}.bias"))? {
+                    Some(x) => b.extend(x),
+                    None => biased = false,
+                }
+            }
+            let cols = if names[0].ends_with("down_proj") {
+                c.intermediate_size
+            } else {
+                d
+            };
+            let rows = w.len() / cols;
+            Ok((Matrix::new(w, rows, cols, quant), biased.then_some(b)))
+        };
+        let norm = |n: &str| -> Result<Norm> {
+            Ok(Norm {
+                w: get(&format!("{n}.weight"))?,
+                b: opt(&format!("{n}.bias"))?,
+            })
+        };
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let a = |n: &str| format!("{p}.self_attn.{n}");
+            let m = |n: &str| format!("{p}.mlp.{n}");
+            let (qkv, qkv_b) = stack(&[a("q_proj"), a("k_proj"), a("v_proj")])?;
+            let (o, o_b) = stack(&[a("o_proj")])?;
+            let (up, up_b) = match c.arch {
+                Arch::Llama => stack(&[m("gate_proj"), m("up_proj")])?,
+                Arch::Gpt2 => stack(&[m("up_proj")])?,
+            };
+            let (down, down_b) = stack(&[m("down_proj")])?;
+            layers.push(Layer {
+                attn_norm: norm(&format!("{p}.input_layernorm"))?,
+                qkv,
+                qkv_b,
+                o,
+                o_b,
+                mlp_norm: norm(&format!("{p}.post_attention_layernorm"))?,
+                up,
+                up_b,
+                down,
+                down_b,
+                k: Vec::new(),
+                v: Vec::new(),
+            });
+        }
+        let head = match named.get("lm_head.weight") {
+            Some(h) => host(h)?,
+            None => host(llama.embedding())?,
+        };
+        let hd = c.head_dim();
+        let inv_freq = (0..hd / 2)
+            .map(|i| 1.0 / c.rope_theta.powf(2.0 * i as f64 / hd as f64) as f32)
+            .collect();
+        Ok(Self {
+            head: Matrix::new(head, c.vocab_size, d, quant),
+            norm: norm("model.norm")?,
+            positions: opt("model.embed_positions.weight")?,
+            inv_freq,
+            layers,
+            len: 0,
+            s: Scratch::default(),
+            config: c,
+        })
+    }
+
+    /// Bytes of weight matrices (what one decoding step reads).
+    pub fn weight_bytes(&self) -> usize {
+        self.head.bytes()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.qkv.bytes() + l.o.bytes() + l.up.bytes() + l.down.bytes())
+                .sum::<usize>()
+    }
+
+    /// Empties the KV cache (a new sequence).
+    pub fn reset(&mut self) {
+        self.len = 0;
+        for l in &mut self.layers {
+            l.k.clear();
+            l.v.clear();
+        }
+    }
+
+    /// Positions in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `t` positions with input embeddings `x (t, d_model)` to the sequence and returns
+    /// the logits `(V,)` of the last one over the backbone's vocabulary.
+    ///
+    /// Errors: for GPT-2, a sequence longer than its position embedding.
+    pub fn forward(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let d = c.hidden_size;
+        assert_eq!(x.len(), t * d, "input embeddings");
+        let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim());
+        let (qw, kvw) = (nh * hd, nkv * hd);
+        let ff = c.intermediate_size;
+        let eps = c.rms_norm_eps as f32;
+        let off = self.len;
+        let s = &mut self.s;
+        s.x.clear();
+        s.x.extend_from_slice(x);
+        if let Some(p) = &self.positions {
+            if off + t > p.len() / d {
+                return Err(LmError::Weights(format!(
+                    "a sequence of {} tokens is longer than the backbone's {} positions",
+                    off + t,
+                    p.len() / d
+                )));
+            }
+            for (xi, pi) in s.x.iter_mut().zip(&p[off * d..(off + t) * d]) {
+                *xi += pi;
+            }
+        }
+        let gate_up = c.arch == Arch::Llama;
+        for l in &mut self.layers {
+            norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps);
+            resize(&mut s.qkv, t * (qw + 2 * kvw));
+            matmul(&l.qkv, &s.h, t, &mut s.qkv, &mut s.transposed);
+            add_bias(&mut s.qkv, l.qkv_b.as_deref());
+            let width = qw + 2 * kvw;
+            for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
+                if gate_up {
+                    let pos = (off + tt) as f32;
+                    let (q, rest) = row.split_at_mut(qw);
+                    rope(q, hd, pos, &self.inv_freq);
+                    rope(&mut rest[..kvw], hd, pos, &self.inv_freq);
+                }
+                l.k.extend_from_slice(&row[qw..qw + kvw]);
+                l.v.extend_from_slice(&row[qw + kvw..]);
+            }
+            resize(&mut s.att, t * qw);
+            attention(
+                &s.qkv,
+                width,
+                &l.k,
+                &l.v,
+                off,
+                (nh, nkv, hd),
+                &mut s.att,
+                &mut s.scores,
+            );
+            resize(&mut s.proj, t * d);
+            matmul(&l.o, &s.att, t, &mut s.proj, &mut s.transposed);
+            add_bias(&mut s.proj, l.o_b.as_deref());
+            for (a, b) in s.x.iter_mut().zip(&s.proj) {
+                *a += b;
+            }
+            norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps);
+            resize(&mut s.mlp, t * l.up.rows());
+            matmul(&l.up, &s.h, t, &mut s.mlp, &mut s.transposed);
+            add_bias(&mut s.mlp, l.up_b.as_deref());
+            resize(&mut s.act, t * ff);
+            if gate_up {
+                for (row, out) in s.mlp.chunks_exact(2 * ff).zip(s.act.chunks_exact_mut(ff)) {
+                    let (g, u) = row.split_at(ff);
+                    for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+                        *o = g / (1.0 + (-g).exp()) * u;
+                    }
+                }
+            } else {
+                for (o, &v) in s.act.iter_mut().zip(&s.mlp) {
+                    *o = gelu_tanh(v);
+                }
+            }
+            matmul(&l.down, &s.act, t, &mut s.proj, &mut s.transposed);
+            add_bias(&mut s.proj, l.down_b.as_deref());
+            for (a, b) in s.x.iter_mut().zip(&s.proj) {
+                *a += b;
+            }
+        }
+        self.len += t;
+        let last = &s.x[(t - 1) * d..];
+        norm_rows(last, &mut s.h, &self.norm, d, eps);
+        let mut logits = vec![0f32; self.head.rows()];
+        matmul(&self.head, &s.h, 1, &mut logits, &mut s.transposed);
+        Ok(logits)
+    }
+}
+
+fn resize(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
+fn add_bias(y: &mut [f32], b: Option<&[f32]>) {
+    if let Some(b) = b {
+        for row in y.chunks_exact_mut(b.len()) {
+            for (a, b) in row.iter_mut().zip(b) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// RMSNorm (no bias) or LayerNorm (bias) of every `d`-wide row of `x` into `out`.
+fn norm_rows(x: &[f32], out: &mut Vec<f32>, n: &Norm, d: usize, eps: f32) {
+    out.resize(x.len(), 0.0);
+    for (xr, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        match &n.b {
+            None => {
+                let ms = dot_f32(xr, xr) / d as f32;
+                let inv = 1.0 / (ms + eps).sqrt();
+                for ((o, &v), &w) in o.iter_mut().zip(xr).zip(&n.w) {
+                    *o = v * inv * w;
+                }
+            }
+            Some(b) => {
+                let mean = xr.iter().sum::<f32>() / d as f32;
+                let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+                let inv = 1.0 / (var + eps).sqrt();
+                for (((o, &v), &w), &b) in o.iter_mut().zip(xr).zip(&n.w).zip(b) {
+                    *o = (v - mean) * inv * w + b;
+                }
+            }
+        }
+    }
+}
+
+/// Rotate-half RoPE in place on every `hd`-wide head of `x` at position `pos`.
+fn rope(x: &mut [f32], hd: usize, pos: f32, inv_freq: &[f32]) {
+    let half = hd / 2;
+    for head in x.chunks_exact_mut(hd) {
+        for (i, &f) in inv_freq.iter().enumerate() {
+            let (sin, cos) = (pos * f).sin_cos();
+            let (a, b) = (head[i], head[i + half]);
+            head[i] = a * cos - b * sin;
+            head[i + half] = b * cos + a * sin;
+        }
+    }
+}
+
+/// GPT-2's `gelu_new`: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// Causal grouped-query attention of the `t` new positions (queries in `qkv`, rows `width`
+/// wide, q first) over the cached keys/values `(off + t, kv·hd)`, into `out (t, heads·hd)`.
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    qkv: &[f32],
+    width: usize,
+    k: &[f32],
+    v: &[f32],
+    off: usize,
+    (nh, nkv, hd): (usize, usize, usize),
+    out: &mut [f32],
+    scores: &mut Vec<f32>,
+) {
+    let kvw = nkv * hd;
+    let rep = nh / nkv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    for (tt, row) in qkv.chunks_exact(width).enumerate() {
+        let n = off + tt + 1;
+        scores.resize(n, 0.0);
+        for h in 0..nh {
+            let q = &row[h * hd..(h + 1) * hd];
+            let kh = (h / rep) * hd;
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = dot_f32(q, &k[j * kvw + kh..j * kvw + kh + hd]) * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            let o = &mut out[tt * nh * hd + h * hd..tt * nh * hd + (h + 1) * hd];
+            o.fill(0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                let p = p / sum;
+                for (o, &vv) in o.iter_mut().zip(&v[j * kvw + kh..j * kvw + kh + hd]) {
+                    *o += p * vv;
+                }
+            }
+        }
+    }
+}
