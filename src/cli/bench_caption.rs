@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::lm::infer::DecodeWeights;
 use anyhow::{Context, Result};
 use candle_core::Device;
-use crate::lm::infer::DecodeWeights;
 
 use crate::dvq::Tokenizer;
 use crate::lm::backbone::load_backbone;

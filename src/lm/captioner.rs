@@ -535,7 +535,11 @@ impl Greedy<'_> {
                     .hidden_states(&cap.embed(&t)?, Some(cache), cap.lora.as_ref())?;
                 let d = cap.config.llama.hidden_size;
                 let last = h.narrow(1, ids.len() - 1, 1)?.reshape((1, d))?;
-                Ok(cap.llama.head_logits(&last)?.argmax(D::Minus1)?.to_vec1::<u32>()?[0])
+                Ok(cap
+                    .llama
+                    .head_logits(&last)?
+                    .argmax(D::Minus1)?
+                    .to_vec1::<u32>()?[0])
             }
         }
     }

@@ -255,8 +255,14 @@ fn gpt2_to_llama_names(
     out.insert("model.norm.bias".into(), take("ln_f.bias")?);
     for i in 0..config.num_hidden_layers {
         let (h, p) = (format!("h.{i}"), format!("model.layers.{i}"));
-        for (from, to) in [("ln_1", "input_layernorm"), ("ln_2", "post_attention_layernorm")] {
-            out.insert(format!("{p}.{to}.weight"), take(&format!("{h}.{from}.weight"))?);
+        for (from, to) in [
+            ("ln_1", "input_layernorm"),
+            ("ln_2", "post_attention_layernorm"),
+        ] {
+            out.insert(
+                format!("{p}.{to}.weight"),
+                take(&format!("{h}.{from}.weight"))?,
+            );
             out.insert(format!("{p}.{to}.bias"), take(&format!("{h}.{from}.bias"))?);
         }
         let qkv = take(&format!("{h}.attn.c_attn.weight"))?.t()?;

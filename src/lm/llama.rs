@@ -355,7 +355,9 @@ impl Llama {
         let x = (x + proj(&y, Target::O)?)?;
         let h = self.norm(&x, &blk.post_norm.0, blk.post_norm.1.as_ref())?;
         let m = match c.arch {
-            Arch::Llama => (candle_nn::ops::silu(&proj(&h, Target::Gate)?)? * proj(&h, Target::Up)?)?,
+            Arch::Llama => {
+                (candle_nn::ops::silu(&proj(&h, Target::Gate)?)? * proj(&h, Target::Up)?)?
+            }
             Arch::Gpt2 => proj(&h, Target::Up)?.gelu()?,
         };
         Ok((x + proj(&m, Target::Down)?)?)

@@ -127,14 +127,26 @@ fn smollm2_gguf_matches_candle_quantized_llama() {
 
     // The inference engine: a 150-token prefill, then 50 single-token steps, gives the graph's
     // logits at every step (exactly in f32; Q8_0 within the same top-1/perplexity bounds).
-    for w in [super::infer::DecodeWeights::F32, super::infer::DecodeWeights::Q8] {
+    for w in [
+        super::infer::DecodeWeights::F32,
+        super::infer::DecodeWeights::Q8,
+    ] {
         let (max_diff, top, nll) = engine_vs_graph(&ours, &logits, &ids, 150, w);
-        let agree = top.iter().zip(&top_ours[149..]).filter(|(a, b)| a == b).count() as f64
+        let agree = top
+            .iter()
+            .zip(&top_ours[149..])
+            .filter(|(a, b)| a == b)
+            .count() as f64
             / top.len() as f64;
         let nll_graph: f64 = {
             let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
             (149..ids.len() - 1)
-                .map(|i| -lsm.i((i, ids[i + 1] as usize)).unwrap().to_scalar::<f32>().unwrap() as f64)
+                .map(|i| {
+                    -lsm.i((i, ids[i + 1] as usize))
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap() as f64
+                })
                 .sum::<f64>()
                 / (ids.len() - 150) as f64
         };
@@ -167,8 +179,17 @@ fn engine_vs_graph(
 ) -> (f32, Vec<u32>, f64) {
     let mut e = super::infer::Engine::new(model, w).unwrap();
     let embed = |s: &[u32]| {
-        let t = Tensor::new(s, model.device()).unwrap().unsqueeze(0).unwrap();
-        model.embed(&t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        let t = Tensor::new(s, model.device())
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        model
+            .embed(&t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     };
     let mut rows = vec![e.forward(&embed(&ids[..prefill]), prefill).unwrap()];
     for i in prefill..ids.len() {
@@ -496,10 +517,9 @@ fn hf_gpt2_backbone_matches_transformers() {
     let dir = gpt2_tiny();
     let b = super::backbone::load_backbone(Some(&dir), &dev).expect("the GPT-2 folder");
     assert_eq!(b.config.arch, super::config::Arch::Gpt2);
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
     let want_ids: Vec<u32> = reference["ids"]
         .as_array()
         .unwrap()
@@ -511,9 +531,9 @@ fn hf_gpt2_backbone_matches_transformers() {
         .encode(reference["text"].as_str().unwrap(), false)
         .unwrap();
     assert_eq!(enc.get_ids(), want_ids.as_slice(), "same tokenizer");
-    let want = candle_core::safetensors::load(dir.join("reference.safetensors"), &dev).unwrap()
-        ["logits"]
-        .clone();
+    let want =
+        candle_core::safetensors::load(dir.join("reference.safetensors"), &dev).unwrap()["logits"]
+            .clone();
     let m = Llama::from_tensors(&b.config, &b.tensors).unwrap();
     let t = want_ids.len();
     let x = Tensor::new(want_ids.as_slice(), &dev)
@@ -532,23 +552,44 @@ fn hf_gpt2_backbone_matches_transformers() {
             .unwrap()
     };
     let d = max_abs(&logits, &want);
-    let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let scale = want
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     eprintln!("GPT-2 vs transformers: max |Δlogit| {d:.2e} (max |logit| {scale:.2})");
     assert!(d < 1e-4 * scale.max(1.0), "logits differ by {d}");
     let mut cache = super::KvCache::default();
-    let a = m.forward(&x.narrow(1, 0, t - 5).unwrap(), Some(&mut cache)).unwrap();
+    let a = m
+        .forward(&x.narrow(1, 0, t - 5).unwrap(), Some(&mut cache))
+        .unwrap();
     let mut parts = vec![a];
     for i in t - 5..t {
-        parts.push(m.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache)).unwrap());
+        parts.push(
+            m.forward(&x.narrow(1, i, 1).unwrap(), Some(&mut cache))
+                .unwrap(),
+        );
     }
     let cached = Tensor::cat(&parts, 1).unwrap().squeeze(0).unwrap();
     let dc = max_abs(&cached, &want);
     assert!(dc < 1e-4 * scale.max(1.0), "cached logits differ by {dc}");
-    let (de, _, _) = engine_vs_graph(&m, &want, &want_ids, t - 5, super::infer::DecodeWeights::F32);
+    let (de, _, _) = engine_vs_graph(
+        &m,
+        &want,
+        &want_ids,
+        t - 5,
+        super::infer::DecodeWeights::F32,
+    );
     assert!(de < 1e-4 * scale.max(1.0), "engine logits differ by {de}");
     // Positions are a hard limit: a sequence past n_positions is an error, not a panic.
-    let long = Tensor::zeros((1, b.config.max_position_embeddings + 1), candle_core::DType::U32, &dev)
-        .unwrap();
+    let long = Tensor::zeros(
+        (1, b.config.max_position_embeddings + 1),
+        candle_core::DType::U32,
+        &dev,
+    )
+    .unwrap();
     assert!(m.forward(&long, None).is_err());
 }
 
@@ -595,7 +636,12 @@ fn gpt2_captioner_trains_and_decodes() {
     }
     let mut opt = AdamW::new(&params).unwrap();
     let text_before = cap.text_embedding().copy().unwrap();
-    let first = cap.caption_loss(&batch).unwrap().0.to_scalar::<f32>().unwrap();
+    let first = cap
+        .caption_loss(&batch)
+        .unwrap()
+        .0
+        .to_scalar::<f32>()
+        .unwrap();
     for _ in 0..30 {
         let (ce, _) = cap.caption_loss(&batch).unwrap();
         let loss = (&ce + (cap.ortho_loss().unwrap() * 1e-2).unwrap()).unwrap();
@@ -605,7 +651,12 @@ fn gpt2_captioner_trains_and_decodes() {
         })
         .unwrap();
     }
-    let last = cap.caption_loss(&batch).unwrap().0.to_scalar::<f32>().unwrap();
+    let last = cap
+        .caption_loss(&batch)
+        .unwrap()
+        .0
+        .to_scalar::<f32>()
+        .unwrap();
     eprintln!("GPT-2 captioner loss {first:.3} -> {last:.3}");
     assert!(last < 0.9 * first, "loss {first} -> {last}");
     let moved = (cap.text_embedding() - &text_before)

@@ -24,14 +24,13 @@ pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
         let r = (|| -> Result<(Arc<crate::lm::Captioner>, String, GramView), String> {
             let device = crate::device::select("auto").map_err(|e| e.to_string())?;
             let err = |e: &dyn std::fmt::Display| format!("captioner {}: {e}", dir.display());
-            let (cap, ckpt) =
-                crate::lm::train::load_captioner(
-                    &dir,
-                    None,
-                    crate::lm::infer::DecodeWeights::for_device(&device, false),
-                    &device,
-                )
-                    .map_err(|e| err(&e))?;
+            let (cap, ckpt) = crate::lm::train::load_captioner(
+                &dir,
+                None,
+                crate::lm::infer::DecodeWeights::for_device(&device, false),
+                &device,
+            )
+            .map_err(|e| err(&e))?;
             let k = ckpt.captioner.nb_code;
             let values = (|| -> Result<Vec<f32>, crate::lm::LmError> {
                 let rows = cap.motion_rows().narrow(0, 0, k)?;

@@ -80,7 +80,11 @@ impl Matrix {
                 cols, scales, q, ..
             } => {
                 let nb = cols / BLOCK;
-                dot_q8(&scales[r * nb..(r + 1) * nb], &q[r * cols..(r + 1) * cols], x)
+                dot_q8(
+                    &scales[r * nb..(r + 1) * nb],
+                    &q[r * cols..(r + 1) * cols],
+                    x,
+                )
             }
         }
     }
@@ -117,6 +121,9 @@ pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<
     debug_assert_eq!(y.len(), t * rows);
     let chunk = (rows / 16).clamp(8, 256);
     if t == 1 {
+        // One task per thread: a token step makes ~120 of these calls, each paying rayon's
+        // wake-up, so no finer split.
+        let chunk = rows.div_ceil(rayon::current_num_threads()).max(1);
         y.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
             for (i, o) in out.iter_mut().enumerate() {
                 *o = w.dot_row(c * chunk + i, x);
@@ -128,23 +135,64 @@ pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<
         scratch.resize(rows * t, 0.0);
     }
     let yt = &mut scratch[..rows * t];
-    yt.par_chunks_mut(chunk * t)
-        .enumerate()
-        .for_each_init(
-            || vec![0f32; cols],
-            |row, (c, out)| {
-                for (i, o) in out.chunks_exact_mut(t).enumerate() {
-                    w.row_f32(c * chunk + i, row);
-                    for (tt, o) in o.iter_mut().enumerate() {
-                        *o = dot_f32(row, &x[tt * cols..(tt + 1) * cols]);
+    let blocked = cols % 16 == 0 && has_avx512();
+    let chunk = chunk.next_multiple_of(4);
+    yt.par_chunks_mut(chunk * t).enumerate().for_each_init(
+        || vec![0f32; 4 * cols],
+        |buf, (c, out)| {
+            let r0 = c * chunk;
+            let n_rows = out.len() / t;
+            let mut i = 0;
+            while i < n_rows {
+                let k = (n_rows - i).min(4);
+                for j in 0..k {
+                    w.row_f32(r0 + i + j, &mut buf[j * cols..(j + 1) * cols]);
+                }
+                let mut tt = 0;
+                if blocked && k == 4 {
+                    let rows4: [&[f32]; 4] =
+                        std::array::from_fn(|j| &buf[j * cols..(j + 1) * cols]);
+                    while tt + 4 <= t {
+                        let xs: [&[f32]; 4] =
+                            std::array::from_fn(|u| &x[(tt + u) * cols..(tt + u + 1) * cols]);
+                        // SAFETY: `blocked` checked AVX-512F.
+                        #[cfg(target_arch = "x86_64")]
+                        let o = unsafe { block4x4_avx512(rows4, xs, cols) };
+                        #[cfg(not(target_arch = "x86_64"))]
+                        let o = [[0f32; 4]; 4];
+                        for j in 0..4 {
+                            for u in 0..4 {
+                                out[(i + j) * t + tt + u] = o[j][u];
+                            }
+                        }
+                        tt += 4;
                     }
                 }
-            },
-        );
+                for j in 0..k {
+                    let row = &buf[j * cols..(j + 1) * cols];
+                    for u in tt..t {
+                        out[(i + j) * t + u] = dot_f32(row, &x[u * cols..(u + 1) * cols]);
+                    }
+                }
+                i += k;
+            }
+        },
+    );
     for r in 0..rows {
         for tt in 0..t {
             y[tt * rows + r] = yt[r * t + tt];
         }
+    }
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -189,7 +237,33 @@ pub fn dot_q8(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
-    dot_f32_body::<true>(a, b)
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm512_setzero_ps();
+    let mut acc1 = _mm512_setzero_ps();
+    let mut i = 0;
+    // SAFETY: every load reads 16 floats below `n`, the length of both slices.
+    unsafe {
+        while i + 32 <= n {
+            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            acc1 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+                acc1,
+            );
+            i += 32;
+        }
+        if i + 16 <= n {
+            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            i += 16;
+        }
+    }
+    let mut s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for j in i..n {
+        s += a[j] * b[j];
+    }
+    s
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -201,7 +275,58 @@ unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn dot_q8_avx512(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
-    dot_q8_body::<true>(scales, q, x)
+    use std::arch::x86_64::*;
+    let nb = scales.len().min(q.len() / BLOCK).min(x.len() / BLOCK);
+    let mut acc = _mm512_setzero_ps();
+    // SAFETY: block b reads q[32b..32b+32] and x[32b..32b+32], inside both slices for b < nb.
+    unsafe {
+        for b in 0..nb {
+            let qp = q.as_ptr().add(b * BLOCK) as *const __m128i;
+            let xp = x.as_ptr().add(b * BLOCK);
+            let q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qp)));
+            let q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(qp.add(1))));
+            let s = _mm512_mul_ps(q0, _mm512_loadu_ps(xp));
+            let s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(xp.add(16)), s);
+            acc = _mm512_fmadd_ps(s, _mm512_set1_ps(*scales.get_unchecked(b)), acc);
+        }
+    }
+    _mm512_reduce_add_ps(acc)
+}
+
+/// `out[r][t] = w_r · x_t` for 4 rows and 4 inputs of `n` floats (n a multiple of 16): 16
+/// accumulators in registers, each loaded value used 4 times.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block4x4_avx512(w: [&[f32]; 4], x: [&[f32]; 4], n: usize) -> [[f32; 4]; 4] {
+    use std::arch::x86_64::*;
+    assert!(n % 16 == 0 && w.iter().chain(&x).all(|s| s.len() >= n));
+    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    let mut c = 0;
+    // SAFETY: the assert above: every slice holds at least n floats and c + 16 ≤ n.
+    unsafe {
+        while c < n {
+            let xv = [
+                _mm512_loadu_ps(x[0].as_ptr().add(c)),
+                _mm512_loadu_ps(x[1].as_ptr().add(c)),
+                _mm512_loadu_ps(x[2].as_ptr().add(c)),
+                _mm512_loadu_ps(x[3].as_ptr().add(c)),
+            ];
+            for r in 0..4 {
+                let wv = _mm512_loadu_ps(w[r].as_ptr().add(c));
+                for t in 0..4 {
+                    acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+                }
+            }
+            c += 16;
+        }
+    }
+    let mut out = [[0f32; 4]; 4];
+    for r in 0..4 {
+        for t in 0..4 {
+            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+        }
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -293,6 +418,47 @@ mod tests {
                 assert!(err < tol, "quantized {quant}, t {tt}: max error {err}");
             }
         }
-        assert_eq!(Matrix::new(w, rows, cols, true).bytes(), rows * cols + 4 * rows * 3);
+        assert_eq!(
+            Matrix::new(w, rows, cols, true).bytes(),
+            rows * cols + 4 * rows * 3
+        );
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// Kernel throughput probe (not a timed test: prints only). `cargo test --release -- --ignored kernel_throughput --nocapture`
+    #[test]
+    #[ignore]
+    fn kernel_throughput() {
+        for (rows, cols) in [(1536, 576), (49152, 576)] {
+            let w: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+                .collect();
+            let x: Vec<f32> = (0..32 * cols)
+                .map(|i| ((i * 31) % 100) as f32 / 100.0)
+                .collect();
+            for quant in [false, true] {
+                let m = Matrix::new(w.clone(), rows, cols, quant);
+                let mut y = vec![0f32; 32 * rows];
+                let mut s = Vec::new();
+                for t in [1usize, 32] {
+                    let reps = if t == 1 { 200 } else { 10 };
+                    let t0 = std::time::Instant::now();
+                    for _ in 0..reps {
+                        matmul(&m, &x[..t * cols], t, &mut y[..t * rows], &mut s);
+                    }
+                    let dt = t0.elapsed().as_secs_f64() / reps as f64;
+                    eprintln!(
+                        "{rows}x{cols} q8={quant} t={t}: {:.3} ms, {:.1} GB/s, {:.1} GFLOP/s",
+                        dt * 1e3,
+                        m.bytes() as f64 / dt / 1e9,
+                        2.0 * (rows * cols * t) as f64 / dt / 1e9
+                    );
+                }
+            }
+        }
     }
 }

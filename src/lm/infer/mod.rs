@@ -30,9 +30,11 @@ impl DecodeWeights {
     /// What captioning on `device` runs on: the engine (Q8_0, or f32 when `f32`) on the CPU,
     /// the candle graph (`None`) on CUDA/Metal.
     pub fn for_device(device: &candle_core::Device, f32: bool) -> Option<Self> {
-        device
-            .is_cpu()
-            .then_some(if f32 { DecodeWeights::F32 } else { DecodeWeights::Q8 })
+        device.is_cpu().then_some(if f32 {
+            DecodeWeights::F32
+        } else {
+            DecodeWeights::Q8
+        })
     }
 }
 
@@ -110,9 +112,7 @@ impl Engine {
                     .ok_or_else(|| LmError::Weights(format!("missing weight `{n}`")))?,
             )
         };
-        let opt = |n: &str| -> Result<Option<Vec<f32>>> {
-            named.get(n).map(host).transpose()
-        };
+        let opt = |n: &str| -> Result<Option<Vec<f32>>> { named.get(n).map(host).transpose() };
         let quant = weights == DecodeWeights::Q8;
         let d = c.hidden_size;
         // Rows of several (·, d) weights stacked into one matrix, and their biases.
