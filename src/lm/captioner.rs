@@ -294,6 +294,24 @@ impl Captioner {
         out
     }
 
+    /// The trainable tensors in optimizer groups: the motion rows as the codebook group (its own
+    /// lr, no weight decay), rank-1 tensors (norms, biases) as biases, the rest as weights.
+    pub fn param_groups(&self) -> crate::dvq::params::Params {
+        use crate::dvq::params::{Group, Params};
+        let mut params = Params::new();
+        for (name, var) in self.trainable() {
+            let group = if name == "motion_rows" {
+                Group::Codebook
+            } else if var.rank() < 2 {
+                Group::Bias
+            } else {
+                Group::Weight
+            };
+            params.push_var(&name, group, var);
+        }
+        params
+    }
+
     /// What a checkpoint stores: the trainable tensors and the projection.
     pub fn saved_tensors(&self) -> HashMap<String, Tensor> {
         let mut out: HashMap<String, Tensor> = self

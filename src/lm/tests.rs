@@ -247,7 +247,6 @@ fn fresh_captioner(dev: &Device) -> (super::Captioner, crate::dvq::Tokenizer) {
 #[test]
 fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     use crate::dvq::optim::{AdamW, GroupHyper};
-    use crate::dvq::params::{Group, Params};
     let dev = Device::Cpu;
     let (cap, dvq) = fresh_captioner(&dev);
     let pairs =
@@ -292,16 +291,7 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
-    let mut params = Params::new();
-    for (name, var) in cap.trainable() {
-        let g = if name == "motion_rows" {
-            Group::Codebook
-        } else {
-            Group::Weight
-        };
-        params.push_var(&name, g, var);
-    }
-    let mut opt = AdamW::new(&params).unwrap();
+    let mut opt = AdamW::new(&cap.param_groups()).unwrap();
     let (first, n) = cap.caption_loss(&batch).unwrap();
     assert!(n > 10);
     let first = first.to_scalar::<f32>().unwrap();
@@ -599,7 +589,6 @@ fn hf_gpt2_backbone_matches_transformers() {
 #[test]
 fn gpt2_captioner_trains_and_decodes() {
     use crate::dvq::optim::{AdamW, GroupHyper};
-    use crate::dvq::params::{Group, Params};
     let dev = Device::Cpu;
     let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
     let dvq = shipped_dvq(&dev);
@@ -625,16 +614,7 @@ fn gpt2_captioner_trains_and_decodes() {
         .map(|p| cap.example(&p.codes, &p.caption, 24).unwrap())
         .collect();
     let batch: Vec<_> = examples.iter().collect();
-    let mut params = Params::new();
-    for (name, var) in cap.trainable() {
-        let g = if name == "motion_rows" {
-            Group::Codebook
-        } else {
-            Group::Weight
-        };
-        params.push_var(&name, g, var);
-    }
-    let mut opt = AdamW::new(&params).unwrap();
+    let mut opt = AdamW::new(&cap.param_groups()).unwrap();
     let text_before = cap.text_embedding().copy().unwrap();
     let first = cap
         .caption_loss(&batch)

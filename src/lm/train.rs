@@ -19,7 +19,6 @@ use super::data::{CaptionPair, KindWeights, load_pairs};
 use super::error::{LmError, Result};
 use super::lora::LoraConfig;
 use crate::dvq::optim::{AdamW, GroupHyper};
-use crate::dvq::params::{Group, Params};
 use crate::dvq::train::step_rng;
 use crate::dvq::{TrainEnd, checkpoint as dvq_checkpoint};
 use crate::motion::Split;
@@ -250,17 +249,7 @@ pub fn train(
         )));
     }
     let cfg = &ckpt.train;
-    let mut params = Params::new();
-    for (name, var) in cap.trainable() {
-        let group = if name == "motion_rows" {
-            Group::Codebook
-        } else if var.rank() < 2 {
-            Group::Bias
-        } else {
-            Group::Weight
-        };
-        params.push_var(&name, group, var);
-    }
+    let params = cap.param_groups();
     let mut opt = AdamW::new(&params)?;
     let start = if opt_state {
         dvq_checkpoint::load_state(&req.out, &mut opt, device)?
