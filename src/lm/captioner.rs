@@ -539,15 +539,16 @@ impl Greedy<'_> {
     /// Appends `ids` to the sequence; returns the argmax of the next token over the text
     /// vocabulary (captions are text).
     fn feed(&mut self, ids: &[u32]) -> Result<u32> {
+        let cap = match self {
+            Greedy::Engine(cap, _) | Greedy::Graph(cap, _) => *cap,
+        };
+        let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
         match self {
-            Greedy::Engine(cap, engine) => {
-                let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
+            Greedy::Engine(_, engine) => {
                 let x = cap.embed(&t)?.flatten_all()?.to_vec1::<f32>()?;
-                let logits = engine.forward(&x, ids.len())?;
-                Ok(argmax(&logits))
+                Ok(argmax(engine.forward(&x, ids.len())?))
             }
-            Greedy::Graph(cap, cache) => {
-                let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
+            Greedy::Graph(_, cache) => {
                 let h = cap
                     .llama
                     .hidden_states(&cap.embed(&t)?, Some(cache), cap.lora.as_ref())?;

@@ -14,6 +14,18 @@ fn text() -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
+/// max |a − b| over all elements of two same-shape tensors.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 /// Mean next-token negative log-likelihood and the argmax, per position, of `(T, V)` logits.
 fn score(logits: &Tensor, ids: &[u32]) -> (f64, Vec<u32>) {
     let lsm = candle_nn::ops::log_softmax(logits, D::Minus1).unwrap();
@@ -70,14 +82,7 @@ fn smollm2_gguf_matches_candle_quantized_llama() {
         .forward(&x.narrow(1, 150, 50).unwrap(), Some(&mut cache))
         .unwrap();
     let cached = Tensor::cat(&[a, b], 1).unwrap().squeeze(0).unwrap();
-    let diff = (cached - &logits)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs_diff(&cached, &logits);
     assert!(
         diff < 1e-3,
         "cached vs whole-sequence logits differ by {diff}"
@@ -191,9 +196,13 @@ fn engine_vs_graph(
             .to_vec1::<f32>()
             .unwrap()
     };
-    let mut rows = vec![e.forward(&embed(&ids[..prefill]), prefill).unwrap()];
+    let mut rows = vec![
+        e.forward(&embed(&ids[..prefill]), prefill)
+            .unwrap()
+            .to_vec(),
+    ];
     for i in prefill..ids.len() {
-        rows.push(e.forward(&embed(&ids[i..i + 1]), 1).unwrap());
+        rows.push(e.forward(&embed(&ids[i..i + 1]), 1).unwrap().to_vec());
     }
     assert_eq!(e.len(), ids.len());
     let mut max_diff = 0f32;
@@ -531,24 +540,8 @@ fn hf_gpt2_backbone_matches_transformers() {
         .unsqueeze(0)
         .unwrap();
     let logits = m.forward(&x, None).unwrap().squeeze(0).unwrap();
-    let max_abs = |a: &Tensor, b: &Tensor| {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
-    let d = max_abs(&logits, &want);
-    let scale = want
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let d = max_abs_diff(&logits, &want);
+    let scale = max_abs_diff(&want, &want.zeros_like().unwrap());
     eprintln!("GPT-2 vs transformers: max |Δlogit| {d:.2e} (max |logit| {scale:.2})");
     assert!(d < 1e-4 * scale.max(1.0), "logits differ by {d}");
     let mut cache = super::KvCache::default();
@@ -563,7 +556,7 @@ fn hf_gpt2_backbone_matches_transformers() {
         );
     }
     let cached = Tensor::cat(&parts, 1).unwrap().squeeze(0).unwrap();
-    let dc = max_abs(&cached, &want);
+    let dc = max_abs_diff(&cached, &want);
     assert!(dc < 1e-4 * scale.max(1.0), "cached logits differ by {dc}");
     let (de, _, _) = engine_vs_graph(
         &m,
@@ -639,14 +632,7 @@ fn gpt2_captioner_trains_and_decodes() {
         .unwrap();
     eprintln!("GPT-2 captioner loss {first:.3} -> {last:.3}");
     assert!(last < 0.9 * first, "loss {first} -> {last}");
-    let moved = (cap.text_embedding() - &text_before)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let moved = max_abs_diff(cap.text_embedding(), &text_before);
     assert_eq!(moved, 0.0, "text rows are frozen");
     let caption = cap.generate(&pairs[0].codes, 40, &mut |_| true).unwrap();
     eprintln!("GPT-2 tiny caption: {caption:?}");

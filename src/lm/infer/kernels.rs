@@ -135,7 +135,6 @@ pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<
         scratch.resize(rows * t, 0.0);
     }
     let yt = &mut scratch[..rows * t];
-    let blocked = cols % 16 == 0 && has_avx512();
     let chunk = chunk.next_multiple_of(4);
     yt.par_chunks_mut(chunk * t).enumerate().for_each_init(
         || vec![0f32; 4 * cols],
@@ -149,17 +148,13 @@ pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<
                     w.row_f32(r0 + i + j, &mut buf[j * cols..(j + 1) * cols]);
                 }
                 let mut tt = 0;
-                if blocked && k == 4 {
+                if k == 4 {
                     let rows4: [&[f32]; 4] =
                         std::array::from_fn(|j| &buf[j * cols..(j + 1) * cols]);
                     while tt + 4 <= t {
                         let xs: [&[f32]; 4] =
                             std::array::from_fn(|u| &x[(tt + u) * cols..(tt + u + 1) * cols]);
-                        // SAFETY: `blocked` checked AVX-512F.
-                        #[cfg(target_arch = "x86_64")]
-                        let o = unsafe { block4x4_avx512(rows4, xs, cols) };
-                        #[cfg(not(target_arch = "x86_64"))]
-                        let o = [[0f32; 4]; 4];
+                        let o = block4x4(rows4, xs, cols);
                         for j in 0..4 {
                             for u in 0..4 {
                                 out[(i + j) * t + tt + u] = o[j][u];
@@ -185,15 +180,15 @@ pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<
     }
 }
 
-fn has_avx512() -> bool {
+/// `out[r][t] = w_r · x_t` for 4 rows and 4 inputs of `n` floats: register-blocked on AVX-512
+/// (n a multiple of 16), else four-by-four dot products.
+fn block4x4(w: [&[f32]; 4], x: [&[f32]; 4], n: usize) -> [[f32; 4]; 4] {
     #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
+    if n % 16 == 0 && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { block4x4_avx512(w, x, n) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    std::array::from_fn(|r| std::array::from_fn(|t| dot_f32(&w[r][..n], &x[t][..n])))
 }
 
 /// `a · b` for equal-length slices.

@@ -74,6 +74,7 @@ struct Scratch {
     act: Vec<f32>,
     scores: Vec<f32>,
     transposed: Vec<f32>,
+    logits: Vec<f32>,
 }
 
 /// One sequence's decoder state: weights, KV cache, buffers.
@@ -105,18 +106,18 @@ impl Engine {
     pub fn new(llama: &Llama, weights: DecodeWeights) -> Result<Self> {
         let c = llama.config.clone();
         let named: HashMap<String, Tensor> = llama.named_weights().into_iter().collect();
-        let get = |n: &str| -> Result<Vec<f32>> {
-            host(
-                named
-                    .get(n)
-                    .ok_or_else(|| LmError::Weights(format!("missing weight `{n}`")))?,
-            )
+        let tensor = |n: &str| -> Result<&Tensor> {
+            named
+                .get(n)
+                .ok_or_else(|| LmError::Weights(format!("missing weight `{n}`")))
         };
+        let get = |n: &str| -> Result<Vec<f32>> { host(tensor(n)?) };
         let opt = |n: &str| -> Result<Option<Vec<f32>>> { named.get(n).map(host).transpose() };
         let quant = weights == DecodeWeights::Q8;
         let d = c.hidden_size;
-        // Rows of several (·, d) weights stacked into one matrix, and their biases.
+        // The rows of several `(·, in)` weights stacked into one matrix, and their biases.
         let stack = |names: &[String]| -> Result<(Matrix, Option<Vec<f32>>)> {
+            let cols = tensor(&format!("{}.weight", names[0]))?.dim(1)?;
             let mut w = Vec::new();
             let mut b = Vec::new();
             let mut biased = true;
@@ -127,11 +128,6 @@ impl Engine {
                     None => biased = false,
                 }
             }
-            let cols = if names[0].ends_with("down_proj") {
-                c.intermediate_size
-            } else {
-                d
-            };
             let rows = w.len() / cols;
             Ok((Matrix::new(w, rows, cols, quant), biased.then_some(b)))
         };
@@ -217,10 +213,11 @@ impl Engine {
     }
 
     /// Appends `t` positions with input embeddings `x (t, d_model)` to the sequence and returns
-    /// the logits `(V,)` of the last one over the backbone's vocabulary.
+    /// the logits `(V,)` of the last one over the backbone's vocabulary (a buffer the next call
+    /// overwrites).
     ///
     /// Errors: for GPT-2, a sequence longer than its position embedding.
-    pub fn forward(&mut self, x: &[f32], t: usize) -> Result<Vec<f32>> {
+    pub fn forward(&mut self, x: &[f32], t: usize) -> Result<&[f32]> {
         let c = &self.config;
         let d = c.hidden_size;
         assert_eq!(x.len(), t * d, "input embeddings");
@@ -304,9 +301,9 @@ impl Engine {
         self.len += t;
         let last = &s.x[(t - 1) * d..];
         norm_rows(last, &mut s.h, &self.norm, d, eps);
-        let mut logits = vec![0f32; self.head.rows()];
-        matmul(&self.head, &s.h, 1, &mut logits, &mut s.transposed);
-        Ok(logits)
+        resize(&mut s.logits, self.head.rows());
+        matmul(&self.head, &s.h, 1, &mut s.logits, &mut s.transposed);
+        Ok(&s.logits)
     }
 }
 
