@@ -4,9 +4,9 @@
 //!
 //! The build targets baseline x86-64, so the dot products are compiled three times, for
 //! AVX-512, AVX2 + FMA and plain SSE2, and the widest the CPU has is picked at run time
-//! (`is_x86_feature_detected!`, cached by std). Rows are split over rayon's pool.
+//! (`is_x86_feature_detected!`, cached by std). Rows are split over the engine's [`SpinPool`].
 
-use rayon::prelude::*;
+use super::pool::SpinPool;
 
 /// Weights per Q8_0 block (as ggml's `QK8_0`).
 pub const BLOCK: usize = 32;
@@ -112,83 +112,140 @@ impl Matrix {
     }
 }
 
-/// `y (t, rows) = x (t, cols) · Wᵀ`, using `scratch` (grown as needed, never shrunk) for the
-/// transposed result. Rows are split across rayon's threads; for `t > 1` each row is expanded
-/// to f32 once and reused for every input row.
-pub fn matmul(w: &Matrix, x: &[f32], t: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+/// Raw base pointer of an output buffer whose disjoint parts the pool's tasks write.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: each task writes only its own range of the buffer (see the callers).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// `y (t, rows) = x (t, cols) · Wᵀ` on `pool`. Rows are split into tasks; for `t > 1` each
+/// row is expanded to f32 once and reused for every input row.
+pub fn matmul(pool: &SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32]) {
     let (rows, cols) = (w.rows(), w.cols());
-    debug_assert_eq!(x.len(), t * cols);
-    debug_assert_eq!(y.len(), t * rows);
-    let chunk = (rows / 16).clamp(8, 256);
+    assert_eq!(x.len(), t * cols, "matmul input");
+    assert_eq!(y.len(), t * rows, "matmul output");
     if t == 1 {
-        // One task per thread: a token step makes ~120 of these calls, each paying rayon's
-        // wake-up, so no finer split.
-        let chunk = rows.div_ceil(rayon::current_num_threads()).max(1);
-        y.par_chunks_mut(chunk).enumerate().for_each(|(c, out)| {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = w.dot_row(c * chunk + i, x);
+        // A few tasks per thread: cheap to hand out, and a late thread does not hold the rest.
+        let chunk = rows
+            .div_ceil(4 * pool.threads())
+            .next_multiple_of(16)
+            .max(16);
+        let out = Out(y.as_mut_ptr());
+        pool.run(rows.div_ceil(chunk), &|c| {
+            let out = out;
+            for r in c * chunk..((c + 1) * chunk).min(rows) {
+                // SAFETY: r < rows = y.len(), and task c alone writes rows c·chunk..
+                unsafe { *out.0.add(r) = w.dot_row(r, x) };
             }
         });
         return;
     }
-    if scratch.len() < rows * t {
-        scratch.resize(rows * t, 0.0);
-    }
-    let yt = &mut scratch[..rows * t];
-    let chunk = chunk.next_multiple_of(4);
-    yt.par_chunks_mut(chunk * t).enumerate().for_each_init(
-        || vec![0f32; 4 * cols],
-        |buf, (c, out)| {
-            let r0 = c * chunk;
-            let n_rows = out.len() / t;
-            let mut i = 0;
-            while i < n_rows {
-                let k = (n_rows - i).min(4);
-                for j in 0..k {
-                    w.row_f32(r0 + i + j, &mut buf[j * cols..(j + 1) * cols]);
+    // Prefill: the rows in panels of 16, each expanded to f32 and packed column-major
+    // (`(cols, 16)`) once, then a register tile of 16 rows × up to 12 inputs per pass: one
+    // panel load and 12 broadcast FMAs per column, no horizontal sums.
+    let panels = rows.div_ceil(PANEL);
+    let per_task = (panels / (4 * pool.threads())).clamp(1, 16);
+    let out = Out(y.as_mut_ptr());
+    pool.run(panels.div_ceil(per_task), &|task| {
+        let mut packed = vec![0f32; cols * PANEL];
+        let mut row = vec![0f32; cols];
+        let mut tile = [0f32; PANEL * TILE_T];
+        for p in task * per_task..((task + 1) * per_task).min(panels) {
+            let r0 = p * PANEL;
+            let nr = PANEL.min(rows - r0);
+            packed.fill(0.0);
+            for j in 0..nr {
+                w.row_f32(r0 + j, &mut row);
+                for (k, &v) in row.iter().enumerate() {
+                    packed[k * PANEL + j] = v;
                 }
-                let mut tt = 0;
-                if k == 4 {
-                    let rows4: [&[f32]; 4] =
-                        std::array::from_fn(|j| &buf[j * cols..(j + 1) * cols]);
-                    while tt + 4 <= t {
-                        let xs: [&[f32]; 4] =
-                            std::array::from_fn(|u| &x[(tt + u) * cols..(tt + u + 1) * cols]);
-                        let o = block4x4(rows4, xs, cols);
-                        for j in 0..4 {
-                            for u in 0..4 {
-                                out[(i + j) * t + tt + u] = o[j][u];
-                            }
-                        }
-                        tt += 4;
-                    }
-                }
-                for j in 0..k {
-                    let row = &buf[j * cols..(j + 1) * cols];
-                    for u in tt..t {
-                        out[(i + j) * t + u] = dot_f32(row, &x[u * cols..(u + 1) * cols]);
-                    }
-                }
-                i += k;
             }
-        },
-    );
-    for r in 0..rows {
-        for tt in 0..t {
-            y[tt * rows + r] = yt[r * t + tt];
+            let mut u0 = 0;
+            while u0 < t {
+                let nu = TILE_T.min(t - u0);
+                panel_tile(
+                    &packed,
+                    &x[u0 * cols..(u0 + nu) * cols],
+                    cols,
+                    nu,
+                    &mut tile,
+                );
+                for u in 0..nu {
+                    let dst = (u0 + u) * rows + r0;
+                    // SAFETY: task `task` alone writes columns r0..r0 + nr of every row of
+                    // `y (t, rows)`, and dst + nr ≤ t·rows.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            tile.as_ptr().add(u * PANEL),
+                            { out }.0.add(dst),
+                            nr,
+                        )
+                    };
+                }
+                u0 += nu;
+            }
         }
+    });
+}
+
+/// Rows per packed panel of the prefill product (one AVX-512 register of f32).
+const PANEL: usize = 16;
+/// Inputs per register tile (12 accumulators + panel + broadcasts fit AVX-512's 32 registers).
+const TILE_T: usize = 12;
+
+/// `tile[u·16 + j] = Σ_k packed[k·16 + j] · x[u·cols + k]` for `u < nu ≤ 12` inputs.
+fn panel_tile(packed: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f32; PANEL * TILE_T]) {
+    assert!(packed.len() >= cols * PANEL && x.len() >= nu * cols && nu <= TILE_T);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        macro_rules! go {
+            ($($n:literal)*) => {
+                match nu {
+                    // SAFETY: the CPU has AVX-512F (checked above); the assert above bounds
+                    // every read, and the tile holds 12·16 floats.
+                    $($n => unsafe { panel_tile_avx512::<$n>(packed, x, cols, tile) },)*
+                    _ => unreachable!(),
+                }
+            };
+        }
+        go!(1 2 3 4 5 6 7 8 9 10 11 12);
+        return;
+    }
+    for u in 0..nu {
+        let mut acc = [0f32; PANEL];
+        for (k, &xv) in x[u * cols..(u + 1) * cols].iter().enumerate() {
+            for (a, &w) in acc.iter_mut().zip(&packed[k * PANEL..(k + 1) * PANEL]) {
+                *a += w * xv;
+            }
+        }
+        tile[u * PANEL..(u + 1) * PANEL].copy_from_slice(&acc);
     }
 }
 
-/// `out[r][t] = w_r · x_t` for 4 rows and 4 inputs of `n` floats: register-blocked on AVX-512
-/// (n a multiple of 16), else four-by-four dot products.
-fn block4x4(w: [&[f32]; 4], x: [&[f32]; 4], n: usize) -> [[f32; 4]; 4] {
-    #[cfg(target_arch = "x86_64")]
-    if n % 16 == 0 && std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { block4x4_avx512(w, x, n) };
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn panel_tile_avx512<const NU: usize>(
+    packed: &[f32],
+    x: &[f32],
+    cols: usize,
+    tile: &mut [f32; PANEL * TILE_T],
+) {
+    use std::arch::x86_64::*;
+    let (pw, px) = (packed.as_ptr(), x.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); NU];
+    // SAFETY: `panel_tile` asserted packed ≥ cols·16 and x ≥ NU·cols floats.
+    unsafe {
+        for k in 0..cols {
+            let wv = _mm512_loadu_ps(pw.add(k * PANEL));
+            for u in 0..NU {
+                acc[u] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*px.add(u * cols + k)), acc[u]);
+            }
+        }
+        for u in 0..NU {
+            _mm512_storeu_ps(tile.as_mut_ptr().add(u * PANEL), acc[u]);
+        }
     }
-    std::array::from_fn(|r| std::array::from_fn(|t| dot_f32(&w[r][..n], &x[t][..n])))
 }
 
 /// `a · b` for equal-length slices.
@@ -288,42 +345,6 @@ unsafe fn dot_q8_avx512(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
     _mm512_reduce_add_ps(acc)
 }
 
-/// `out[r][t] = w_r · x_t` for 4 rows and 4 inputs of `n` floats (n a multiple of 16): 16
-/// accumulators in registers, each loaded value used 4 times.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn block4x4_avx512(w: [&[f32]; 4], x: [&[f32]; 4], n: usize) -> [[f32; 4]; 4] {
-    use std::arch::x86_64::*;
-    assert!(n % 16 == 0 && w.iter().chain(&x).all(|s| s.len() >= n));
-    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
-    let mut c = 0;
-    // SAFETY: the assert above: every slice holds at least n floats and c + 16 ≤ n.
-    unsafe {
-        while c < n {
-            let xv = [
-                _mm512_loadu_ps(x[0].as_ptr().add(c)),
-                _mm512_loadu_ps(x[1].as_ptr().add(c)),
-                _mm512_loadu_ps(x[2].as_ptr().add(c)),
-                _mm512_loadu_ps(x[3].as_ptr().add(c)),
-            ];
-            for r in 0..4 {
-                let wv = _mm512_loadu_ps(w[r].as_ptr().add(c));
-                for t in 0..4 {
-                    acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
-                }
-            }
-            c += 16;
-        }
-    }
-    let mut out = [[0f32; 4]; 4];
-    for r in 0..4 {
-        for t in 0..4 {
-            out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
-        }
-    }
-    out
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_q8_avx2(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
@@ -385,7 +406,7 @@ mod tests {
 
     #[test]
     fn matmul_matches_the_naive_product_in_f32_and_within_q8_error() {
-        let (rows, cols, t) = (70, 96, 3);
+        let (rows, cols, t) = (70, 96, 14);
         let w = data(rows * cols, 1);
         let x = data(t * cols, 2);
         let naive: Vec<f32> = (0..t)
@@ -398,13 +419,13 @@ mod tests {
                 })
             })
             .collect();
-        let mut scratch = Vec::new();
+        let pool = SpinPool::new(2);
         // Q8_0 rounds each weight to within d/2 = max|w|/254 of itself.
         for (quant, tol) in [(false, 1e-4), (true, 5e-2)] {
             let m = Matrix::new(w.clone(), rows, cols, quant);
-            for tt in [1, t] {
+            for tt in [1, 3, t] {
                 let mut y = vec![0f32; tt * rows];
-                matmul(&m, &x[..tt * cols], tt, &mut y, &mut scratch);
+                matmul(&pool, &m, &x[..tt * cols], tt, &mut y);
                 let err = y
                     .iter()
                     .zip(&naive)
@@ -438,12 +459,12 @@ mod speed {
             for quant in [false, true] {
                 let m = Matrix::new(w.clone(), rows, cols, quant);
                 let mut y = vec![0f32; 32 * rows];
-                let mut s = Vec::new();
+                let pool = SpinPool::for_machine();
                 for t in [1usize, 32] {
                     let reps = if t == 1 { 200 } else { 10 };
                     let t0 = std::time::Instant::now();
                     for _ in 0..reps {
-                        matmul(&m, &x[..t * cols], t, &mut y[..t * rows], &mut s);
+                        matmul(&pool, &m, &x[..t * cols], t, &mut y[..t * rows]);
                     }
                     let dt = t0.elapsed().as_secs_f64() / reps as f64;
                     eprintln!(

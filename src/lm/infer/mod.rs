@@ -1,12 +1,15 @@
 //! The captioner's inference engine: the decoder of [`super::llama`] re-laid for one sequence
 //! at a time on the CPU, for live captioning. Weights are merged (LoRA folded in), q/k/v and
 //! gate/up are concatenated so a block runs four matrix products, and each product is one
-//! runtime-dispatched kernel call ([`kernels`]) in f32 or Q8_0; norms, RoPE, attention and the
+//! runtime-dispatched kernel call ([`kernels`]) in f32 or Q8_0, split over the engine's own
+//! spinning threads ([`pool`]: a token step is ~120 short parallel sections, too short for a
+//! pool whose idle threads sleep); norms, RoPE, attention and the
 //! KV cache work in place on buffers reused from token to token. The candle graph in
 //! [`super::llama`] stays the reference (training, tests); [`Engine`] gives its logits (exactly
 //! in f32, within quantization error in Q8_0).
 
 pub mod kernels;
+pub mod pool;
 
 use std::collections::HashMap;
 
@@ -16,6 +19,7 @@ use super::config::{Arch, LlamaConfig};
 use super::error::{LmError, Result};
 use super::llama::Llama;
 use kernels::{Matrix, dot_f32, matmul};
+use pool::SpinPool;
 
 /// How the engine stores its weight matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +77,6 @@ struct Scratch {
     mlp: Vec<f32>,
     act: Vec<f32>,
     scores: Vec<f32>,
-    transposed: Vec<f32>,
     logits: Vec<f32>,
 }
 
@@ -91,6 +94,7 @@ pub struct Engine {
     /// Positions in the cache.
     len: usize,
     s: Scratch,
+    pool: SpinPool,
 }
 
 fn host(t: &Tensor) -> Result<Vec<f32>> {
@@ -180,6 +184,7 @@ impl Engine {
             layers,
             len: 0,
             s: Scratch::default(),
+            pool: SpinPool::for_machine(),
             config: c,
         })
     }
@@ -245,7 +250,7 @@ impl Engine {
         for l in &mut self.layers {
             norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps);
             resize(&mut s.qkv, t * (qw + 2 * kvw));
-            matmul(&l.qkv, &s.h, t, &mut s.qkv, &mut s.transposed);
+            matmul(&self.pool, &l.qkv, &s.h, t, &mut s.qkv);
             add_bias(&mut s.qkv, l.qkv_b.as_deref());
             let width = qw + 2 * kvw;
             for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
@@ -270,14 +275,14 @@ impl Engine {
                 &mut s.scores,
             );
             resize(&mut s.proj, t * d);
-            matmul(&l.o, &s.att, t, &mut s.proj, &mut s.transposed);
+            matmul(&self.pool, &l.o, &s.att, t, &mut s.proj);
             add_bias(&mut s.proj, l.o_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
             }
             norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps);
             resize(&mut s.mlp, t * l.up.rows());
-            matmul(&l.up, &s.h, t, &mut s.mlp, &mut s.transposed);
+            matmul(&self.pool, &l.up, &s.h, t, &mut s.mlp);
             add_bias(&mut s.mlp, l.up_b.as_deref());
             resize(&mut s.act, t * ff);
             if gate_up {
@@ -292,7 +297,7 @@ impl Engine {
                     *o = gelu_tanh(v);
                 }
             }
-            matmul(&l.down, &s.act, t, &mut s.proj, &mut s.transposed);
+            matmul(&self.pool, &l.down, &s.act, t, &mut s.proj);
             add_bias(&mut s.proj, l.down_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
@@ -302,7 +307,7 @@ impl Engine {
         let last = &s.x[(t - 1) * d..];
         norm_rows(last, &mut s.h, &self.norm, d, eps);
         resize(&mut s.logits, self.head.rows());
-        matmul(&self.head, &s.h, 1, &mut s.logits, &mut s.transposed);
+        matmul(&self.pool, &self.head, &s.h, 1, &mut s.logits);
         Ok(&s.logits)
     }
 }
