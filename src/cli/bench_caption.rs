@@ -94,6 +94,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
             14.0 / (t - e - p)
         );
     }
+    let mut train_lengths = None;
     if train_steps > 0 {
         let cap = fresh()?;
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
@@ -105,6 +106,12 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
             .collect::<Result<_, _>>()?;
         let batch: Vec<_> = ex.iter().collect();
         let seq: usize = ex.iter().map(|e| e.prompt.len() + e.caption.len()).sum();
+        train_lengths = Some(
+            ex.iter()
+                .map(|e| format!("{}:{}", e.prompt.len(), e.caption.len()))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         let mut times = Vec::new();
         for r in 0..=train_steps {
             let t0 = Instant::now();
@@ -150,6 +157,34 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
             }
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 println!("  reference, same run: {line}");
+            }
+            if let Some(lengths) = &train_lengths {
+                // The same fine-tuning step in PyTorch (bench/lora_step_torch.py).
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lora_step_torch.py");
+                let out = std::process::Command::new(py)
+                    .arg(&script)
+                    .arg("--gguf")
+                    .arg(&gguf)
+                    .args(["--lengths", lengths, "--threads", "2"])
+                    .args(["--steps", &train_steps.to_string()])
+                    .output()
+                    .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+                if !out.status.success() {
+                    anyhow::bail!(
+                        "{}: {}",
+                        script.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                let text = String::from_utf8_lossy(&out.stdout);
+                let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+                    .with_context(|| format!("{}: unexpected output `{text}`", script.display()))?;
+                println!(
+                    "  reference fine-tuning, same run: {} forward + backward {} s per step, {} sequence tokens/s",
+                    r["engine"].as_str().unwrap_or("?"),
+                    r["step_s"],
+                    r["tokens_per_s"]
+                );
             }
         }
         None => println!(

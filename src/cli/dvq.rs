@@ -16,7 +16,7 @@ pub struct TrainArgs {
     /// HumanML3D-layout corpus (e.g. built by `geomotion data build`).
     #[arg(long)]
     data: PathBuf,
-    /// Architecture preset: `cpu` (K=256, D=256, W=256) or `paper` (K=512, D=512, W=512).
+    /// Architecture preset: `cpu` (K=256, D=256, W=128) or `paper` (K=512, D=512, W=512).
     #[arg(long, default_value = "cpu")]
     preset: String,
     /// Output tokenizer directory.

@@ -1,6 +1,8 @@
 //! 1-D convolution on channels-last tensors, written as im2col + one matrix product so that its
 //! backward pass is two matrix products (candle's own `conv1d` backward is ~5× its forward on
-//! CPU; see the DVQ benchmark).
+//! CPU; see the DVQ benchmark). On the CPU that is one fused custom op per pass
+//! ([`super::conv_cpu`], which also folds in the input's ReLU or ×2 up-sampling); on CUDA/Metal
+//! the same im2col is built from tensor ops.
 //!
 //! Activations are `(B, T, C)`; weights keep PyTorch's `(C_out, C_in, k)` layout so reference
 //! checkpoints map one to one.
@@ -8,6 +10,7 @@
 use candle_core::{D, Device, Tensor, Var};
 use rand::rngs::StdRng;
 
+use super::conv_cpu::{Conv1dOp, Geometry};
 use super::error::Result;
 use super::params::Params;
 
@@ -79,10 +82,50 @@ impl Conv1d {
 
     /// `(B, T, C_in)` → `(B, T_out, C_out)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false, false)
+    }
+
+    /// The layer applied to `relu(x)` (T2M-GPT's pre-activation), `(B, T, C_in)` →
+    /// `(B, T_out, C_out)`.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, true, false)
+    }
+
+    /// The layer applied to `x` up-sampled ×2 in time (nearest, `nn.Upsample(2)`),
+    /// `(B, T, C_in)` → `(B, T_out(2T), C_out)`.
+    pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, false, true)
+    }
+
+    /// On the CPU one fused custom op ([`super::conv_cpu`]); elsewhere tensor ops.
+    fn forward_with(&self, x: &Tensor, relu: bool, upsample: bool) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            let g = Geometry {
+                c_in: self.c_in,
+                c_out: self.c_out,
+                kernel: self.kernel,
+                stride: self.stride,
+                padding: self.padding,
+                dilation: self.dilation,
+                relu,
+                upsample,
+            };
+            return Ok(x.contiguous()?.apply_op3(
+                self.weight.as_tensor(),
+                self.bias.as_tensor(),
+                Conv1dOp(g),
+            )?);
+        }
+        let x = if relu { x.relu()? } else { x.clone() };
+        let x = if upsample { upsample2(&x)? } else { x };
+        self.forward_tensor_ops(&x)
+    }
+
+    /// im2col with tensor ops + one matmul (the CUDA/Metal path; the CPU reference in tests).
+    pub(crate) fn forward_tensor_ops(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         debug_assert_eq!(c, self.c_in);
         let t_out = self.out_len(t);
-        // (C_out, C_in, k) → (k, C_in, C_out) → (k·C_in, C_out): row j·C_in + c is tap j, channel c.
         // (C_out, C_in, k) → (k, C_in, C_out) → (k·C_in, C_out): row j·C_in + c is tap j,
         // channel c; the bias is one more row, multiplied by a column of ones in `cols`, so
         // the bias costs no separate broadcast in the forward pass nor a reduction backward.

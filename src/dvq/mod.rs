@@ -7,7 +7,8 @@
 //! | file | owns |
 //! | --- | --- |
 //! | `config.rs` | architecture presets (`paper`, `cpu`), training settings and schedules |
-//! | `conv.rs` | channels-last Conv1d as im2col + matmul, ×2 up-sampling |
+//! | `conv.rs` | channels-last Conv1d (weights, dispatch; im2col + matmul as tensor ops off the CPU), ×2 up-sampling |
+//! | `conv_cpu.rs` | the CPU Conv1d as fused custom ops: im2col (+ ReLU, + ×2 up-sampling) and `gemm`, forward and backward |
 //! | `model.rs` | encoder → K logits, decoder, codebook |
 //! | `quantize.rs` | Gumbel-Softmax straight-through, perplexity, L_ortho, Gram matrix |
 //! | `optim.rs` | AdamW with groups and savable moments |
@@ -20,6 +21,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod conv;
+pub mod conv_cpu;
 pub mod data;
 pub mod error;
 pub mod metrics;

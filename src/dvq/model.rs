@@ -9,7 +9,7 @@ use candle_core::{D, Device, Tensor, Var};
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::config::DvqConfig;
-use super::conv::{Conv1d, ConvSpec, upsample2};
+use super::conv::{Conv1d, ConvSpec};
 use super::error::{DvqError, Result};
 use super::params::{Group, Params};
 
@@ -21,8 +21,8 @@ struct ResBlock {
 
 impl ResBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&x.relu()?)?;
-        let h = self.conv2.forward(&h.relu()?)?;
+        let h = self.conv1.forward_relu(x)?;
+        let h = self.conv2.forward_relu(&h)?;
         Ok((x + h)?)
     }
 }
@@ -232,11 +232,23 @@ impl DvqModel {
             )));
         }
         let e = &self.encoder;
-        let mut h = e.conv_in.forward(x)?.relu()?;
+        // conv_in's ReLU is folded into the next layer's input.
+        let mut h = e.conv_in.forward(x)?;
+        let mut relu = true;
         for (down, res) in &e.stages {
-            h = res.forward(&down.forward(&h)?)?;
+            let d = if relu {
+                down.forward_relu(&h)?
+            } else {
+                down.forward(&h)?
+            };
+            h = res.forward(&d)?;
+            relu = false;
         }
-        e.conv_out.forward(&h)
+        if relu {
+            e.conv_out.forward_relu(&h)
+        } else {
+            e.conv_out.forward(&h)
+        }
     }
 
     /// Code embeddings `(B, N, D)` → normalized features `(B, N·2^down_t, 263)`.
@@ -244,10 +256,9 @@ impl DvqModel {
         let d = &self.decoder;
         let mut h = d.conv_in.forward(z)?.relu()?;
         for (res, conv) in &d.stages {
-            h = conv.forward(&upsample2(&res.forward(&h)?)?)?;
+            h = conv.forward_upsampled(&res.forward(&h)?)?;
         }
-        let h = d.conv_mid.forward(&h)?.relu()?;
-        d.conv_out.forward(&h)
+        d.conv_out.forward_relu(&d.conv_mid.forward(&h)?)
     }
 
     /// Inference: normalized features `(B, T, 263)` → code ids `(B, ⌊T/8⌋)` (argmax of the logits,

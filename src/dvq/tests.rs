@@ -308,3 +308,85 @@ fn conv_weight_gradient_matches_finite_differences() {
         assert!(worst < 1e-3, "{spec:?}: relative gradient error {worst}");
     }
 }
+
+#[test]
+/// The CPU's fused convolution ops against the tensor-op path (what CUDA/Metal run) with
+/// ReLU and ×2 up-sampling done as separate ops: output and the input, weight and bias
+/// gradients, for every geometry the network uses.
+fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
+    use super::conv::upsample2;
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(11);
+    let down = ConvSpec {
+        c_in: 5,
+        c_out: 6,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    };
+    let specs = [
+        ConvSpec::same(5, 6, 3, 1),
+        ConvSpec::same(5, 6, 3, 9),
+        ConvSpec::same(5, 6, 1, 1),
+        down,
+    ];
+    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    for spec in specs {
+        for (relu, upsample) in [(false, false), (true, false), (false, true)] {
+            let mut p = Params::new();
+            let conv = Conv1d::new(&mut p, "c", spec, &mut rng, &dev).unwrap();
+            let x = Var::randn(0f32, 1.0, (3, 21, 5), &dev).unwrap();
+            let fused = match (relu, upsample) {
+                (true, _) => conv.forward_relu(&x),
+                (_, true) => conv.forward_upsampled(&x),
+                _ => conv.forward(&x),
+            }
+            .unwrap();
+            let mut xr = x.as_tensor().clone();
+            if relu {
+                xr = xr.relu().unwrap();
+            }
+            if upsample {
+                xr = upsample2(&xr).unwrap();
+            }
+            let reference = conv.forward_tensor_ops(&xr).unwrap();
+            let case = format!("{spec:?} relu {relu} upsample {upsample}");
+            assert_eq!(fused.dims(), reference.dims(), "{case}");
+            assert!(max_diff(&fused, &reference) < 1e-5, "{case}: forward");
+            let up = Tensor::randn(0f32, 1.0, fused.dims(), &dev).unwrap();
+            let gf = (&fused * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gr = (&reference * &up)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let mut wrt: Vec<(String, Tensor)> = vec![("x".into(), x.as_tensor().clone())];
+            wrt.extend(
+                p.iter()
+                    .map(|(n, _, v)| (n.to_string(), v.as_tensor().clone())),
+            );
+            for (name, t) in wrt {
+                let (a, b) = (gf.get(&t).unwrap(), gr.get(&t).unwrap());
+                assert_eq!(a.dims(), b.dims(), "{case}: d{name}");
+                let d = max_diff(a, b);
+                assert!(d < 1e-4, "{case}: d{name} differs by {d}");
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The DVQ's 1-D convolution on the CPU as one candle custom op per pass: im2col into a buffer
+//! (threaded over rows), then one `gemm` product with the bias as the product's initial value;
+//! the backward pass is two more products (input and weight gradients) and a col2im.
+//! ReLU of the input and nearest ×2 up-sampling of the input are folded into the im2col
+//! gather, so neither costs a pass over memory of its own, forward or backward.
+//!
+//! Layouts: input `(B, T, C_in)` channels-last; weight PyTorch's `(C_out, C_in, k)`, read in
+//! place as the `(C_out, C_in·k)` matrix whose column `c·k + j` is channel c, tap j; the im2col
+//! buffer `(B·T_out, C_in·k)` uses the same column order.
+//! Numerically the same convolution as [`super::conv`]'s tensor-op path (which CUDA/Metal run),
+//! up to summation order; checked by the `fused_cpu_conv_*` tests.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Geometry of one convolution pass (as `torch.nn.Conv1d`), plus the folded input transforms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    /// The layer sees `relu(x)`.
+    pub relu: bool,
+    /// The layer sees `x` up-sampled ×2 in time (nearest): frame u is input frame ⌊u/2⌋.
+    pub upsample: bool,
+}
+
+impl Geometry {
+    /// Frames the layer sees for `t` input frames.
+    fn seen(&self, t: usize) -> usize {
+        if self.upsample { 2 * t } else { t }
+    }
+
+    /// Output frames for `t` input frames (PyTorch's formula on the frames seen).
+    pub fn out_len(&self, t: usize) -> usize {
+        (self.seen(t) + 2 * self.padding - self.dilation * (self.kernel - 1) - 1) / self.stride + 1
+    }
+
+    /// Input frame read by tap `j` of output frame `t` (of `t_in` input frames), if inside.
+    #[inline]
+    fn source(&self, t: usize, j: usize, t_in: usize) -> Option<usize> {
+        let u = (t * self.stride + j * self.dilation).checked_sub(self.padding)?;
+        (u < self.seen(t_in)).then_some(if self.upsample { u / 2 } else { u })
+    }
+
+    fn cols(&self) -> usize {
+        self.c_in * self.kernel
+    }
+
+    /// Fills `out (T_out, C_in·k)` with the im2col rows of one clip `x (t_in, C_in)`.
+    fn im2col_clip(&self, x: &[f32], t_in: usize, out: &mut [f32]) {
+        let (c, k) = (self.c_in, self.kernel);
+        for (t, row) in out.chunks_exact_mut(c * k).enumerate() {
+            for j in 0..k {
+                match self.source(t, j, t_in) {
+                    Some(u) => {
+                        let src = &x[u * c..(u + 1) * c];
+                        for (ci, &v) in src.iter().enumerate() {
+                            row[ci * k + j] = if self.relu { v.max(0.0) } else { v };
+                        }
+                    }
+                    None => (0..c).for_each(|ci| row[ci * k + j] = 0.0),
+                }
+            }
+        }
+    }
+
+    /// `(B·T_out, C_in·k)` im2col of `x (B, t_in, C_in)`, threaded over clips.
+    fn im2col(&self, x: &[f32], b: usize, t_in: usize) -> Vec<f32> {
+        let t_out = self.out_len(t_in);
+        let mut cols = vec![0f32; b * t_out * self.cols()];
+        cols.par_chunks_mut(t_out * self.cols())
+            .zip(x.par_chunks(t_in * self.c_in))
+            .for_each(|(out, xb)| self.im2col_clip(xb, t_in, out));
+        cols
+    }
+
+    /// Adds the im2col gradient `dcols (T_out, C_in·k)` of one clip back onto the frames it
+    /// was gathered from, `dx (t_in, C_in)`, through the ReLU's mask when there is one.
+    fn col2im_clip(&self, dcols: &[f32], x: &[f32], t_in: usize, dx: &mut [f32]) {
+        let (c, k) = (self.c_in, self.kernel);
+        for (t, row) in dcols.chunks_exact(c * k).enumerate() {
+            for j in 0..k {
+                if let Some(u) = self.source(t, j, t_in) {
+                    let dst = &mut dx[u * c..(u + 1) * c];
+                    let src = &x[u * c..(u + 1) * c];
+                    for ci in 0..c {
+                        if !self.relu || src[ci] > 0.0 {
+                            dst[ci] += row[ci * k + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst (m, n) = init + lhs (m, k) · rhs (k, n)` for row-major operands given by (row, column)
+/// strides, on rayon's threads. `dst` is written, then accumulated into when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_f32(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    assert!(dst.len() >= m * n, "gemm output");
+    assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(n == 0 || k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    // SAFETY: the asserts above keep every element gemm addresses inside the slices; dst is
+    // row-major (m, n) and does not alias the inputs (distinct borrows).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        )
+    }
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        _ => candle_core::bail!("conv1d: {what} must be f32"),
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("conv1d: {what} must be contiguous"),
+    }
+}
+
+/// Forward: `(x (B, T, C_in), weight (C_out, C_in, k), bias (C_out))` → `(B, T_out, C_out)`.
+pub struct Conv1dOp(pub Geometry);
+
+impl CustomOp3 for Conv1dOp {
+    fn name(&self) -> &'static str {
+        "dvq-conv1d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let (b, t, c) = lx.shape().dims3()?;
+        if c != g.c_in || lw.shape().dims() != [g.c_out, g.c_in, g.kernel] {
+            candle_core::bail!("conv1d: input {:?}, weight {:?}", lx.shape(), lw.shape());
+        }
+        let (x, w, bias) = (
+            f32_slice(sx, lx, "input")?,
+            f32_slice(sw, lw, "weight")?,
+            f32_slice(sb, lb, "bias")?,
+        );
+        let t_out = g.out_len(t);
+        let m = b * t_out;
+        let kk = g.cols();
+        let mut y = Vec::with_capacity(m * g.c_out);
+        for _ in 0..m {
+            y.extend_from_slice(bias);
+        }
+        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
+        let cols;
+        let lhs = if direct {
+            x
+        } else {
+            cols = g.im2col(x, b, t);
+            &cols
+        };
+        gemm_f32((m, g.c_out, kk), &mut y, true, lhs, (kk, 1), w, (1, kk));
+        Ok((CpuStorage::F32(y), Shape::from((b, t_out, g.c_out))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = self.0;
+        let grad = grad.contiguous()?;
+        let dx = x.apply_op3_no_bwd(w, &grad, &Conv1dInputGrad(g))?;
+        let dwb = x.apply_op2_no_bwd(&grad, &Conv1dWeightGrad(g))?;
+        let kk = g.cols();
+        let dw = dwb
+            .narrow(1, 0, kk)?
+            .contiguous()?
+            .reshape((g.c_out, g.c_in, g.kernel))?;
+        let db = dwb.narrow(1, kk, 1)?.contiguous()?.reshape(g.c_out)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// `(x (B, T, C_in), weight, grad (B, T_out, C_out))` → `dx (B, T, C_in)`.
+struct Conv1dInputGrad(Geometry);
+
+impl CustomOp3 for Conv1dInputGrad {
+    fn name(&self) -> &'static str {
+        "dvq-conv1d-input-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let (b, t, c) = lx.shape().dims3()?;
+        let (x, w, gy) = (
+            f32_slice(sx, lx, "input")?,
+            f32_slice(sw, lw, "weight")?,
+            f32_slice(sg, lg, "gradient")?,
+        );
+        let t_out = g.out_len(t);
+        let (m, kk) = (b * t_out, g.cols());
+        // dcols (m, C_in·k) = grad (m, C_out) · W (C_out, C_in·k).
+        let mut dcols = vec![0f32; m * kk];
+        gemm_f32(
+            (m, kk, g.c_out),
+            &mut dcols,
+            false,
+            gy,
+            (g.c_out, 1),
+            w,
+            (kk, 1),
+        );
+        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
+        if direct {
+            return Ok((CpuStorage::F32(dcols), Shape::from((b, t, c))));
+        }
+        let mut dx = vec![0f32; b * t * c];
+        dx.par_chunks_mut(t * c)
+            .zip(dcols.par_chunks(t_out * kk))
+            .zip(x.par_chunks(t * c))
+            .for_each(|((dxb, dcb), xb)| g.col2im_clip(dcb, xb, t, dxb));
+        Ok((CpuStorage::F32(dx), Shape::from((b, t, c))))
+    }
+}
+
+/// `(x (B, T, C_in), grad (B, T_out, C_out))` → `(C_out, C_in·k + 1)`: the weight gradient in
+/// the weight's layout, then the bias gradient as the last column.
+struct Conv1dWeightGrad(Geometry);
+
+impl CustomOp2 for Conv1dWeightGrad {
+    fn name(&self) -> &'static str {
+        "dvq-conv1d-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let (b, t, _) = lx.shape().dims3()?;
+        let (x, gy) = (f32_slice(sx, lx, "input")?, f32_slice(sg, lg, "gradient")?);
+        let t_out = g.out_len(t);
+        let (m, kk, n) = (b * t_out, g.cols(), g.c_out);
+        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
+        let cols;
+        let lhs = if direct {
+            x
+        } else {
+            cols = g.im2col(x, b, t);
+            &cols
+        };
+        // dW (C_out, C_in·k) = gradᵀ (C_out, m) · cols (m, C_in·k), written with a row
+        // stride of C_in·k + 1 via a temporary (gemm's dst is dense here).
+        let mut dw = vec![0f32; n * kk];
+        gemm_f32((n, kk, m), &mut dw, false, gy, (1, n), lhs, (kk, 1));
+        let mut db = vec![0f32; n];
+        for row in gy.chunks_exact(n) {
+            for (a, &v) in db.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+        let mut out = Vec::with_capacity(n * (kk + 1));
+        for (o, r) in dw.chunks_exact(kk).enumerate() {
+            out.extend_from_slice(r);
+            out.push(db[o]);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, kk + 1))))
+    }
+}
