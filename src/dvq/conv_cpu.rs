@@ -4,9 +4,10 @@
 //! ReLU of the input and nearest ×2 up-sampling of the input are folded into the im2col
 //! gather, so neither costs a pass over memory of its own, forward or backward.
 //!
-//! Layouts: input `(B, T, C_in)` channels-last; weight PyTorch's `(C_out, C_in, k)`, read in
-//! place as the `(C_out, C_in·k)` matrix whose column `c·k + j` is channel c, tap j; the im2col
-//! buffer `(B·T_out, C_in·k)` uses the same column order.
+//! Layouts: input `(B, T, C_in)` channels-last; weight PyTorch's `(C_out, C_in, k)`; the im2col
+//! buffer `(B·T_out, k·C_in)` is tap-major (column `j·C_in + c` is tap j, channel c), so that
+//! gathering a tap is one contiguous copy of a frame; the (small) weight is permuted to that
+//! order for each pass, and its gradient permuted back.
 //! Numerically the same convolution as [`super::conv`]'s tensor-op path (which CUDA/Metal run),
 //! up to summation order; checked by the `fused_cpu_conv_*` tests.
 
@@ -50,19 +51,33 @@ impl Geometry {
         self.c_in * self.kernel
     }
 
+    /// `(C_out, C_in, k)` → `(C_out, k·C_in)`: the weight in the im2col buffer's column order.
+    fn tap_major(&self, w: &[f32]) -> Vec<f32> {
+        let (c, k) = (self.c_in, self.kernel);
+        let mut out = vec![0f32; w.len()];
+        for (src, dst) in w.chunks_exact(c * k).zip(out.chunks_exact_mut(c * k)) {
+            for ci in 0..c {
+                for j in 0..k {
+                    dst[j * c + ci] = src[ci * k + j];
+                }
+            }
+        }
+        out
+    }
+
     /// Fills `out (T_out, C_in·k)` with the im2col rows of one clip `x (t_in, C_in)`.
     fn im2col_clip(&self, x: &[f32], t_in: usize, out: &mut [f32]) {
         let (c, k) = (self.c_in, self.kernel);
         for (t, row) in out.chunks_exact_mut(c * k).enumerate() {
-            for j in 0..k {
+            for (j, dst) in row.chunks_exact_mut(c).enumerate() {
                 match self.source(t, j, t_in) {
-                    Some(u) => {
-                        let src = &x[u * c..(u + 1) * c];
-                        for (ci, &v) in src.iter().enumerate() {
-                            row[ci * k + j] = if self.relu { v.max(0.0) } else { v };
+                    Some(u) if self.relu => {
+                        for (d, &v) in dst.iter_mut().zip(&x[u * c..(u + 1) * c]) {
+                            *d = v.max(0.0);
                         }
                     }
-                    None => (0..c).for_each(|ci| row[ci * k + j] = 0.0),
+                    Some(u) => dst.copy_from_slice(&x[u * c..(u + 1) * c]),
+                    None => dst.fill(0.0),
                 }
             }
         }
@@ -83,13 +98,16 @@ impl Geometry {
     fn col2im_clip(&self, dcols: &[f32], x: &[f32], t_in: usize, dx: &mut [f32]) {
         let (c, k) = (self.c_in, self.kernel);
         for (t, row) in dcols.chunks_exact(c * k).enumerate() {
-            for j in 0..k {
+            for (j, g) in row.chunks_exact(c).enumerate() {
                 if let Some(u) = self.source(t, j, t_in) {
                     let dst = &mut dx[u * c..(u + 1) * c];
-                    let src = &x[u * c..(u + 1) * c];
-                    for ci in 0..c {
-                        if !self.relu || src[ci] > 0.0 {
-                            dst[ci] += row[ci * k + j];
+                    if self.relu {
+                        for ((d, &g), &v) in dst.iter_mut().zip(g).zip(&x[u * c..(u + 1) * c]) {
+                            *d += if v > 0.0 { g } else { 0.0 };
+                        }
+                    } else {
+                        for (d, &g) in dst.iter_mut().zip(g) {
+                            *d += g;
                         }
                     }
                 }
@@ -193,7 +211,8 @@ impl CustomOp3 for Conv1dOp {
             cols = g.im2col(x, b, t);
             &cols
         };
-        gemm_f32((m, g.c_out, kk), &mut y, true, lhs, (kk, 1), w, (1, kk));
+        let w = g.tap_major(w);
+        gemm_f32((m, g.c_out, kk), &mut y, true, lhs, (kk, 1), &w, (1, kk));
         Ok((CpuStorage::F32(y), Shape::from((b, t_out, g.c_out))))
     }
 
@@ -245,7 +264,8 @@ impl CustomOp3 for Conv1dInputGrad {
         );
         let t_out = g.out_len(t);
         let (m, kk) = (b * t_out, g.cols());
-        // dcols (m, C_in·k) = grad (m, C_out) · W (C_out, C_in·k).
+        // dcols (m, k·C_in) = grad (m, C_out) · W (C_out, k·C_in).
+        let w = g.tap_major(w);
         let mut dcols = vec![0f32; m * kk];
         gemm_f32(
             (m, kk, g.c_out),
@@ -253,7 +273,7 @@ impl CustomOp3 for Conv1dInputGrad {
             false,
             gy,
             (g.c_out, 1),
-            w,
+            &w,
             (kk, 1),
         );
         let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
@@ -298,8 +318,8 @@ impl CustomOp2 for Conv1dWeightGrad {
             cols = g.im2col(x, b, t);
             &cols
         };
-        // dW (C_out, C_in·k) = gradᵀ (C_out, m) · cols (m, C_in·k), written with a row
-        // stride of C_in·k + 1 via a temporary (gemm's dst is dense here).
+        // dW (C_out, k·C_in) = gradᵀ (C_out, m) · cols (m, k·C_in), then permuted back to
+        // the weight's (C_in, k) order with the bias gradient appended to each row.
         let mut dw = vec![0f32; n * kk];
         gemm_f32((n, kk, m), &mut dw, false, gy, (1, n), lhs, (kk, 1));
         let mut db = vec![0f32; n];
@@ -309,8 +329,11 @@ impl CustomOp2 for Conv1dWeightGrad {
             }
         }
         let mut out = Vec::with_capacity(n * (kk + 1));
+        let (c, k) = (g.c_in, g.kernel);
         for (o, r) in dw.chunks_exact(kk).enumerate() {
-            out.extend_from_slice(r);
+            for ci in 0..c {
+                out.extend((0..k).map(|j| r[j * c + ci]));
+            }
             out.push(db[o]);
         }
         Ok((CpuStorage::F32(out), Shape::from((n, kk + 1))))
