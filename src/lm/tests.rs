@@ -502,16 +502,7 @@ fn hf_safetensors_llama_backbone_matches_the_gguf() {
     eprintln!(
         "HF bf16 folder vs GGUF: top-1 agreement {agree:.3}, perplexity {ppl_h:.2} vs {ppl_g:.2}"
     );
-    // The bound is ≥ 95 % raw agreement. Measured 96.5 % until gemm's AVX-512 kernels
-    // (the `x86-v4` feature) changed the reference's own numerics (its perplexity went 44.72 →
-    // 45.09; ours stayed 44.214): 94.5 %, every disagreement a near tie (reference margins
-    // 0.003–0.21 logits, within its Q8-activation error). So: every disagreement must be a
-    // near tie, and the raw agreement at least 93 %.
-    assert!(
-        margins.iter().all(|&m| m < 0.25),
-        "a disagreement that is not a near tie: {margins:?}"
-    );
-    assert!(agree >= 0.93, "top-1 agreement {agree}");
+    assert!(agree >= 0.95, "top-1 agreement {agree}");
     assert!(
         (ppl_h / ppl_g - 1.0).abs() < 0.03,
         "perplexity {ppl_h} vs {ppl_g}"
