@@ -244,3 +244,25 @@ fn bench_open(n: usize) -> Result<()> {
     drop(clip);
     Ok(())
 }
+
+/// Runs a reference script (`script`, a path relative to the repository root) with `py` and
+/// returns its standard output.
+///
+/// Errors: the script cannot be started, or exits non-zero (its stderr is in the message).
+pub(super) fn run_reference(py: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Result<String> {
+    use anyhow::Context;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let out = std::process::Command::new(py)
+        .arg(&script)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

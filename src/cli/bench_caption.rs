@@ -132,53 +132,38 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
     match python {
         Some(py) => {
             let gguf = resolve(&SMOLLM2_GGUF, None)?;
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/caption_torch.py");
-            let out = std::process::Command::new(py)
-                .arg(&script)
-                .arg("--gguf")
-                .arg(&gguf)
-                .args([
-                    "--threads",
-                    "2",
-                    "--runs",
-                    &runs.max(1).to_string(),
-                    "--prompt-tokens",
-                    "34",
-                ])
-                .output()
-                .with_context(|| format!("running {} {}", py.display(), script.display()))?;
-            if !out.status.success() {
-                anyhow::bail!(
-                    "{}: {}",
-                    script.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let runs = runs.max(1).to_string();
+            let args: Vec<&std::ffi::OsStr> = vec![
+                "--gguf".as_ref(),
+                gguf.as_os_str(),
+                "--threads".as_ref(),
+                "2".as_ref(),
+                "--runs".as_ref(),
+                runs.as_ref(),
+                "--prompt-tokens".as_ref(),
+                "34".as_ref(),
+            ];
+            let out = super::bench::run_reference(py, "../shared/bench/caption_torch.py", &args)?;
+            for line in out.lines() {
                 println!("  reference, same run: {line}");
             }
             if let Some(lengths) = &train_lengths {
-                // The same fine-tuning step in PyTorch (bench/lora_step_torch.py).
-                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lora_step_torch.py");
-                let out = std::process::Command::new(py)
-                    .arg(&script)
-                    .arg("--gguf")
-                    .arg(&gguf)
-                    .args(["--lengths", lengths, "--threads", "2"])
-                    .args(["--steps", &train_steps.to_string()])
-                    .output()
-                    .with_context(|| format!("running {} {}", py.display(), script.display()))?;
-                if !out.status.success() {
-                    anyhow::bail!(
-                        "{}: {}",
-                        script.display(),
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                let text = String::from_utf8_lossy(&out.stdout);
+                // The same fine-tuning step in PyTorch.
+                let script = "bench/lora_step_torch.py";
+                let steps = train_steps.to_string();
+                let args: Vec<&std::ffi::OsStr> = vec![
+                    "--gguf".as_ref(),
+                    gguf.as_os_str(),
+                    "--lengths".as_ref(),
+                    lengths.as_ref(),
+                    "--threads".as_ref(),
+                    "2".as_ref(),
+                    "--steps".as_ref(),
+                    steps.as_ref(),
+                ];
+                let text = super::bench::run_reference(py, script, &args)?;
                 let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
-                    .with_context(|| format!("{}: unexpected output `{text}`", script.display()))?;
+                    .with_context(|| format!("{script}: unexpected output `{text}`"))?;
                 println!(
                     "  reference fine-tuning, same run: {} forward + backward {} s per step, {} sequence tokens/s",
                     r["engine"].as_str().unwrap_or("?"),

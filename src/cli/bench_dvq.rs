@@ -105,35 +105,33 @@ fn torch_reference(
     batch: usize,
     frames: usize,
 ) -> Result<serde_json::Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/dvq_torch.py");
-    let out = std::process::Command::new(py)
-        .arg(&script)
-        .args([
-            "--width",
-            &cfg.width.to_string(),
-            "--codes",
-            &cfg.nb_code.to_string(),
-        ])
-        .args([
-            "--dim",
-            &cfg.code_dim.to_string(),
-            "--batch",
-            &batch.to_string(),
-        ])
-        .args(["--frames", &frames.to_string(), "--threads", "2", "--json"])
-        .output()
-        .with_context(|| format!("running {} {}", py.display(), script.display()))?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "{}: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let script = "../shared/bench/dvq_torch.py";
+    let (w, k, d, b) = (
+        cfg.width.to_string(),
+        cfg.nb_code.to_string(),
+        cfg.code_dim.to_string(),
+        batch.to_string(),
+    );
+    let f = frames.to_string();
+    let strs = [
+        "--width",
+        &w,
+        "--codes",
+        &k,
+        "--dim",
+        &d,
+        "--batch",
+        &b,
+        "--frames",
+        &f,
+        "--threads",
+        "2",
+        "--json",
+    ];
+    let args: Vec<&std::ffi::OsStr> = strs.iter().map(|s| s.as_ref()).collect();
+    let text = super::bench::run_reference(py, script, &args)?;
     let line = text.lines().last().unwrap_or_default();
-    serde_json::from_str(line)
-        .with_context(|| format!("{}: unexpected output `{line}`", script.display()))
+    serde_json::from_str(line).with_context(|| format!("{script}: unexpected output `{line}`"))
 }
 
 /// Runs the benchmark for each preset and prints our figures beside PyTorch's.
