@@ -20,3 +20,16 @@ pub fn shared_data() -> PathBuf {
 pub fn humanml3d() -> PathBuf {
     shared_data().join("humanml3d")
 }
+
+/// max |a − b| over all elements of two same-shape tensors (for tests).
+#[cfg(test)]
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}

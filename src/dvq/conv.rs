@@ -18,12 +18,7 @@ use super::params::Params;
 pub struct Conv1d {
     weight: Var,
     bias: Var,
-    c_in: usize,
-    c_out: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    dilation: usize,
+    spec: ConvSpec,
 }
 
 /// Shape and hyper-parameters of a [`Conv1d`].
@@ -63,21 +58,14 @@ impl Conv1d {
     ) -> Result<Self> {
         let (weight, bias) =
             params.weight_and_bias(name, &[spec.c_out, spec.c_in, spec.kernel], rng, device)?;
-        Ok(Self {
-            weight,
-            bias,
-            c_in: spec.c_in,
-            c_out: spec.c_out,
-            kernel: spec.kernel,
-            stride: spec.stride,
-            padding: spec.padding,
-            dilation: spec.dilation,
-        })
+        Ok(Self { weight, bias, spec })
     }
 
     /// Output length for an input of `t` frames (PyTorch's formula).
     pub fn out_len(&self, t: usize) -> usize {
-        (t + 2 * self.padding - self.dilation * (self.kernel - 1) - 1) / self.stride + 1
+        (t + 2 * self.spec.padding - self.spec.dilation * (self.spec.kernel - 1) - 1)
+            / self.spec.stride
+            + 1
     }
 
     /// `(B, T, C_in)` → `(B, T_out, C_out)`.
@@ -101,12 +89,7 @@ impl Conv1d {
     fn forward_with(&self, x: &Tensor, relu: bool, upsample: bool) -> Result<Tensor> {
         if x.device().is_cpu() {
             let g = Geometry {
-                c_in: self.c_in,
-                c_out: self.c_out,
-                kernel: self.kernel,
-                stride: self.stride,
-                padding: self.padding,
-                dilation: self.dilation,
+                spec: self.spec,
                 relu,
                 upsample,
             };
@@ -124,7 +107,7 @@ impl Conv1d {
     /// im2col with tensor ops + one matmul (the CUDA/Metal path; the CPU reference in tests).
     pub(crate) fn forward_tensor_ops(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
-        debug_assert_eq!(c, self.c_in);
+        debug_assert_eq!(c, self.spec.c_in);
         let t_out = self.out_len(t);
         // (C_out, C_in, k) → (k, C_in, C_out) → (k·C_in, C_out): row j·C_in + c is tap j,
         // channel c; the bias is one more row, multiplied by a column of ones in `cols`, so
@@ -134,43 +117,45 @@ impl Conv1d {
                 self.weight
                     .as_tensor()
                     .permute((2, 1, 0))?
-                    .reshape((self.kernel * self.c_in, self.c_out))?,
+                    .reshape((self.spec.kernel * self.spec.c_in, self.spec.c_out))?,
                 self.bias.as_tensor().unsqueeze(0)?,
             ],
             0,
         )?;
         let ones = Tensor::ones((b, t_out, 1), x.dtype(), x.device())?;
-        let cols = if self.kernel == 1 && self.stride == 1 && self.padding == 0 {
+        let cols = if self.spec.kernel == 1 && self.spec.stride == 1 && self.spec.padding == 0 {
             Tensor::cat(&[x, &ones], D::Minus1)?
         } else {
             let mut taps = self.taps(x, t_out)?;
             taps.push(ones);
             Tensor::cat(&taps, D::Minus1)?
         };
-        let y = cols.reshape((b * t_out, self.kernel * c + 1))?.matmul(&w)?;
-        Ok(y.reshape((b, t_out, self.c_out))?)
+        let y = cols
+            .reshape((b * t_out, self.spec.kernel * c + 1))?
+            .matmul(&w)?;
+        Ok(y.reshape((b, t_out, self.spec.c_out))?)
     }
 
     /// The k taps of im2col, each `(B, T_out, C)`: tap j of output t reads input `t·s + j·d − p`.
     fn taps(&self, x: &Tensor, t_out: usize) -> Result<Vec<Tensor>> {
         let (_, t, c) = x.dims3()?;
-        let s = self.stride;
-        let need = (t_out - 1) * s + self.dilation * (self.kernel - 1) + 1;
+        let s = self.spec.stride;
+        let need = (t_out - 1) * s + self.spec.dilation * (self.spec.kernel - 1) + 1;
         // Pad on the left by p, on the right up to what the last tap reads, rounded up to a
         // multiple of the stride (the rounding zeros are never read).
-        let padded_len = need.max(t + self.padding).next_multiple_of(s);
-        let xp = x.pad_with_zeros(1, self.padding, padded_len - t - self.padding)?;
+        let padded_len = need.max(t + self.spec.padding).next_multiple_of(s);
+        let xp = x.pad_with_zeros(1, self.spec.padding, padded_len - t - self.spec.padding)?;
         let taps: Vec<Tensor> = if s == 1 {
-            (0..self.kernel)
-                .map(|j| xp.narrow(1, j * self.dilation, t_out))
+            (0..self.spec.kernel)
+                .map(|j| xp.narrow(1, j * self.spec.dilation, t_out))
                 .collect::<candle_core::Result<_>>()?
         } else {
             // (B, Tp, C) → (B, Tp/s, s·C): input s·u + r sits at [u, r·C ..]; tap j is
             // row t + (j·d)/s, channel block (j·d) % s.
             let xr = xp.reshape((xp.dim(0)?, padded_len / s, s * c))?;
-            (0..self.kernel)
+            (0..self.spec.kernel)
                 .map(|j| {
-                    let off = j * self.dilation;
+                    let off = j * self.spec.dilation;
                     xr.narrow(1, off / s, t_out)?
                         .narrow(D::Minus1, (off % s) * c, c)
                 })

@@ -12,17 +12,14 @@
 //! up to summation order; checked by the `fused_cpu_conv_*` tests.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::conv::ConvSpec;
 use rayon::prelude::*;
 
 /// Geometry of one convolution pass (as `torch.nn.Conv1d`), plus the folded input transforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Geometry {
-    pub c_in: usize,
-    pub c_out: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub dilation: usize,
+    pub spec: ConvSpec,
     /// The layer sees `relu(x)`.
     pub relu: bool,
     /// The layer sees `x` up-sampled ×2 in time (nearest): frame u is input frame ⌊u/2⌋.
@@ -37,23 +34,49 @@ impl Geometry {
 
     /// Output frames for `t` input frames (PyTorch's formula on the frames seen).
     pub fn out_len(&self, t: usize) -> usize {
-        (self.seen(t) + 2 * self.padding - self.dilation * (self.kernel - 1) - 1) / self.stride + 1
+        (self.seen(t) + 2 * self.spec.padding - self.spec.dilation * (self.spec.kernel - 1) - 1)
+            / self.spec.stride
+            + 1
     }
 
     /// Input frame read by tap `j` of output frame `t` (of `t_in` input frames), if inside.
     #[inline]
     fn source(&self, t: usize, j: usize, t_in: usize) -> Option<usize> {
-        let u = (t * self.stride + j * self.dilation).checked_sub(self.padding)?;
+        let u = (t * self.spec.stride + j * self.spec.dilation).checked_sub(self.spec.padding)?;
         (u < self.seen(t_in)).then_some(if self.upsample { u / 2 } else { u })
     }
 
+    /// Whether the im2col buffer would be the input itself (k = 1, stride 1, no padding, no
+    /// folded transform), so the product can read the input in place.
+    fn direct(&self) -> bool {
+        let s = &self.spec;
+        s.kernel == 1 && s.stride == 1 && s.padding == 0 && !self.relu && !self.upsample
+    }
+
+    /// The product's left operand for `x (B, t_in, C_in)`: `x` itself when [`Self::direct`],
+    /// else its im2col, built in `buf`.
+    fn gathered<'a>(
+        &self,
+        x: &'a [f32],
+        b: usize,
+        t_in: usize,
+        buf: &'a mut Vec<f32>,
+    ) -> &'a [f32] {
+        if self.direct() {
+            x
+        } else {
+            *buf = self.im2col(x, b, t_in);
+            buf
+        }
+    }
+
     fn cols(&self) -> usize {
-        self.c_in * self.kernel
+        self.spec.c_in * self.spec.kernel
     }
 
     /// `(C_out, C_in, k)` → `(C_out, k·C_in)`: the weight in the im2col buffer's column order.
     fn tap_major(&self, w: &[f32]) -> Vec<f32> {
-        let (c, k) = (self.c_in, self.kernel);
+        let (c, k) = (self.spec.c_in, self.spec.kernel);
         let mut out = vec![0f32; w.len()];
         for (src, dst) in w.chunks_exact(c * k).zip(out.chunks_exact_mut(c * k)) {
             for ci in 0..c {
@@ -67,7 +90,7 @@ impl Geometry {
 
     /// Fills `out (T_out, C_in·k)` with the im2col rows of one clip `x (t_in, C_in)`.
     fn im2col_clip(&self, x: &[f32], t_in: usize, out: &mut [f32]) {
-        let (c, k) = (self.c_in, self.kernel);
+        let (c, k) = (self.spec.c_in, self.spec.kernel);
         for (t, row) in out.chunks_exact_mut(c * k).enumerate() {
             for (j, dst) in row.chunks_exact_mut(c).enumerate() {
                 match self.source(t, j, t_in) {
@@ -88,7 +111,7 @@ impl Geometry {
         let t_out = self.out_len(t_in);
         let mut cols = vec![0f32; b * t_out * self.cols()];
         cols.par_chunks_mut(t_out * self.cols())
-            .zip(x.par_chunks(t_in * self.c_in))
+            .zip(x.par_chunks(t_in * self.spec.c_in))
             .for_each(|(out, xb)| self.im2col_clip(xb, t_in, out));
         cols
     }
@@ -96,7 +119,7 @@ impl Geometry {
     /// Adds the im2col gradient `dcols (T_out, C_in·k)` of one clip back onto the frames it
     /// was gathered from, `dx (t_in, C_in)`, through the ReLU's mask when there is one.
     fn col2im_clip(&self, dcols: &[f32], x: &[f32], t_in: usize, dx: &mut [f32]) {
-        let (c, k) = (self.c_in, self.kernel);
+        let (c, k) = (self.spec.c_in, self.spec.kernel);
         for (t, row) in dcols.chunks_exact(c * k).enumerate() {
             for (j, g) in row.chunks_exact(c).enumerate() {
                 if let Some(u) = self.source(t, j, t_in) {
@@ -188,7 +211,7 @@ impl CustomOp3 for Conv1dOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = &self.0;
         let (b, t, c) = lx.shape().dims3()?;
-        if c != g.c_in || lw.shape().dims() != [g.c_out, g.c_in, g.kernel] {
+        if c != g.spec.c_in || lw.shape().dims() != [g.spec.c_out, g.spec.c_in, g.spec.kernel] {
             candle_core::bail!("conv1d: input {:?}, weight {:?}", lx.shape(), lw.shape());
         }
         let (x, w, bias) = (
@@ -199,21 +222,23 @@ impl CustomOp3 for Conv1dOp {
         let t_out = g.out_len(t);
         let m = b * t_out;
         let kk = g.cols();
-        let mut y = Vec::with_capacity(m * g.c_out);
+        let mut y = Vec::with_capacity(m * g.spec.c_out);
         for _ in 0..m {
             y.extend_from_slice(bias);
         }
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
-        let cols;
-        let lhs = if direct {
-            x
-        } else {
-            cols = g.im2col(x, b, t);
-            &cols
-        };
+        let mut buf = Vec::new();
+        let lhs = g.gathered(x, b, t, &mut buf);
         let w = g.tap_major(w);
-        gemm_f32((m, g.c_out, kk), &mut y, true, lhs, (kk, 1), &w, (1, kk));
-        Ok((CpuStorage::F32(y), Shape::from((b, t_out, g.c_out))))
+        gemm_f32(
+            (m, g.spec.c_out, kk),
+            &mut y,
+            true,
+            lhs,
+            (kk, 1),
+            &w,
+            (1, kk),
+        );
+        Ok((CpuStorage::F32(y), Shape::from((b, t_out, g.spec.c_out))))
     }
 
     fn bwd(
@@ -229,11 +254,12 @@ impl CustomOp3 for Conv1dOp {
         let dx = x.apply_op3_no_bwd(w, &grad, &Conv1dInputGrad(g))?;
         let dwb = x.apply_op2_no_bwd(&grad, &Conv1dWeightGrad(g))?;
         let kk = g.cols();
-        let dw = dwb
-            .narrow(1, 0, kk)?
-            .contiguous()?
-            .reshape((g.c_out, g.c_in, g.kernel))?;
-        let db = dwb.narrow(1, kk, 1)?.contiguous()?.reshape(g.c_out)?;
+        let dw = dwb.narrow(1, 0, kk)?.contiguous()?.reshape((
+            g.spec.c_out,
+            g.spec.c_in,
+            g.spec.kernel,
+        ))?;
+        let db = dwb.narrow(1, kk, 1)?.contiguous()?.reshape(g.spec.c_out)?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
@@ -268,16 +294,15 @@ impl CustomOp3 for Conv1dInputGrad {
         let w = g.tap_major(w);
         let mut dcols = vec![0f32; m * kk];
         gemm_f32(
-            (m, kk, g.c_out),
+            (m, kk, g.spec.c_out),
             &mut dcols,
             false,
             gy,
-            (g.c_out, 1),
+            (g.spec.c_out, 1),
             &w,
             (kk, 1),
         );
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
-        if direct {
+        if g.direct() {
             return Ok((CpuStorage::F32(dcols), Shape::from((b, t, c))));
         }
         let mut dx = vec![0f32; b * t * c];
@@ -309,15 +334,9 @@ impl CustomOp2 for Conv1dWeightGrad {
         let (b, t, _) = lx.shape().dims3()?;
         let (x, gy) = (f32_slice(sx, lx, "input")?, f32_slice(sg, lg, "gradient")?);
         let t_out = g.out_len(t);
-        let (m, kk, n) = (b * t_out, g.cols(), g.c_out);
-        let direct = g.kernel == 1 && g.stride == 1 && g.padding == 0 && !g.relu && !g.upsample;
-        let cols;
-        let lhs = if direct {
-            x
-        } else {
-            cols = g.im2col(x, b, t);
-            &cols
-        };
+        let (m, kk, n) = (b * t_out, g.cols(), g.spec.c_out);
+        let mut buf = Vec::new();
+        let lhs = g.gathered(x, b, t, &mut buf);
         // dW (C_out, k·C_in) = gradᵀ (C_out, m) · cols (m, k·C_in), then permuted back to
         // the weight's (C_in, k) order with the bias gradient appended to each row.
         let mut dw = vec![0f32; n * kk];
@@ -329,7 +348,7 @@ impl CustomOp2 for Conv1dWeightGrad {
             }
         }
         let mut out = Vec::with_capacity(n * (kk + 1));
-        let (c, k) = (g.c_in, g.kernel);
+        let (c, k) = (g.spec.c_in, g.spec.kernel);
         for (o, r) in dw.chunks_exact(kk).enumerate() {
             for ci in 0..c {
                 out.extend((0..k).map(|j| r[j * c + ci]));

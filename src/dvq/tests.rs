@@ -331,16 +331,6 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
         ConvSpec::same(5, 6, 1, 1),
         down,
     ];
-    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    };
     for spec in specs {
         for (relu, upsample) in [(false, false), (true, false), (false, true)] {
             let mut p = Params::new();
@@ -362,7 +352,10 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
             let reference = conv.forward_tensor_ops(&xr).unwrap();
             let case = format!("{spec:?} relu {relu} upsample {upsample}");
             assert_eq!(fused.dims(), reference.dims(), "{case}");
-            assert!(max_diff(&fused, &reference) < 1e-5, "{case}: forward");
+            assert!(
+                crate::testdata::max_abs_diff(&fused, &reference) < 1e-5,
+                "{case}: forward"
+            );
             let up = Tensor::randn(0f32, 1.0, fused.dims(), &dev).unwrap();
             let gf = (&fused * &up)
                 .unwrap()
@@ -384,7 +377,7 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
             for (name, t) in wrt {
                 let (a, b) = (gf.get(&t).unwrap(), gr.get(&t).unwrap());
                 assert_eq!(a.dims(), b.dims(), "{case}: d{name}");
-                let d = max_diff(a, b);
+                let d = crate::testdata::max_abs_diff(a, b);
                 assert!(d < 1e-4, "{case}: d{name} differs by {d}");
             }
         }

@@ -502,26 +502,12 @@ mod tests {
         let probe = Tensor::randn(0f32, 1.0, (2, 3, 4), &dev).unwrap();
         let y = super::linear(x.as_tensor(), &w).unwrap();
         let reference = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
-        let dy = (&y - &reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let dy = crate::testdata::max_abs_diff(&y, &reference);
         assert!(dy < 1e-5, "value differs by {dy}");
         let g = (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         let gx = g.get(x.as_tensor()).unwrap();
         let want = probe.broadcast_matmul(&w).unwrap();
-        let dg = (gx - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let dg = crate::testdata::max_abs_diff(gx, &want);
         assert!(dg < 1e-5, "∂x differs by {dg}");
         assert!(g.get(&w).is_none(), "no gradient for the frozen weight");
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use candle_core::{D, Device, IndexOp, Tensor};
 
+use crate::testdata::max_abs_diff;
+
 use super::gguf::load_gguf;
 use super::llama::Llama;
 use super::resolve::{SMOLLM2_GGUF, resolve};
@@ -12,18 +14,6 @@ use super::tokenizer::tokenizer_from_gguf;
 fn text() -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/english_text.txt");
     std::fs::read_to_string(p).unwrap()
-}
-
-/// max |a − b| over all elements of two same-shape tensors.
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 /// Mean next-token negative log-likelihood and the argmax, per position, of `(T, V)` logits.
