@@ -56,7 +56,7 @@ struct Figures {
 
 fn measure(cfg: &DvqConfig, batch: usize, frames: usize, steps: usize) -> Result<Figures> {
     let dev = Device::Cpu;
-    let model = DvqModel::new(cfg, 0, &dev)?;
+    let mut model = DvqModel::new(cfg, 0, &dev)?;
     let mut opt = AdamW::new(model.params())?;
     let tc = TrainConfig::default();
     let x = Tensor::randn(0f32, 1.0, (batch, frames, cfg.input_dim), &dev)?;
@@ -78,6 +78,8 @@ fn measure(cfg: &DvqConfig, batch: usize, frames: usize, steps: usize) -> Result
         step(i + 2)?;
     }
     let train_s = t0.elapsed().as_secs_f64() / steps as f64;
+    // Encoding runs as the Tokenizer runs it: frozen for inference.
+    model.freeze()?;
     let clip = Tensor::randn(0f32, 1.0, (1, 196, cfg.input_dim), &dev)?;
     for _ in 0..3 {
         model.encode(&clip)?;

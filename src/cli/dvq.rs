@@ -138,13 +138,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         write_json(path, &m)?;
     }
     println!(
-        "{} split: {} clips, {} frames ({:.1} s)\n  MPJPE {:.1} mm (root-relative {:.1} mm), normalized MSE {:.4}\n  codes used {:.1}% ({} dead of {}), perplexity {:.1}\n  ‖G − I‖_F {:.3}, mean |off-diagonal cos| {:.4}",
+        "{} split: {} clips, {} frames ({:.1} s)\n  MPJPE {:.1} mm (root-relative {:.1} mm, with the true root trajectory {:.1} mm), normalized MSE {:.4}\n  codes used {:.1}% ({} dead of {}), perplexity {:.1}\n  ‖G − I‖_F {:.3}, mean |off-diagonal cos| {:.4}",
         m.split,
         m.clips,
         m.frames,
         t0.elapsed().as_secs_f64(),
         m.mpjpe_mm,
         m.mpjpe_root_relative_mm,
+        m.mpjpe_gt_root_mm,
         m.recon_mse_normalized,
         m.codes_used_pct,
         m.dead_codes.len(),

@@ -10,7 +10,7 @@
 use candle_core::{D, Device, Tensor, Var};
 use rand::rngs::StdRng;
 
-use super::conv_cpu::{Conv1dOp, Geometry};
+use super::conv_cpu::{Conv1dOp, Geometry, WeightLayout};
 use super::error::Result;
 use super::params::Params;
 
@@ -19,6 +19,8 @@ pub struct Conv1d {
     weight: Var,
     bias: Var,
     spec: ConvSpec,
+    /// The weight as `(k·C_in, C_out)` for inference on the CPU, set by [`Conv1d::freeze`].
+    frozen: Option<Tensor>,
 }
 
 /// Shape and hyper-parameters of a [`Conv1d`].
@@ -58,7 +60,32 @@ impl Conv1d {
     ) -> Result<Self> {
         let (weight, bias) =
             params.weight_and_bias(name, &[spec.c_out, spec.c_in, spec.kernel], rng, device)?;
-        Ok(Self { weight, bias, spec })
+        Ok(Self {
+            weight,
+            bias,
+            spec,
+            frozen: None,
+        })
+    }
+
+    /// Keeps a copy of the weight in the product's layout `(k·C_in, C_out)` (row j·C_in + c =
+    /// tap j, channel c), so that CPU forward passes neither permute the weight nor have gemm
+    /// pack it: for one 196-frame clip at W = 512 those two were 60 % of the encoder's time.
+    /// Later passes carry no gradient and do not see later changes to the weight: for models
+    /// that only run inference (the [`super::Tokenizer`]). A no-op off the CPU.
+    pub fn freeze(&mut self) -> Result<()> {
+        if !self.weight.device().is_cpu() {
+            return Ok(());
+        }
+        let s = &self.spec;
+        let w = self
+            .weight
+            .as_tensor()
+            .permute((2, 1, 0))?
+            .contiguous()?
+            .reshape((s.kernel * s.c_in, s.c_out))?;
+        self.frozen = Some(w);
+        Ok(())
     }
 
     /// Output length for an input of `t` frames (PyTorch's formula).
@@ -93,11 +120,26 @@ impl Conv1d {
                 relu,
                 upsample,
             };
-            return Ok(x.contiguous()?.apply_op3(
-                self.weight.as_tensor(),
-                self.bias.as_tensor(),
-                Conv1dOp(g),
-            )?);
+            let x = x.contiguous()?;
+            let bias = self.bias.as_tensor();
+            return Ok(match &self.frozen {
+                Some(w) => x.apply_op3_no_bwd(
+                    w,
+                    bias,
+                    &Conv1dOp {
+                        geometry: g,
+                        layout: WeightLayout::Product,
+                    },
+                )?,
+                None => x.apply_op3(
+                    self.weight.as_tensor(),
+                    bias,
+                    Conv1dOp {
+                        geometry: g,
+                        layout: WeightLayout::Torch,
+                    },
+                )?,
+            });
         }
         let x = if relu { x.relu()? } else { x.clone() };
         let x = if upsample { upsample2(&x)? } else { x };

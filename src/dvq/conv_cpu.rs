@@ -11,6 +11,8 @@
 //! Numerically the same convolution as [`super::conv`]'s tensor-op path (which CUDA/Metal run),
 //! up to summation order; checked by the `fused_cpu_conv_*` tests.
 
+use std::borrow::Cow;
+
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::conv::ConvSpec;
@@ -192,8 +194,22 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Resu
     }
 }
 
-/// Forward: `(x (B, T, C_in), weight (C_out, C_in, k), bias (C_out))` → `(B, T_out, C_out)`.
-pub struct Conv1dOp(pub Geometry);
+/// How the forward op receives its weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// PyTorch's `(C_out, C_in, k)`, the trained parameter itself; permuted for each pass.
+    Torch,
+    /// `(k·C_in, C_out)` row-major, row `j·C_in + c` = tap j, channel c: the product's right
+    /// operand as it is, which gemm reads without packing. Inference only (no backward).
+    Product,
+}
+
+/// Forward: `(x (B, T, C_in), weight, bias (C_out))` → `(B, T_out, C_out)`, the weight as
+/// `layout` says.
+pub struct Conv1dOp {
+    pub geometry: Geometry,
+    pub layout: WeightLayout,
+}
 
 impl CustomOp3 for Conv1dOp {
     fn name(&self) -> &'static str {
@@ -209,9 +225,13 @@ impl CustomOp3 for Conv1dOp {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = &self.0;
+        let g = &self.geometry;
         let (b, t, c) = lx.shape().dims3()?;
-        if c != g.spec.c_in || lw.shape().dims() != [g.spec.c_out, g.spec.c_in, g.spec.kernel] {
+        let w_dims = match self.layout {
+            WeightLayout::Torch => vec![g.spec.c_out, g.spec.c_in, g.spec.kernel],
+            WeightLayout::Product => vec![g.cols(), g.spec.c_out],
+        };
+        if c != g.spec.c_in || lw.shape().dims() != w_dims.as_slice() {
             candle_core::bail!("conv1d: input {:?}, weight {:?}", lx.shape(), lw.shape());
         }
         let (x, w, bias) = (
@@ -228,7 +248,12 @@ impl CustomOp3 for Conv1dOp {
         }
         let mut buf = Vec::new();
         let lhs = g.gathered(x, b, t, &mut buf);
-        let w = g.tap_major(w);
+        // rhs (k·C_in, C_out): from the tap-major permutation `(C_out, k·C_in)` read
+        // transposed, or the product layout read as it is.
+        let (w, rhs_strides) = match self.layout {
+            WeightLayout::Torch => (Cow::Owned(g.tap_major(w)), (1, kk)),
+            WeightLayout::Product => (Cow::Borrowed(w), (g.spec.c_out, 1)),
+        };
         gemm_f32(
             (m, g.spec.c_out, kk),
             &mut y,
@@ -236,7 +261,7 @@ impl CustomOp3 for Conv1dOp {
             lhs,
             (kk, 1),
             &w,
-            (1, kk),
+            rhs_strides,
         );
         Ok((CpuStorage::F32(y), Shape::from((b, t_out, g.spec.c_out))))
     }
@@ -249,7 +274,10 @@ impl CustomOp3 for Conv1dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = self.0;
+        if self.layout != WeightLayout::Torch {
+            candle_core::bail!("conv1d: the inference weight layout has no backward pass");
+        }
+        let g = self.geometry;
         let grad = grad.contiguous()?;
         let dx = x.apply_op3_no_bwd(w, &grad, &Conv1dInputGrad(g))?;
         let dwb = x.apply_op2_no_bwd(&grad, &Conv1dWeightGrad(g))?;

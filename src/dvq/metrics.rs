@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::error::Result;
 use super::tokenizer::Tokenizer;
+use super::train::ROOT_CHANNELS;
 use crate::motion::layout::{N_FEATURES, N_JOINTS};
 use crate::motion::{Dataset, Features, Split, recover_from_ric};
 
@@ -26,6 +27,9 @@ pub struct DvqMetrics {
     pub mpjpe_mm: f64,
     /// The same after subtracting each frame's root (pelvis) position.
     pub mpjpe_root_relative_mm: f64,
+    /// Global MPJPE of the reconstruction with the ground truth's 4 root channels (yaw and xz
+    /// velocity, height) put back: the pose error without the integrated trajectory drift.
+    pub mpjpe_gt_root_mm: f64,
     /// How often each code was chosen over the split, `(K,)`.
     pub usage: Vec<u64>,
     /// exp(entropy) of the usage distribution.
@@ -56,7 +60,7 @@ pub fn evaluate(
     let norm = tok.normalizer();
     let mut usage = vec![0u64; k];
     let (mut se, mut n_feat) = (0.0f64, 0usize);
-    let (mut err, mut err_rel, mut n_joint) = (0.0f64, 0.0f64, 0usize);
+    let (mut err, mut err_rel, mut err_gt_root, mut n_joint) = (0.0f64, 0.0f64, 0.0f64, 0usize);
     let (mut clips, mut frames, mut skipped) = (0, 0, 0);
     for (i, id) in ids.iter().enumerate() {
         let f = Features::load(&ds.features_path(id))?;
@@ -81,9 +85,22 @@ pub fn evaluate(
         n_feat += a.len();
         let pg = recover_from_ric(gt, N_FEATURES);
         let pr = recover_from_ric(&rec, N_FEATURES);
-        for (fg, fr) in pg.chunks_exact(N_JOINTS).zip(pr.chunks_exact(N_JOINTS)) {
-            for (g, r) in fg.iter().zip(fr) {
+        let mut rec_gt_root = rec;
+        for (r, g) in rec_gt_root
+            .chunks_exact_mut(N_FEATURES)
+            .zip(gt.chunks_exact(N_FEATURES))
+        {
+            r[..ROOT_CHANNELS].copy_from_slice(&g[..ROOT_CHANNELS]);
+        }
+        let pq = recover_from_ric(&rec_gt_root, N_FEATURES);
+        for ((fg, fr), fq) in pg
+            .chunks_exact(N_JOINTS)
+            .zip(pr.chunks_exact(N_JOINTS))
+            .zip(pq.chunks_exact(N_JOINTS))
+        {
+            for ((g, r), q) in fg.iter().zip(fr).zip(fq) {
                 err += dist(g, r);
+                err_gt_root += dist(g, q);
                 let gr = sub(g, &fg[0]);
                 let rr = sub(r, &fr[0]);
                 err_rel += dist(&gr, &rr);
@@ -104,6 +121,7 @@ pub fn evaluate(
         recon_mse_normalized: se / n_feat.max(1) as f64,
         mpjpe_mm: 1000.0 * err / n_joint.max(1) as f64,
         mpjpe_root_relative_mm: 1000.0 * err_rel / n_joint.max(1) as f64,
+        mpjpe_gt_root_mm: 1000.0 * err_gt_root / n_joint.max(1) as f64,
         codes_used_pct,
         dead_codes: dead,
         usage,

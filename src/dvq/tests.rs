@@ -313,7 +313,7 @@ fn conv_weight_gradient_matches_finite_differences() {
 /// The CPU's fused convolution ops against the tensor-op path (what CUDA/Metal run) with
 /// ReLU and ×2 up-sampling done as separate ops: output and the input, weight and bias
 /// gradients, for every geometry the network uses.
-fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
+fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward_and_frozen() {
     use super::conv::upsample2;
     let dev = Device::Cpu;
     let mut rng = StdRng::seed_from_u64(11);
@@ -334,14 +334,17 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
     for spec in specs {
         for (relu, upsample) in [(false, false), (true, false), (false, true)] {
             let mut p = Params::new();
-            let conv = Conv1d::new(&mut p, "c", spec, &mut rng, &dev).unwrap();
+            let mut conv = Conv1d::new(&mut p, "c", spec, &mut rng, &dev).unwrap();
             let x = Var::randn(0f32, 1.0, (3, 21, 5), &dev).unwrap();
-            let fused = match (relu, upsample) {
-                (true, _) => conv.forward_relu(&x),
-                (_, true) => conv.forward_upsampled(&x),
-                _ => conv.forward(&x),
-            }
-            .unwrap();
+            let run = |conv: &Conv1d| {
+                match (relu, upsample) {
+                    (true, _) => conv.forward_relu(&x),
+                    (_, true) => conv.forward_upsampled(&x),
+                    _ => conv.forward(&x),
+                }
+                .unwrap()
+            };
+            let fused = run(&conv);
             let mut xr = x.as_tensor().clone();
             if relu {
                 xr = xr.relu().unwrap();
@@ -380,6 +383,12 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward() {
                 let d = crate::testdata::max_abs_diff(a, b);
                 assert!(d < 1e-4, "{case}: d{name} differs by {d}");
             }
+            // Frozen for inference: the weight in the product layout, the same forward pass.
+            conv.freeze().unwrap();
+            let frozen = run(&conv);
+            assert_eq!(frozen.dims(), fused.dims(), "{case}: frozen");
+            let d = crate::testdata::max_abs_diff(&frozen, &fused);
+            assert!(d < 1e-5, "{case}: frozen forward differs by {d}");
         }
     }
 }

@@ -25,7 +25,8 @@ impl Tokenizer {
     ///
     /// Errors: a missing or malformed file, tensors that do not match the config.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let (config, model, normalizer) = checkpoint::load_model(dir, device)?;
+        let (config, mut model, normalizer) = checkpoint::load_model(dir, device)?;
+        model.freeze()?;
         Ok(Self {
             config,
             model,
@@ -33,13 +34,19 @@ impl Tokenizer {
         })
     }
 
-    /// Wraps a model in memory (e.g. right after training).
-    pub fn from_parts(config: CheckpointConfig, model: DvqModel, normalizer: Normalizer) -> Self {
-        Self {
+    /// Wraps a model in memory (e.g. right after training); freezes it for inference
+    /// ([`DvqModel::freeze`]).
+    pub fn from_parts(
+        config: CheckpointConfig,
+        mut model: DvqModel,
+        normalizer: Normalizer,
+    ) -> Result<Self> {
+        model.freeze()?;
+        Ok(Self {
             config,
             model,
             normalizer,
-        }
+        })
     }
 
     pub fn model(&self) -> &DvqModel {

@@ -1,5 +1,6 @@
 //! The training loop: seeded random crops, Gumbel-Softmax straight-through quantization, loss
-//! = MSE + w_util·L_util + w_ortho·L_ortho (JYe16/GeoMotionGPT `dvq_train.py`), AdamW groups,
+//! = MSE + w_util·L_util + w_ortho·L_ortho (JYe16/GeoMotionGPT `dvq_train.py`) + an optional
+//! w_root·MSE on the 4 root channels (not in the reference; 0 there), AdamW groups,
 //! cosine schedule, checkpoints, exact resume, cancellation and progress reports.
 //!
 //! Every step draws its crops and its Gumbel noise from a generator seeded by (seed, step), so a
@@ -25,6 +26,10 @@ use super::quantize::{
 };
 use crate::motion::Split;
 
+/// Feature channels 0..4 of the 263: root yaw velocity (rad/frame), root xz velocity in the
+/// heading frame (m/frame), root height (m); `recover_from_ric` integrates the first three.
+pub const ROOT_CHANNELS: usize = 4;
+
 /// The parts of one step's loss (scalars).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct LossParts {
@@ -35,6 +40,9 @@ pub struct LossParts {
     pub util: f32,
     /// mean((Ĉ Ĉᵀ − I)²), before its weight.
     pub ortho: f32,
+    /// MSE on the 4 normalized root channels (yaw velocity, xz velocity, height), before its
+    /// weight `root_weight`; part of `recon` too.
+    pub root: f32,
     /// Batch code-usage perplexity of the hard Gumbel sample.
     pub perplexity: f32,
 }
@@ -103,7 +111,9 @@ pub fn batch_loss(
         .matmul(model.codebook())?
         .reshape((b, n, model.config.code_dim))?;
     let x_hat = model.decode_embeddings(&z)?;
-    let recon = (x_hat - x)?.sqr()?.mean_all()?;
+    let sq = (x_hat - x)?.sqr()?;
+    let recon = sq.mean_all()?;
+    let root = sq.narrow(D::Minus1, 0, ROOT_CHANNELS)?.mean_all()?;
     let ppl_hard = perplexity(&assign)?;
     let ppl = if h > 0.0 {
         let clear = clear_straight_through(&flat, tau)?;
@@ -113,13 +123,17 @@ pub fn batch_loss(
     };
     let util = ((1.0 - (ppl / k as f64)?)? * ((1.0 - 0.85 * h) * cfg.util_ratio))?;
     let ortho = ortho_loss(model.codebook())?;
-    let total = ((&recon + (&util * cfg.util_weight)?)? + (&ortho * cfg.ortho_weight)?)?;
+    let mut total = ((&recon + (&util * cfg.util_weight)?)? + (&ortho * cfg.ortho_weight)?)?;
+    if cfg.root_weight > 0.0 {
+        total = (total + (&root * cfg.root_weight)?)?;
+    }
     let scalar = |t: &Tensor| -> Result<f32> { Ok(t.to_scalar::<f32>()?) };
     let parts = LossParts {
         total: scalar(&total)?,
         recon: scalar(&recon)?,
         util: scalar(&util)?,
         ortho: scalar(&ortho)?,
+        root: scalar(&root)?,
         perplexity: scalar(&ppl_hard)?,
     };
     let ids = assign.argmax(D::Minus1)?;
@@ -273,7 +287,8 @@ impl TrainLog {
             }
         }
         let file = std::fs::File::create(&path).map_err(|e| DvqError::io(&path, e))?;
-        let mut writer = csv::Writer::from_writer(file);
+        // Flexible: a log written before the `root` column was added resumes with shorter rows.
+        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
         let header = [
             "step",
             "loss",
@@ -285,6 +300,7 @@ impl TrainLog {
             "lr",
             "samples_per_s",
             "elapsed_s",
+            "root",
         ];
         writer
             .write_record(header)
@@ -310,6 +326,7 @@ impl TrainLog {
             format!("{:.3e}", p.lr),
             format!("{:.1}", p.samples_per_s),
             format!("{:.1}", p.elapsed_s),
+            l.root.to_string(),
         ];
         self.writer
             .write_record(&rec)
