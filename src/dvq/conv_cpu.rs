@@ -227,11 +227,11 @@ impl CustomOp3 for Conv1dOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
         let (b, t, c) = lx.shape().dims3()?;
-        let w_dims = match self.layout {
-            WeightLayout::Torch => vec![g.spec.c_out, g.spec.c_in, g.spec.kernel],
-            WeightLayout::Product => vec![g.cols(), g.spec.c_out],
+        let w_ok = match self.layout {
+            WeightLayout::Torch => lw.shape().dims() == [g.spec.c_out, g.spec.c_in, g.spec.kernel],
+            WeightLayout::Product => lw.shape().dims() == [g.cols(), g.spec.c_out],
         };
-        if c != g.spec.c_in || lw.shape().dims() != w_dims.as_slice() {
+        if c != g.spec.c_in || !w_ok {
             candle_core::bail!("conv1d: input {:?}, weight {:?}", lx.shape(), lw.shape());
         }
         let (x, w, bias) = (

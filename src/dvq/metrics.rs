@@ -7,8 +7,7 @@ use serde::Serialize;
 
 use super::error::Result;
 use super::tokenizer::Tokenizer;
-use super::train::ROOT_CHANNELS;
-use crate::motion::layout::{N_FEATURES, N_JOINTS};
+use crate::motion::layout::{N_FEATURES, N_JOINTS, ROOT};
 use crate::motion::{Dataset, Features, Split, recover_from_ric};
 
 /// Metrics of a tokenizer over whole clips of one split.
@@ -90,7 +89,7 @@ pub fn evaluate(
             .chunks_exact_mut(N_FEATURES)
             .zip(gt.chunks_exact(N_FEATURES))
         {
-            r[..ROOT_CHANNELS].copy_from_slice(&g[..ROOT_CHANNELS]);
+            r[ROOT].copy_from_slice(&g[ROOT]);
         }
         let pq = recover_from_ric(&rec_gt_root, N_FEATURES);
         for ((fg, fr), fq) in pg

@@ -25,10 +25,7 @@ use super::quantize::{
     clear_straight_through, gumbel_noise, gumbel_softmax_hard, ortho_loss, perplexity,
 };
 use crate::motion::Split;
-
-/// Feature channels 0..4 of the 263: root yaw velocity (rad/frame), root xz velocity in the
-/// heading frame (m/frame), root height (m); `recover_from_ric` integrates the first three.
-pub const ROOT_CHANNELS: usize = 4;
+use crate::motion::layout::ROOT;
 
 /// The parts of one step's loss (scalars).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -113,7 +110,7 @@ pub fn batch_loss(
     let x_hat = model.decode_embeddings(&z)?;
     let sq = (x_hat - x)?.sqr()?;
     let recon = sq.mean_all()?;
-    let root = sq.narrow(D::Minus1, 0, ROOT_CHANNELS)?.mean_all()?;
+    let root = sq.narrow(D::Minus1, ROOT.start, ROOT.len())?.mean_all()?;
     let ppl_hard = perplexity(&assign)?;
     let ppl = if h > 0.0 {
         let clear = clear_straight_through(&flat, tau)?;

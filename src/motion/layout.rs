@@ -22,6 +22,9 @@ pub const ROOT_YAW_VELOCITY: Range<usize> = 0..1;
 pub const ROOT_XZ_VELOCITY: Range<usize> = 1..3;
 /// Root (pelvis) height above the floor, metres.
 pub const ROOT_HEIGHT: Range<usize> = 3..4;
+/// All root channels: yaw velocity, xz velocity, height (`recover_from_ric` integrates the
+/// first three over the clip).
+pub const ROOT: Range<usize> = ROOT_YAW_VELOCITY.start..ROOT_HEIGHT.end;
 /// Rotation-invariant coordinates: joints 1..21 relative to the root, facing +Z, metres `(21, 3)`.
 pub const RIC: Range<usize> = 4..67;
 /// Continuous 6D rotations (first two rows of each rotation matrix) of joints 1..21 `(21, 6)`.
