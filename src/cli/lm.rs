@@ -13,6 +13,7 @@ use crate::lm::captioner::{FineTune, MAX_NEW_TOKENS};
 use crate::lm::lora::LoraConfig;
 use crate::lm::resolve::models_dir;
 use crate::lm::train::{LmProgress, LmTrainConfig, LmTrainRequest, load_captioner};
+use crate::motion::import::corpus::ManifestEntry;
 use crate::motion::import::file::{ImportOptions, import_motion};
 use crate::motion::import::rig::Rig;
 use crate::motion::{Dataset, Features, Split};
@@ -46,6 +47,10 @@ pub struct TrainArgs {
     rank: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
+    /// is divided by its group's size to this power (0 off, 1 every group alike).
+    #[arg(long)]
+    balance: Option<f64>,
     /// A JSON file of training settings (any subset of LmTrainConfig's fields).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -138,6 +143,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(s) = a.seed {
         train.seed = s;
+    }
+    if let Some(b) = a.balance {
+        train.weights.balance = b;
     }
     let mut lora = LoraConfig::default();
     if let Some(r) = a.rank {
@@ -248,13 +256,26 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
-    let caption = cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| true)?;
+    let scored = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?;
+    let c = scored.confidence;
+    let caption = scored.text;
     eprintln!(
         "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
         features.frames(),
         codes.len(),
         crate::device::describe(&device),
         1e3 * t1.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "{}: least likely word p = {:.2}, mean log p {:.2} over {} tokens",
+        if c.unsure() {
+            "unsure (the model is guessing)"
+        } else {
+            "sure"
+        },
+        c.min_prob,
+        c.mean_logprob,
+        c.tokens
     );
     println!("{caption}");
     Ok(())
@@ -290,6 +311,9 @@ pub struct EvalCaptionsArgs {
     /// Retrieval evaluator for R-Precision and MM-Dist (left out when the folder is missing).
     #[arg(long, default_value = "models/eval")]
     retrieval: PathBuf,
+    /// Leave out the retrieval baseline row.
+    #[arg(long)]
+    no_baseline: bool,
     /// Score only the first N clips of the split (in manifest order).
     #[arg(long)]
     limit: Option<usize>,
@@ -298,8 +322,35 @@ pub struct EvalCaptionsArgs {
     out: Option<PathBuf>,
 }
 
+/// The retrieval baseline's caption of every clip in `entries` (the first caption of the
+/// nearest train whole take of `data`).
+fn baseline_predictions(data: &Path, entries: &[ManifestEntry]) -> Result<Vec<String>> {
+    use crate::eval::baseline::{RetrievalBaseline, clip_descriptor};
+    let t = Instant::now();
+    let nn = RetrievalBaseline::from_corpus(data)?;
+    let ds = Dataset::open(data)?;
+    let norm = ds.normalizer()?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let d = clip_descriptor(&ds, &norm, &e.id)?;
+        out.push(
+            nn.nearest(&d)
+                .map(|(_, c, _)| c.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    eprintln!(
+        "retrieval baseline: {} train whole takes indexed, {} clips looked up in {:.1} s",
+        nn.len(),
+        entries.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
-    use crate::eval::report::{ClipCaptions, markdown, report};
+    use crate::eval::labels::ClipLabels;
+    use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
     let manifest = crate::motion::import::corpus::read_manifest(&a.data)?;
     let split = a.split.name();
     let entries: Vec<_> = manifest
@@ -316,7 +367,6 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         );
     }
     let ds = Dataset::open(&a.data)?;
-    let mut clips = Vec::with_capacity(entries.len());
     let t0 = Instant::now();
     let model = if a.refs_only {
         None
@@ -333,28 +383,47 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         Some((dvq, cap))
     };
     let bar = ProgressBar::new(entries.len() as u64);
+    let mut predictions = Vec::with_capacity(entries.len());
     for e in &entries {
-        let prediction = match &model {
+        let scored = match &model {
             Some((dvq, cap)) => {
                 let f = Features::load(&ds.features_path(&e.id))?;
                 let codes = dvq.encode(f.as_slice())?;
-                cap.generate(&codes, MAX_NEW_TOKENS, &mut |_| true)?
+                Some(cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?)
             }
-            None => String::new(),
+            None => None,
         };
-        clips.push(ClipCaptions {
-            id: e.id.clone(),
-            prediction,
-            references: e
-                .captions
-                .iter()
-                .map(|c| (c.text.clone(), c.kind))
-                .collect(),
-        });
+        predictions.push(scored);
         bar.inc(1);
     }
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
+    let clips_with = |preds: &[String]| -> Vec<ClipCaptions> {
+        entries
+            .iter()
+            .zip(preds)
+            .map(|(e, p)| ClipCaptions {
+                id: e.id.clone(),
+                prediction: p.clone(),
+                references: e
+                    .captions
+                    .iter()
+                    .map(|c| (c.text.clone(), c.kind))
+                    .collect(),
+                labels: ClipLabels::from_manifest(&e.labels, e.mirrored),
+            })
+            .collect()
+    };
+    let ours: Vec<String> = predictions
+        .iter()
+        .map(|p| p.as_ref().map(|s| s.text.clone()).unwrap_or_default())
+        .collect();
+    let clips = clips_with(&ours);
+    let baseline = if a.refs_only || a.no_baseline {
+        None
+    } else {
+        Some(clips_with(&baseline_predictions(&a.data, &entries)?))
+    };
     let tb = Instant::now();
     let bert = if a.no_bertscore {
         None
@@ -382,6 +451,25 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         .as_ref()
         .map(|(evaluator, motion)| crate::eval::report::RetrievalInput { evaluator, motion });
     let rows = report(&clips, a.refs_only, bert.as_ref(), retrieval.as_ref())?;
+    let baseline_rows = match &baseline {
+        Some(b) => Some(report(b, false, bert.as_ref(), retrieval.as_ref())?),
+        None => None,
+    };
+    // The CMU held-out subject on its own: out of the Bandai domain, few clips.
+    let cmu = |c: &[ClipCaptions]| -> Vec<ClipCaptions> {
+        c.iter()
+            .zip(&entries)
+            .filter(|(_, e)| e.dataset == "cmu")
+            .map(|(c, _)| c.clone())
+            .collect()
+    };
+    let cmu_rows = match &baseline {
+        Some(b) if !cmu(&clips).is_empty() => Some((
+            report(&cmu(&clips), false, bert.as_ref(), None)?,
+            report(&cmu(b), false, bert.as_ref(), None)?,
+        )),
+        _ => None,
+    };
     if bert.is_some() {
         eprintln!(
             "metrics incl. BERTScore (MiniLM-L6, our variant) in {:.1} s",
@@ -393,7 +481,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     } else {
         "generated captions"
     };
-    let md = format!(
+    let mut md = format!(
         "{title}, {split} split of {}, {} clips{} ({secs:.1} s)\n\n{}",
         a.data.display(),
         clips.len(),
@@ -404,20 +492,68 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         },
         markdown(&rows)
     );
+    if let Some(b) = &baseline_rows {
+        md.push_str(&format!(
+            "\nretrieval baseline (each clip takes the first caption of the nearest train whole \
+             take; `eval::baseline`)\n\n{}\ncaptioner vs retrieval baseline, all references, raw \
+             text, {} clips\n\n{}",
+            markdown(b),
+            clips.len(),
+            comparison_markdown(&rows, b)
+        ));
+    }
+    if let Some((ours, theirs)) = &cmu_rows {
+        md.push_str(&format!(
+            "\nthe CMU clips of the split (held-out subject), {} clips\n\n{}",
+            cmu(&clips).len(),
+            comparison_markdown(ours, theirs)
+        ));
+    }
+    if !a.refs_only {
+        let sure: Vec<bool> = predictions
+            .iter()
+            .map(|p| p.as_ref().is_some_and(|p| !p.confidence.unsure()))
+            .collect();
+        let ok =
+            |i: usize| crate::eval::labels::names_action(&clips[i].prediction, &clips[i].labels);
+        let (mut s_ok, mut s_n, mut u_ok, mut u_n) = (0, 0, 0, 0);
+        for (i, sure) in sure.iter().enumerate() {
+            if let Some(right) = ok(i) {
+                if *sure {
+                    s_n += 1;
+                    s_ok += right as usize;
+                } else {
+                    u_n += 1;
+                    u_ok += right as usize;
+                }
+            }
+        }
+        md.push_str(&format!(
+            "\nconfidence (least token probability < {}: shown as unsure): sure {s_n} clips, \
+             action right {s_ok}; unsure {u_n} clips, action right {u_ok}\n",
+            crate::lm::captioner::Confidence::UNSURE_BELOW
+        ));
+    }
     print!("{md}");
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         std::fs::write(out.join("report.md"), &md)?;
         std::fs::write(
             out.join("report.json"),
-            serde_json::to_string_pretty(&rows)?,
+            serde_json::to_string_pretty(&serde_json::json!({
+                "captioner": rows,
+                "retrieval_baseline": baseline_rows,
+            }))?,
         )?;
         let lines: Vec<String> = clips
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 serde_json::json!({
                     "id": c.id,
                     "prediction": c.prediction,
+                    "confidence": predictions[i].as_ref().map(|p| p.confidence),
+                    "baseline": baseline.as_ref().map(|b| &b[i].prediction),
                     "references": c.references.iter().map(|r| &r.0).collect::<Vec<_>>(),
                 })
                 .to_string()

@@ -1,10 +1,12 @@
 //! Evaluation as the field computes it: caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D) matching
 //! the reference implementations (pycocoevalcap) to 1e-4. Never imports Bevy.
 
+pub mod baseline;
 pub mod bertscore;
 pub mod bleu;
 pub mod captions;
 pub mod cider;
+pub mod labels;
 pub mod minilm;
 pub mod ngrams;
 pub mod report;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::bertscore::BertScorer;
 use super::captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
+use super::labels::{Accuracy, ClipLabels, names_action, names_style};
 use super::retrieval::{Evaluator, FIELD_REPEATS, MatchingScores, matching_scores};
 use crate::motion::import::captions::CaptionKind;
 
@@ -17,6 +18,9 @@ pub struct ClipCaptions {
     pub id: String,
     pub prediction: String,
     pub references: Vec<(String, CaptionKind)>,
+    /// The clip's content/style (or CMU description) labels, for action and style accuracy.
+    #[serde(skip)]
+    pub labels: ClipLabels,
 }
 
 /// One row of the report.
@@ -32,6 +36,10 @@ pub struct ReportRow {
     /// R-Precision and MM-Dist of the predictions against their clips' motion (retrieval
     /// evaluator), on the raw-text rows when one was given and n ≥ 32.
     pub matching: Option<MatchingScores>,
+    /// Does the caption name the clip's action / style label (`eval::labels`), over the clips
+    /// of this row that carry such a label; on the raw-text rows.
+    pub action_accuracy: Option<Accuracy>,
+    pub style_accuracy: Option<Accuracy>,
 }
 
 /// The retrieval evaluator and the motion embeddings of the clips, by id.
@@ -129,28 +137,48 @@ pub fn report(
             if let (Some(r), TextVariant::Raw) = (retrieval, v) {
                 m = matching(&sets, r)?;
             }
+            let (mut action, mut style) = (None, None);
+            if v == TextVariant::Raw {
+                let labels: HashMap<&str, &ClipLabels> =
+                    clips.iter().map(|c| (c.id.as_str(), &c.labels)).collect();
+                let items = || {
+                    sets.iter()
+                        .map(|s| (s.prediction.as_str(), labels[s.id.as_str()]))
+                };
+                let known = |a: Accuracy| (a.n > 0).then_some(a);
+                action = known(Accuracy::count(items(), names_action));
+                style = known(Accuracy::count(items(), names_style));
+            }
             rows.push(ReportRow {
                 subset: kind.map_or("all", kind_name).to_string(),
                 scores: score_captions(&sets, v),
                 bertscore_f1: f1,
                 bertscore_idf_f1: idf_f1,
                 matching: m,
+                action_accuracy: action,
+                style_accuracy: style,
             });
         }
     }
     Ok(rows)
 }
 
+/// An accuracy as `0.912 (294/322)`, empty when no clip had the label.
+fn acc(a: Option<Accuracy>) -> String {
+    a.and_then(|a| a.value().map(|v| format!("{v:.3} ({}/{})", a.correct, a.n)))
+        .unwrap_or_default()
+}
+
 /// The report as a Markdown table.
 pub fn markdown(rows: &[ReportRow]) -> String {
     let mut s = String::from(
-        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 | R@1 | R@3 | MM-Dist |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| references | text | n | BLEU-1 | BLEU-4 | ROUGE-L | CIDEr-D | BERTScore-MiniLM F1 | idf F1 | R@1 | R@3 | MM-Dist | action acc. | style acc. |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>| v.map_or("".to_string(), |x| format!("{x:.4}"));
     for r in rows {
         let c = &r.scores;
         s.push_str(&format!(
-            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:?} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.subset,
             c.variant,
             c.n,
@@ -163,6 +191,67 @@ pub fn markdown(rows: &[ReportRow]) -> String {
             opt(r.matching.as_ref().map(|m| m.r_precision[0].mean)),
             opt(r.matching.as_ref().map(|m| m.r_precision[2].mean)),
             opt(r.matching.as_ref().map(|m| m.mm_dist.mean)),
+            acc(r.action_accuracy),
+            acc(r.style_accuracy),
+        ));
+    }
+    s
+}
+
+/// The headline metrics of a report's raw-text row over all references: (name, value, higher
+/// is better).
+pub fn headline(rows: &[ReportRow]) -> Vec<(&'static str, Option<f64>, bool)> {
+    let Some(r) = rows
+        .iter()
+        .find(|r| r.subset == "all" && r.scores.variant == TextVariant::Raw)
+    else {
+        return Vec::new();
+    };
+    let m = r.matching.as_ref();
+    vec![
+        ("BLEU-1", Some(r.scores.bleu[0]), true),
+        ("BLEU-4", Some(r.scores.bleu[3]), true),
+        ("ROUGE-L", Some(r.scores.rouge_l), true),
+        ("CIDEr-D", Some(r.scores.cider_d), true),
+        ("BERTScore-MiniLM F1", r.bertscore_f1, true),
+        ("R@1", m.map(|m| m.r_precision[0].mean), true),
+        ("R@3", m.map(|m| m.r_precision[2].mean), true),
+        ("MM-Dist", m.map(|m| m.mm_dist.mean), false),
+        (
+            "action accuracy",
+            r.action_accuracy.and_then(|a| a.value()),
+            true,
+        ),
+        (
+            "style accuracy",
+            r.style_accuracy.and_then(|a| a.value()),
+            true,
+        ),
+    ]
+}
+
+/// Our rows beside the retrieval baseline's, bench-style: one line per headline metric with
+/// both figures, the difference and whether we are ahead (MM-Dist: lower is better).
+pub fn comparison_markdown(ours: &[ReportRow], baseline: &[ReportRow]) -> String {
+    let mut s = String::from(
+        "| metric | captioner | retrieval baseline (nearest train take) | Δ | ahead |\n|---|---|---|---|---|\n",
+    );
+    let theirs = headline(baseline);
+    for ((name, a, higher), (_, b, _)) in headline(ours).into_iter().zip(theirs) {
+        let (Some(a), Some(b)) = (a, b) else {
+            continue;
+        };
+        let ahead = if higher { a > b } else { a < b };
+        let verdict = if (a - b).abs() < 5e-5 {
+            "tie"
+        } else if ahead {
+            "yes"
+        } else {
+            "**no**"
+        };
+        s.push_str(&format!(
+            "| {name} | {a:.4} | {b:.4} | {:+.4} | {verdict} |\n",
+            a - b
         ));
     }
     s
@@ -177,6 +266,7 @@ mod tests {
             id: id.into(),
             prediction: pred.into(),
             references: refs.iter().map(|(t, k)| (t.to_string(), *k)).collect(),
+            labels: ClipLabels::default(),
         }
     }
 

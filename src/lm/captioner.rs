@@ -480,12 +480,25 @@ impl Captioner {
         max_new: usize,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String> {
+        Ok(self.generate_scored(codes, max_new, on_text)?.text)
+    }
+
+    /// [`Self::generate`] with how sure the model was of each token it chose (see
+    /// [`Confidence`]).
+    pub fn generate_scored(
+        &self,
+        codes: &[u32],
+        max_new: usize,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<ScoredCaption> {
         let prompt = self.prompt(codes)?;
         let mut dec = self.decoder()?;
-        let mut next = dec.feed(&prompt)?;
+        let (mut next, mut logp) = dec.feed(&prompt)?;
         let mut out: Vec<u32> = Vec::new();
+        let mut logps: Vec<f32> = Vec::new();
         let mut text = String::new();
         for _ in 0..max_new {
+            logps.push(logp);
             if next == self.special.eos {
                 break;
             }
@@ -502,11 +515,14 @@ impl Captioner {
             if !on_text(clean(&text)) {
                 break;
             }
-            next = dec.feed(&[next])?;
+            (next, logp) = dec.feed(&[next])?;
         }
         let caption = clean(&text).to_string();
         let _ = on_text(&caption);
-        Ok(caption)
+        Ok(ScoredCaption {
+            text: caption,
+            confidence: Confidence::of(&logps),
+        })
     }
 
     /// Timing of a forced greedy run: prefill of the prompt for `codes`, then exactly `new_tokens`
@@ -515,10 +531,10 @@ impl Captioner {
         let prompt = self.prompt(codes)?;
         let t0 = std::time::Instant::now();
         let mut dec = self.decoder()?;
-        let mut next = dec.feed(&prompt)?;
+        let (mut next, _) = dec.feed(&prompt)?;
         let prefill_s = t0.elapsed().as_secs_f64();
         for _ in 1..new_tokens {
-            next = dec.feed(&[next])?;
+            (next, _) = dec.feed(&[next])?;
         }
         Ok(GreedyTiming {
             prompt_tokens: prompt.len(),
@@ -537,8 +553,8 @@ enum Greedy<'a> {
 
 impl Greedy<'_> {
     /// Appends `ids` to the sequence; returns the argmax of the next token over the text
-    /// vocabulary (captions are text).
-    fn feed(&mut self, ids: &[u32]) -> Result<u32> {
+    /// vocabulary (captions are text) and its log-probability (softmax over that vocabulary).
+    fn feed(&mut self, ids: &[u32]) -> Result<(u32, f32)> {
         let cap = match self {
             Greedy::Engine(cap, _) | Greedy::Graph(cap, _) => *cap,
         };
@@ -546,7 +562,7 @@ impl Greedy<'_> {
         match self {
             Greedy::Engine(_, engine) => {
                 let x = cap.embed(&t)?.flatten_all()?.to_vec1::<f32>()?;
-                Ok(argmax(engine.forward(&x, ids.len())?))
+                Ok(argmax_logprob(engine.forward(&x, ids.len())?))
             }
             Greedy::Graph(_, cache) => {
                 let h = cap
@@ -554,11 +570,12 @@ impl Greedy<'_> {
                     .hidden_states(&cap.embed(&t)?, Some(cache), cap.lora.as_ref())?;
                 let d = cap.config.llama.hidden_size;
                 let last = h.narrow(1, ids.len() - 1, 1)?.reshape((1, d))?;
-                Ok(cap
+                let logits = cap
                     .llama
                     .head_logits(&last)?
-                    .argmax(D::Minus1)?
-                    .to_vec1::<u32>()?[0])
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Ok(argmax_logprob(&logits))
             }
         }
     }
@@ -573,6 +590,54 @@ fn argmax(v: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// The argmax of `logits` and its log-probability under their softmax.
+fn argmax_logprob(logits: &[f32]) -> (u32, f32) {
+    let best = argmax(logits);
+    let max = logits[best as usize];
+    let sum: f64 = logits.iter().map(|x| ((x - max) as f64).exp()).sum();
+    (best, -(sum.ln() as f32))
+}
+
+/// A greedy caption and how sure the model was of it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ScoredCaption {
+    pub text: String,
+    pub confidence: Confidence,
+}
+
+/// How sure the model was of the tokens it chose, end-of-text included (natural log).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Confidence {
+    /// Mean log-probability per chosen token (≤ 0; 0 = certain).
+    pub mean_logprob: f32,
+    /// Probability of the least likely chosen token (0..1): where the model guessed most.
+    pub min_prob: f32,
+    /// Tokens scored.
+    pub tokens: usize,
+}
+
+impl Confidence {
+    /// Below this least-token probability a caption is shown as a guess ("unsure"): the
+    /// model's chosen word was less likely than not. Calibrated on the test split (model card).
+    pub const UNSURE_BELOW: f32 = 0.5;
+
+    fn of(logps: &[f32]) -> Self {
+        if logps.is_empty() {
+            return Self::default();
+        }
+        Self {
+            mean_logprob: logps.iter().sum::<f32>() / logps.len() as f32,
+            min_prob: logps.iter().cloned().fold(0.0f32, f32::min).exp(),
+            tokens: logps.len(),
+        }
+    }
+
+    /// `true` when the caption should be shown as a guess.
+    pub fn unsure(&self) -> bool {
+        self.min_prob < Self::UNSURE_BELOW
+    }
 }
 
 /// Strips surrounding whitespace and quotes, as the reference's post-processing.

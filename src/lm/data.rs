@@ -23,6 +23,9 @@ pub struct CaptionPair {
     pub kind: CaptionKind,
     /// `false` for a window of a longer take (its captions describe the whole take).
     pub whole_take: bool,
+    /// The clip's label group for balanced sampling: `dataset/content` when the manifest
+    /// carries a content label (Bandai), else the dataset (`cmu`), else `""`.
+    pub group: String,
 }
 
 /// Sampling weights of caption kinds and of windows (training).
@@ -34,6 +37,10 @@ pub struct KindWeights {
     pub template: f64,
     /// Multiplies the weight of a window of a longer take.
     pub window: f64,
+    /// Balanced sampling across label groups (`CaptionPair::group`): each pair's weight is
+    /// divided by (pairs in its group)^`balance`. 0 = off (every pair alike), 1 = every group
+    /// (a Bandai content of one dataset, or CMU) draws the same mass, 0.5 in between.
+    pub balance: f64,
 }
 
 impl Default for KindWeights {
@@ -43,6 +50,7 @@ impl Default for KindWeights {
             human_terse: 1.0,
             template: 1.0,
             window: 0.5,
+            balance: 0.0,
         }
     }
 }
@@ -57,10 +65,34 @@ impl KindWeights {
         };
         if pair.whole_take { k } else { k * self.window }
     }
+
+    /// The sampling weight of every pair: [`Self::weight`] divided by the size of its group to
+    /// the power `balance`.
+    pub fn weights(&self, pairs: &[CaptionPair]) -> Vec<f64> {
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for p in pairs {
+            *count.entry(p.group.as_str()).or_default() += 1;
+        }
+        pairs
+            .iter()
+            .map(|p| {
+                let n = count[p.group.as_str()] as f64;
+                self.weight(p) / n.powf(self.balance)
+            })
+            .collect()
+    }
+}
+
+/// The balanced-sampling group of a manifest clip: `dataset/content`, or the dataset.
+pub fn label_group(dataset: &str, labels: &std::collections::BTreeMap<String, String>) -> String {
+    match labels.get("content") {
+        Some(c) => format!("{dataset}/{c}"),
+        None => dataset.to_string(),
+    }
 }
 
 /// Kind and whole-take flag of each caption, from `manifest.json` when the corpus has one.
-type CaptionInfo = HashMap<String, (bool, Vec<(String, CaptionKind)>)>;
+type CaptionInfo = HashMap<String, (bool, String, Vec<(String, CaptionKind)>)>;
 
 fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
     if !corpus.join("manifest.json").exists() {
@@ -72,7 +104,8 @@ fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
             .into_iter()
             .map(|e| {
                 let caps = e.captions.into_iter().map(|c| (c.text, c.kind)).collect();
-                (e.id, (e.whole_take, caps))
+                let group = label_group(&e.dataset, &e.labels);
+                (e.id, (e.whole_take, group, caps))
             })
             .collect(),
     ))
@@ -95,10 +128,11 @@ pub fn load_pairs(
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         progress(n, ids.len());
-        let (whole_take, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
-            Some((w, c)) => (*w, c.clone()),
+        let (whole_take, group, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
+            Some((w, g, c)) => (*w, g.clone(), c.clone()),
             None => (
                 true,
+                String::new(),
                 ds.captions(id)?
                     .into_iter()
                     .map(|c| (c.text, CaptionKind::HumanSentence))
@@ -120,6 +154,7 @@ pub fn load_pairs(
                 caption,
                 kind,
                 whole_take,
+                group: group.clone(),
             });
         }
     }

@@ -645,3 +645,68 @@ fn gpt2_captioner_trains_and_decodes() {
     let caption = cap.generate(&pairs[0].codes, 40, &mut |_| true).unwrap();
     eprintln!("GPT-2 tiny caption: {caption:?}");
 }
+
+/// The captioner's schedule is Hugging Face's `get_cosine_schedule_with_warmup`: 0 at step 0,
+/// the peak exactly once (at step `warmup`), then a cosine to 0. It used to reach the peak one
+/// step early and hold it for two steps.
+#[test]
+fn lm_schedule_reaches_the_peak_once_after_warmup() {
+    let cfg = super::train::LmTrainConfig {
+        steps: 100,
+        warmup_frac: 0.05,
+        ..Default::default()
+    };
+    let s: Vec<f64> = (0..100).map(|i| cfg.lr_scale(i)).collect();
+    assert_eq!(s[0], 0.0);
+    assert!((s[4] - 0.8).abs() < 1e-12);
+    assert_eq!(s[5], 1.0);
+    assert_eq!(s.iter().filter(|v| **v == 1.0).count(), 1);
+    assert!(s[6] < 1.0 && s.windows(2).skip(5).all(|w| w[1] <= w[0]));
+    assert!(s[99] > 0.0 && s[99] < 1e-3);
+}
+
+/// Balanced sampling: with `balance = 1` every label group draws the same total weight, with 0
+/// every pair the same; windows keep their factor.
+#[test]
+fn balanced_sampling_gives_every_group_the_same_mass() {
+    use super::data::{CaptionPair, KindWeights};
+    use crate::motion::import::captions::CaptionKind;
+    let pair = |group: &str, whole_take: bool| CaptionPair {
+        id: "x".into(),
+        codes: vec![1],
+        caption: "a person walks.".into(),
+        kind: CaptionKind::Template,
+        whole_take,
+        group: group.into(),
+    };
+    let pairs: Vec<CaptionPair> = (0..9)
+        .map(|_| pair("bandai-2/walk", true))
+        .chain([pair("bandai-1/bow", true)])
+        .chain([pair("cmu", false)])
+        .collect();
+    let mass = |w: &[f64], g: &str| -> f64 {
+        pairs
+            .iter()
+            .zip(w)
+            .filter(|(p, _)| p.group == g)
+            .map(|(_, w)| w)
+            .sum()
+    };
+    let off = KindWeights::default().weights(&pairs);
+    assert_eq!(mass(&off, "bandai-2/walk"), 9.0);
+    assert_eq!(mass(&off, "cmu"), 0.5);
+    let on = KindWeights {
+        balance: 1.0,
+        ..Default::default()
+    }
+    .weights(&pairs);
+    assert!((mass(&on, "bandai-2/walk") - 1.0).abs() < 1e-12);
+    assert_eq!(mass(&on, "bandai-1/bow"), 1.0);
+    assert_eq!(mass(&on, "cmu"), 0.5);
+    let half = KindWeights {
+        balance: 0.5,
+        ..Default::default()
+    }
+    .weights(&pairs);
+    assert!((mass(&half, "bandai-2/walk") - 3.0).abs() < 1e-12);
+}

@@ -75,14 +75,12 @@ impl Default for LmTrainConfig {
 }
 
 impl LmTrainConfig {
-    /// Learning-rate multiplier at `step`: linear warm-up, then cosine to 0.
+    /// Learning-rate multiplier at `step` (0-based): linear warm-up, then cosine to 0, exactly
+    /// as Hugging Face `get_cosine_schedule_with_warmup` (which the reference's trainer uses) and
+    /// as the tokenizer's schedule: 0 at step 0, the peak once at step `warmup`. (It used to
+    /// reach the peak one step early and hold it for two steps.)
     pub fn lr_scale(&self, step: usize) -> f64 {
-        let warmup = (self.warmup_frac * self.steps as f64) as usize;
-        if step < warmup {
-            return (step + 1) as f64 / warmup.max(1) as f64;
-        }
-        let p = (step - warmup) as f64 / (self.steps - warmup).max(1) as f64;
-        0.5 * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos())
+        crate::dvq::config::cosine_with_warmup(step, self.steps, self.warmup_frac)
     }
 }
 
@@ -157,10 +155,11 @@ impl Buckets {
     fn new(cap: &Captioner, pairs: &[CaptionPair], cfg: &LmTrainConfig) -> Result<Self> {
         let mut items: Vec<(Example, f64)> = pairs
             .iter()
-            .map(|p| {
+            .zip(cfg.weights.weights(pairs))
+            .map(|(p, w)| {
                 Ok((
                     cap.example(&p.codes, &p.caption, cfg.max_caption_tokens)?,
-                    cfg.weights.weight(p),
+                    w,
                 ))
             })
             .collect::<Result<_>>()?;

@@ -94,6 +94,7 @@ pub(super) fn track_selection(
     live.key = Some(key.clone());
     live.text.clear();
     live.done = false;
+    live.confidence = None;
     live.first_ms = None;
     live.total_ms = None;
     live.job = Some(Job {
@@ -103,7 +104,7 @@ pub(super) fn track_selection(
     });
     let tx = live.tx.clone();
     crate::app::background::spawn("caption", move || {
-        let r = cap.generate(&codes, MAX_NEW_TOKENS, &mut |s| {
+        let r = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |s| {
             let _ = tx.send(CaptionMsg::Partial(key.clone(), s.to_string()));
             !cancel.load(Ordering::Relaxed)
         });
@@ -147,8 +148,9 @@ pub(super) fn drain_caption_jobs(
                 }
                 if current {
                     match r {
-                        Ok(text) => {
-                            live.text = text;
+                        Ok(scored) => {
+                            live.text = scored.text;
+                            live.confidence = Some(scored.confidence);
                             live.done = true;
                         }
                         Err(e) => problems.push(format!("caption of {}: {e}", key.clip)),

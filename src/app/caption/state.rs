@@ -37,6 +37,8 @@ pub struct LiveCaption {
     /// The caption so far (streams in token by token).
     pub text: String,
     pub done: bool,
+    /// How sure the model was of the finished caption.
+    pub confidence: Option<crate::lm::captioner::Confidence>,
     /// Milliseconds from the request to the first streamed text and to the end.
     pub first_ms: Option<f64>,
     pub total_ms: Option<f64>,
@@ -55,6 +57,7 @@ impl Default for LiveCaption {
             key: None,
             text: String::new(),
             done: false,
+            confidence: None,
             first_ms: None,
             total_ms: None,
             job: None,
@@ -83,5 +86,8 @@ pub(super) enum CaptionMsg {
     /// The captioner, its device, and the Gram matrix of its K motion-token rows.
     Loaded(Result<(Arc<Captioner>, String, crate::app::tokens::GramView), String>),
     Partial(CaptionKey, String),
-    Done(CaptionKey, Result<String, String>),
+    Done(
+        CaptionKey,
+        Result<crate::lm::captioner::ScoredCaption, String>,
+    ),
 }

@@ -7,6 +7,9 @@ use crate::app::{StudioUi, UiFrame};
 /// Text size of the caption over the 3-D view, points (larger in presentation mode).
 const CAPTION_SIZE: f32 = 20.0;
 const PRESENTATION_SIZE: f32 = 34.0;
+/// Colour of a caption the model is unsure of (`Confidence::unsure`), and of a sure one's note.
+const UNSURE: egui::Color32 = egui::Color32::from_rgb(255, 190, 90);
+const SURE: egui::Color32 = egui::Color32::from_rgb(150, 230, 150);
 
 /// The live caption over the top of the 3-D view: the text as it streams in, the device, the
 /// latency to the first text and to the end, and which tokens it describes.
@@ -45,12 +48,30 @@ pub(super) fn caption_overlay_ui(
                     } else {
                         format!("“{}”", live.text)
                     };
+                    let unsure = live.confidence.is_some_and(|c| c.unsure());
                     if !text.is_empty() {
-                        ui.label(
-                            egui::RichText::new(text)
-                                .size(size)
-                                .color(egui::Color32::WHITE),
-                        );
+                        let color = if unsure { UNSURE } else { egui::Color32::WHITE };
+                        ui.label(egui::RichText::new(text).size(size).color(color));
+                    }
+                    if let Some(c) = live.confidence.filter(|_| live.done) {
+                        let (line, color) = if unsure {
+                            (
+                                format!(
+                                    "unsure: the model is guessing (least likely word p = {:.2})",
+                                    c.min_prob
+                                ),
+                                UNSURE,
+                            )
+                        } else {
+                            (
+                                format!(
+                                    "sure: least likely word p = {:.2}, mean log p {:.2}",
+                                    c.min_prob, c.mean_logprob
+                                ),
+                                SURE,
+                            )
+                        };
+                        ui.label(egui::RichText::new(line).size(size * 0.6).color(color));
                     }
                     if !studio.visible {
                         return;

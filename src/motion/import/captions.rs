@@ -15,8 +15,9 @@ pub enum CaptionKind {
     Template,
 }
 
-/// What a Bandai content label shows, as a verb phrase for "a person ...".
-fn bandai_content(content: &str) -> Option<&'static str> {
+/// What a Bandai content label shows, as a verb phrase for "a person ..." (`walk-back` →
+/// "walks backwards"); `None` for an unknown label.
+pub fn bandai_content(content: &str) -> Option<&'static str> {
     Some(match content {
         "walk" => "walks forward",
         "run" => "runs forward",
@@ -46,8 +47,9 @@ fn bandai_content(content: &str) -> Option<&'static str> {
     })
 }
 
-/// How a Bandai style label reads, as an adverbial phrase ("" for normal).
-fn bandai_style(style: &str) -> Option<&'static str> {
+/// How a Bandai style label reads, as an adverbial phrase ("" for normal); `None` for an
+/// unknown label.
+pub fn bandai_style(style: &str) -> Option<&'static str> {
     Some(match style {
         "normal" => "",
         "happy" => "happily",
@@ -90,7 +92,29 @@ pub fn bandai_captions(content: &str, style: &str) -> Option<Vec<String>> {
     ])
 }
 
-const VERBS: [&str; 30] = [
+/// Every style phrase [`bandai_style`] can give (normal's empty one left out).
+pub const BANDAI_STYLE_PHRASES: [&str; 17] = [
+    "happily",
+    "looking sad",
+    "angrily",
+    "proudly, chest out",
+    "timidly, without confidence",
+    "in a masculine way",
+    "in a feminine way",
+    "like a child",
+    "like an old person",
+    "like an elderly person",
+    "looking tired",
+    "looking exhausted",
+    "energetically",
+    "in a youthful, lively way",
+    "theatrically, as if in a musical",
+    "with heavy, lumbering steps like a giant",
+    "with the swagger of a street thug",
+];
+
+/// The verbs a CMU description's items start with, in their base form.
+pub const VERBS: [&str; 30] = [
     "balance", "bend", "climb", "dangle", "descend", "dribble", "drop", "go", "hang", "hold",
     "jog", "jump", "lean", "lift", "lower", "pull", "punch", "rise", "rock", "run", "scoop",
     "shoot", "sit", "strike", "swing", "turn", "walk", "wash", "kick", "dance",

@@ -1,0 +1,281 @@
+//! The retrieval baseline of motion captioning ("nearest neighbour"): each clip takes the first
+//! caption of the training whole take whose motion descriptor is nearest in L2. It needs no
+//! model and no tokenizer, so a captioner that does not beat it has not learnt to caption.
+//!
+//! Descriptor of a clip: its `(T, 263)` features normalised with the corpus Mean/Std, then per
+//! feature the mean over time, the population std over time, and the means of 4 equal time
+//! segments (`6 · 263` values); each dimension is standardised with its mean and std over the
+//! training clips.
+
+use std::path::Path;
+
+use crate::motion::import::corpus::{ManifestEntry, read_manifest};
+use crate::motion::{Dataset, Features, Result, Split};
+
+/// Time segments whose means enter the descriptor.
+pub const SEGMENTS: usize = 4;
+
+/// The descriptor of `features` (`(T, dim)`, already Mean/Std-normalised, `T ≥ 1`): per feature
+/// mean, population std, then the means of [`SEGMENTS`] equal time segments (segment `k` is frames
+/// `k·T/4 .. (k+1)·T/4`; an empty one, when `T < 4`, takes the overall mean). Shape
+/// `((2 + SEGMENTS) · dim,)`.
+pub fn descriptor(features: &[f32], dim: usize) -> Vec<f32> {
+    let t = features.len() / dim.max(1);
+    let mean_of = |range: std::ops::Range<usize>| -> Vec<f64> {
+        let mut m = vec![0.0f64; dim];
+        for f in range.clone() {
+            for (a, x) in m.iter_mut().zip(&features[f * dim..(f + 1) * dim]) {
+                *a += *x as f64;
+            }
+        }
+        let n = range.len().max(1) as f64;
+        m.iter_mut().for_each(|a| *a /= n);
+        m
+    };
+    let mean = mean_of(0..t);
+    let mut var = vec![0.0f64; dim];
+    for f in 0..t {
+        for ((v, x), m) in var
+            .iter_mut()
+            .zip(&features[f * dim..(f + 1) * dim])
+            .zip(&mean)
+        {
+            *v += (*x as f64 - m).powi(2);
+        }
+    }
+    let mut out: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
+    out.extend(var.iter().map(|v| (v / t.max(1) as f64).sqrt() as f32));
+    for k in 0..SEGMENTS {
+        let range = k * t / SEGMENTS..(k + 1) * t / SEGMENTS;
+        let seg = if range.is_empty() {
+            mean.clone()
+        } else {
+            mean_of(range)
+        };
+        out.extend(seg.iter().map(|m| *m as f32));
+    }
+    out
+}
+
+/// Nearest-neighbour captioning over a set of training clips.
+pub struct RetrievalBaseline {
+    /// Per-dimension standardisation of the descriptors.
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    /// Standardised descriptors of the training clips.
+    keys: Vec<Vec<f32>>,
+    ids: Vec<String>,
+    captions: Vec<String>,
+}
+
+impl RetrievalBaseline {
+    /// From (id, descriptor, caption) of every training clip. An empty set gives a baseline
+    /// whose `nearest` is `None`.
+    pub fn new(train: Vec<(String, Vec<f32>, String)>) -> Self {
+        let d = train.first().map_or(0, |t| t.1.len());
+        let n = train.len().max(1) as f64;
+        let mut mean = vec![0.0f64; d];
+        for (_, x, _) in &train {
+            mean.iter_mut()
+                .zip(x)
+                .for_each(|(m, v)| *m += *v as f64 / n);
+        }
+        let mut var = vec![0.0f64; d];
+        for (_, x, _) in &train {
+            var.iter_mut()
+                .zip(x)
+                .zip(&mean)
+                .for_each(|((s, v), m)| *s += (*v as f64 - m).powi(2) / n);
+        }
+        let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
+        let std: Vec<f32> = var
+            .iter()
+            .map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 })
+            .collect();
+        let mut out = Self {
+            mean,
+            std,
+            keys: Vec::with_capacity(train.len()),
+            ids: Vec::with_capacity(train.len()),
+            captions: Vec::with_capacity(train.len()),
+        };
+        for (id, x, caption) in train {
+            out.keys.push(out.standardise(&x));
+            out.ids.push(id);
+            out.captions.push(caption);
+        }
+        out
+    }
+
+    fn standardise(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .zip(&self.mean)
+            .zip(&self.std)
+            .map(|((v, m), s)| (v - m) / s)
+            .collect()
+    }
+
+    /// Training clips in the index.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The nearest training clip to `descriptor`: (its id, its first caption, squared L2
+    /// distance of the standardised descriptors). `None` when the index is empty or the length
+    /// differs.
+    pub fn nearest(&self, descriptor: &[f32]) -> Option<(&str, &str, f32)> {
+        if descriptor.len() != self.mean.len() {
+            return None;
+        }
+        let q = self.standardise(descriptor);
+        let (i, d) = self
+            .keys
+            .iter()
+            .map(|k| {
+                k.iter()
+                    .zip(&q)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+            })
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        Some((&self.ids[i], &self.captions[i], d))
+    }
+
+    /// The baseline of a corpus: every whole take of its train split that has captions (first
+    /// caption, manifest order), features normalised with the corpus Mean/Std.
+    ///
+    /// Errors: no `manifest.json`, missing Mean/Std, an unreadable clip (named).
+    pub fn from_corpus(corpus: &Path) -> Result<Self> {
+        let ds = Dataset::open(corpus)?;
+        let norm = ds.normalizer()?;
+        let entries: Vec<ManifestEntry> = read_manifest(corpus)?
+            .into_iter()
+            .filter(|e| e.split == Split::Train.name() && e.whole_take && !e.captions.is_empty())
+            .collect();
+        let mut train = Vec::with_capacity(entries.len());
+        for e in entries {
+            let d = clip_descriptor(&ds, &norm, &e.id)?;
+            train.push((e.id, d, e.captions[0].text.clone()));
+        }
+        Ok(Self::new(train))
+    }
+}
+
+/// The descriptor of clip `id` of `ds`, normalised with `norm`.
+///
+/// Errors: an unreadable or empty clip (named).
+pub fn clip_descriptor(
+    ds: &Dataset,
+    norm: &crate::motion::Normalizer,
+    id: &str,
+) -> Result<Vec<f32>> {
+    let f = Features::load(&ds.features_path(id))?;
+    let mut x = f.as_slice().to_vec();
+    norm.normalize(&mut x);
+    Ok(descriptor(&x, crate::motion::N_FEATURES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_is_mean_std_and_segment_means() {
+        // 8 frames of 2 features: feature 0 = frame index, feature 1 = constant 3.
+        let x: Vec<f32> = (0..8).flat_map(|t| [t as f32, 3.0]).collect();
+        let d = descriptor(&x, 2);
+        assert_eq!(d.len(), 12);
+        assert_eq!(&d[0..2], &[3.5, 3.0]);
+        assert!((d[2] - 5.25f32.sqrt()).abs() < 1e-6 && d[3] == 0.0);
+        assert_eq!(&d[4..12], &[0.5, 3.0, 2.5, 3.0, 4.5, 3.0, 6.5, 3.0]);
+        // Fewer frames than segments: empty segments take the overall mean.
+        let d = descriptor(&[1.0, 3.0], 1);
+        assert_eq!(d, vec![2.0, 1.0, 2.0, 1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn nearest_uses_standardised_distances() {
+        // Dimension 1 varies 1000× more than dimension 0; standardised, both count alike.
+        let train = vec![
+            (
+                "a".to_string(),
+                vec![0.0, 0.0],
+                "a person walks.".to_string(),
+            ),
+            (
+                "b".to_string(),
+                vec![1.0, 1000.0],
+                "a person runs.".to_string(),
+            ),
+            (
+                "c".to_string(),
+                vec![0.0, 1000.0],
+                "a person bows.".to_string(),
+            ),
+        ];
+        let nn = RetrievalBaseline::new(train);
+        assert_eq!(nn.len(), 3);
+        assert_eq!(nn.nearest(&[0.9, 900.0]).unwrap().0, "b");
+        assert_eq!(nn.nearest(&[0.1, 100.0]).unwrap().1, "a person walks.");
+        assert!(nn.nearest(&[0.0]).is_none());
+        assert!(RetrievalBaseline::new(vec![]).nearest(&[]).is_none());
+    }
+
+    /// Real data: a corpus of three dataset-2 contents (both one-hand waves and a walk, whose foot contacts vary; all seven styles, 20 takes each, with
+    /// their mirrored copies); the baseline must name the held-out takes' actions as the issue
+    /// measured it on the whole corpus (89 %), and the GT captions pass the accuracy rule.
+    #[test]
+    fn baseline_names_held_out_actions_on_real_takes() {
+        use crate::eval::labels::{Accuracy, ClipLabels, names_action, names_style};
+        let out = tempfile::tempdir().unwrap();
+        let keep = |s: &crate::motion::import::corpus::Source| {
+            ["wave-left-hand_", "wave-right-hand_", "walk-turn-left_"]
+                .iter()
+                .any(|c| s.id.starts_with(&format!("dataset-2_{c}")))
+        };
+        crate::motion::import::corpus::build_corpus(
+            &crate::testdata::shared_data(),
+            out.path(),
+            Some(&keep),
+            &|_, _| {},
+        )
+        .unwrap();
+        let nn = RetrievalBaseline::from_corpus(out.path()).unwrap();
+        assert_eq!(nn.len(), 3 * 7 * 16 * 2, "train whole takes and mirrors");
+        let ds = Dataset::open(out.path()).unwrap();
+        let norm = ds.normalizer().unwrap();
+        let test: Vec<ManifestEntry> = read_manifest(out.path())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.split == "test")
+            .collect();
+        assert_eq!(test.len(), 3 * 7 * 2 * 2);
+        let mut rows = Vec::new();
+        for e in &test {
+            let d = clip_descriptor(&ds, &norm, &e.id).unwrap();
+            let (id, caption, _) = nn.nearest(&d).unwrap();
+            assert!(!id.is_empty());
+            rows.push((
+                caption.to_string(),
+                ClipLabels::from_manifest(&e.labels, e.mirrored),
+            ));
+            // The references themselves always name the labels.
+            let gt = &e.captions[0].text;
+            let l = &rows.last().unwrap().1;
+            assert_eq!(names_action(gt, l), Some(true), "{gt} / {:?}", e.labels);
+            assert_eq!(names_style(gt, l), Some(true), "{gt} / {:?}", e.labels);
+        }
+        let items = || rows.iter().map(|(c, l)| (c.as_str(), l));
+        let action = Accuracy::count(items(), names_action);
+        let style = Accuracy::count(items(), names_style);
+        println!("baseline: action {action:?}, style {style:?}");
+        assert_eq!(action.n, test.len());
+        assert!(action.value().unwrap() >= 0.85, "{action:?}");
+        assert!(style.value().unwrap() >= 0.5, "{style:?}");
+    }
+}
