@@ -57,6 +57,9 @@ pub struct TrainArgs {
     /// Resume from the checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Start from this trained captioner's weights (fresh optimiser, this run's schedule).
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Stop after this step (resume later with --resume).
     #[arg(long)]
     stop_at: Option<usize>,
@@ -162,6 +165,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         lora,
         train,
         resume: a.resume,
+        init: a.init,
         stop_at: a.stop_at,
     };
     let cancel = cancel_on_ctrlc()?;

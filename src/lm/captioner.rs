@@ -607,7 +607,10 @@ pub struct ScoredCaption {
     pub confidence: Confidence,
 }
 
-/// How sure the model was of the tokens it chose, end-of-text included (natural log).
+/// How sure the model was of the tokens it chose (natural log), end-of-text included and the
+/// caption's first token left out: that one is the phrasing ("a person" / "someone" / "the
+/// person"), a free choice among equally good openings that says nothing about the motion (the
+/// corpus gives every take three templates, so a perfect captioner gives it p ≈ 1/3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Confidence {
     /// Mean log-probability per chosen token (≤ 0; 0 = certain).
@@ -623,14 +626,17 @@ impl Confidence {
     /// model's chosen word was less likely than not. Calibrated on the test split (model card).
     pub const UNSURE_BELOW: f32 = 0.5;
 
-    fn of(logps: &[f32]) -> Self {
-        if logps.is_empty() {
+    /// From the log-probabilities of every chosen token, in order (the first is left out when
+    /// there are others).
+    pub fn of(logps: &[f32]) -> Self {
+        let scored = if logps.len() > 1 { &logps[1..] } else { logps };
+        if scored.is_empty() {
             return Self::default();
         }
         Self {
-            mean_logprob: logps.iter().sum::<f32>() / logps.len() as f32,
-            min_prob: logps.iter().cloned().fold(0.0f32, f32::min).exp(),
-            tokens: logps.len(),
+            mean_logprob: scored.iter().sum::<f32>() / scored.len() as f32,
+            min_prob: scored.iter().cloned().fold(0.0f32, f32::min).exp(),
+            tokens: scored.len(),
         }
     }
 

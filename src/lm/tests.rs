@@ -710,3 +710,18 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
     .weights(&pairs);
     assert!((mass(&half, "bandai-2/walk") - 3.0).abs() < 1e-12);
 }
+
+/// Confidence leaves out the caption's first token (the phrasing), averages the rest and keeps
+/// the least likely one; an empty caption is unsure.
+#[test]
+fn confidence_skips_the_phrasing_token() {
+    use super::captioner::Confidence;
+    let c = Confidence::of(&[(1.0f32 / 3.0).ln(), 0.0, 0.9f32.ln(), 0.6f32.ln()]);
+    assert_eq!(c.tokens, 3);
+    assert!((c.min_prob - 0.6).abs() < 1e-6);
+    assert!((c.mean_logprob - (0.9f32.ln() + 0.6f32.ln()) / 3.0).abs() < 1e-6);
+    assert!(!c.unsure());
+    assert!(Confidence::of(&[0.0, 0.3f32.ln()]).unsure());
+    assert!(Confidence::of(&[]).unsure());
+    assert_eq!(Confidence::of(&[0.5f32.ln()]).tokens, 1);
+}

@@ -93,6 +93,9 @@ pub struct LmCheckpointConfig {
     pub data: String,
     /// Tokenizer directory whose codes the captioner reads, as given.
     pub dvq: String,
+    /// The captioner this run started from (`--init`), when it did not start from the backbone.
+    #[serde(default)]
+    pub init: Option<String>,
 }
 
 /// A fine-tuning request.
@@ -110,6 +113,10 @@ pub struct LmTrainRequest {
     pub train: LmTrainConfig,
     /// Continue from the checkpoint in `out` (its config wins).
     pub resume: bool,
+    /// Start from the weights of the captioner in this directory (its architecture, adapters
+    /// and motion rows) with a fresh optimiser and this request's schedule: a second run on top
+    /// of a finished one. Ignored with `resume`.
+    pub init: Option<PathBuf>,
     /// Stop after this step (the schedule still spans `train.steps`).
     pub stop_at: Option<usize>,
 }
@@ -224,18 +231,25 @@ pub fn train(
         let cap = Captioner::from_saved(ckpt.captioner.clone(), backbone, &tensors)?;
         (ckpt, cap, 0, true)
     } else {
-        let cap = Captioner::new(
-            backbone,
-            dvq.model().codebook(),
-            req.mode,
-            &req.lora,
-            req.train.seed,
-        )?;
+        let cap = match &req.init {
+            Some(init) => {
+                let (prev, tensors) = read_checkpoint(init, device)?;
+                Captioner::from_saved(prev.captioner, backbone, &tensors)?
+            }
+            None => Captioner::new(
+                backbone,
+                dvq.model().codebook(),
+                req.mode,
+                &req.lora,
+                req.train.seed,
+            )?,
+        };
         let ckpt = LmCheckpointConfig {
             captioner: cap.config.clone(),
             train: req.train.clone(),
             data: req.data.display().to_string(),
             dvq: req.dvq.display().to_string(),
+            init: req.init.as_ref().map(|p| p.display().to_string()),
         };
         (ckpt, cap, 0, false)
     };

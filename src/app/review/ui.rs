@@ -141,8 +141,22 @@ pub(super) fn review_ui(
             let generated = generated_for(&live, &clip).map(String::from);
             ui.label(egui::RichText::new("generated").weak());
             match &generated {
-                Some(g) => ui.label(egui::RichText::new(g).strong().size(16.0)),
-                None => ui.label(egui::RichText::new("captioning…").italics()),
+                Some(g) => {
+                    ui.label(egui::RichText::new(g).strong().size(16.0));
+                    // The annotator sees when the model was guessing.
+                    if let Some(c) = live.confidence.filter(|c| c.unsure()) {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(255, 190, 90),
+                            format!(
+                                "unsure: the model is guessing (least likely word p = {:.2})",
+                                c.min_prob
+                            ),
+                        );
+                    }
+                }
+                None => {
+                    ui.label(egui::RichText::new("captioning…").italics());
+                }
             };
             if let Some(e) = session.entry(&clip) {
                 ui.label(format!(

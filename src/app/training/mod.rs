@@ -176,6 +176,7 @@ impl Training {
                             ..LmTrainConfig::default()
                         },
                         resume,
+                        init: None,
                         stop_at: None,
                     };
                     crate::lm::train::train(&req, &device, &cancel, &mut |p| {
