@@ -22,6 +22,12 @@ pub struct TrainArgs {
     /// Output tokenizer directory.
     #[arg(long)]
     out: PathBuf,
+    /// Codebook size K instead of the preset's (e.g. 512 on the `cpu` preset).
+    #[arg(long)]
+    nb_code: Option<usize>,
+    /// Code dimension D instead of the preset's (the orthonormal codebook needs K ≤ D).
+    #[arg(long)]
+    code_dim: Option<usize>,
     /// Optimiser steps (the schedules span them).
     #[arg(long)]
     steps: Option<usize>,
@@ -67,7 +73,13 @@ pub struct EvalArgs {
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
-    let model = DvqConfig::preset(&a.preset)?;
+    let mut model = DvqConfig::preset(&a.preset)?;
+    if let Some(k) = a.nb_code {
+        model.nb_code = k;
+    }
+    if let Some(d) = a.code_dim {
+        model.code_dim = d;
+    }
     let mut train = match &a.config {
         Some(p) => serde_json::from_str::<TrainConfig>(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,

@@ -352,6 +352,51 @@ fn baseline_predictions(data: &Path, entries: &[ManifestEntry]) -> Result<Vec<St
     Ok(out)
 }
 
+/// The diagnostic retrieval baselines through the tokenizer: each clip takes the first caption
+/// of the train whole take nearest by code histograms, and by the descriptor of the DVQ
+/// reconstruction (train and query both reconstructed).
+fn tokenizer_baseline_predictions(
+    data: &Path,
+    tokenizer: &Tokenizer,
+    entries: &[ManifestEntry],
+) -> Result<(Vec<String>, Vec<String>)> {
+    use crate::eval::baseline::{
+        RetrievalBaseline, clip_code_descriptor, clip_reconstruction_descriptor, train_whole_takes,
+    };
+    let ds = Dataset::open(data)?;
+    let norm = ds.normalizer()?;
+    let (mut codes, mut recon) = (Vec::new(), Vec::new());
+    for e in train_whole_takes(data)? {
+        let caption = e.captions[0].text.clone();
+        codes.push((
+            e.id.clone(),
+            clip_code_descriptor(&ds, tokenizer, &e.id)?,
+            caption.clone(),
+        ));
+        let d = clip_reconstruction_descriptor(&ds, &norm, tokenizer, &e.id)?;
+        recon.push((e.id, d, caption));
+    }
+    let (codes, recon) = (RetrievalBaseline::new(codes), RetrievalBaseline::new(recon));
+    let (mut by_codes, mut by_recon) = (Vec::new(), Vec::new());
+    for e in entries {
+        let d = clip_code_descriptor(&ds, tokenizer, &e.id)?;
+        by_codes.push(
+            codes
+                .nearest(&d)
+                .map(|(_, c, _)| c.to_string())
+                .unwrap_or_default(),
+        );
+        let d = clip_reconstruction_descriptor(&ds, &norm, tokenizer, &e.id)?;
+        by_recon.push(
+            recon
+                .nearest(&d)
+                .map(|(_, c, _)| c.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    Ok((by_codes, by_recon))
+}
+
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     use crate::eval::labels::ClipLabels;
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
@@ -428,6 +473,13 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     } else {
         Some(clips_with(&baseline_predictions(&a.data, &entries)?))
     };
+    let tokenizer_baselines = match (&model, &baseline) {
+        (Some((dvq, _)), Some(_)) => {
+            let (codes, recon) = tokenizer_baseline_predictions(&a.data, dvq, &entries)?;
+            Some((clips_with(&codes), clips_with(&recon)))
+        }
+        _ => None,
+    };
     let tb = Instant::now();
     let bert = if a.no_bertscore {
         None
@@ -457,6 +509,13 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let rows = report(&clips, a.refs_only, bert.as_ref(), retrieval.as_ref())?;
     let baseline_rows = match &baseline {
         Some(b) => Some(report(b, false, bert.as_ref(), retrieval.as_ref())?),
+        None => None,
+    };
+    let tokenizer_baseline_rows = match &tokenizer_baselines {
+        Some((codes, recon)) => Some((
+            report(codes, false, None, retrieval.as_ref())?,
+            report(recon, false, None, retrieval.as_ref())?,
+        )),
         None => None,
     };
     // The CMU held-out subject on its own: out of the Bandai domain, few clips.
@@ -506,6 +565,20 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             comparison_markdown(&rows, b)
         ));
     }
+    if let Some((codes, recon)) = &tokenizer_baseline_rows {
+        md.push_str(&format!(
+            "\ndiagnostic: does the tokenizer keep what the lookup sees? The same retrieval \
+             baseline on the clip's DVQ codes (histograms, whole and in 4 segments), then on \
+             its DVQ reconstruction (train and query both reconstructed)\n\n{}{}",
+            markdown(&codes[..2.min(codes.len())]),
+            markdown(&recon[..2.min(recon.len())])
+                .lines()
+                .skip(2)
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        ));
+    }
     if let Some((ours, theirs)) = &cmu_rows {
         md.push_str(&format!(
             "\nthe CMU clips of the split (held-out subject), {} clips\n\n{}",
@@ -547,6 +620,8 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "captioner": rows,
                 "retrieval_baseline": baseline_rows,
+                "retrieval_baseline_on_codes": tokenizer_baseline_rows.as_ref().map(|r| &r.0),
+                "retrieval_baseline_on_reconstructions": tokenizer_baseline_rows.as_ref().map(|r| &r.1),
             }))?,
         )?;
         let lines: Vec<String> = clips

@@ -57,6 +57,37 @@ pub fn descriptor(features: &[f32], dim: usize) -> Vec<f32> {
     out
 }
 
+/// A descriptor of a clip's DVQ codes, for the diagnostic "retrieval baseline on codes" (does
+/// the tokenizer keep what the feature lookup sees?): the normalised histogram of the codes over
+/// the whole clip, then over each of [`SEGMENTS`] equal segments of the code sequence (an empty
+/// segment takes the whole-clip histogram). Shape `((1 + SEGMENTS) · k,)`; codes ≥ `k` are
+/// ignored.
+pub fn code_descriptor(codes: &[u32], k: usize) -> Vec<f32> {
+    let hist = |range: std::ops::Range<usize>| -> Vec<f32> {
+        let mut h = vec![0.0f32; k];
+        for c in &codes[range.clone()] {
+            if let Some(v) = h.get_mut(*c as usize) {
+                *v += 1.0;
+            }
+        }
+        let n = range.len().max(1) as f32;
+        h.iter_mut().for_each(|v| *v /= n);
+        h
+    };
+    let n = codes.len();
+    let whole = hist(0..n);
+    let mut out = whole.clone();
+    for s in 0..SEGMENTS {
+        let range = s * n / SEGMENTS..(s + 1) * n / SEGMENTS;
+        out.extend(if range.is_empty() {
+            whole.clone()
+        } else {
+            hist(range)
+        });
+    }
+    out
+}
+
 /// Nearest-neighbour captioning over a set of training clips.
 pub struct RetrievalBaseline {
     /// Per-dimension standardisation of the descriptors.
@@ -146,6 +177,23 @@ impl RetrievalBaseline {
         Some((&self.ids[i], &self.captions[i], d))
     }
 
+    /// The diagnostic baseline on DVQ codes: like [`Self::from_corpus`], with
+    /// [`code_descriptor`]s of the clips as `tokenizer` encodes them.
+    ///
+    /// Errors: no `manifest.json`, an unreadable clip (named).
+    pub fn from_corpus_codes(
+        corpus: &Path,
+        tokenizer: &crate::dvq::Tokenizer,
+    ) -> std::result::Result<Self, crate::dvq::DvqError> {
+        let ds = Dataset::open(corpus)?;
+        let mut train = Vec::new();
+        for e in train_whole_takes(corpus)? {
+            let d = clip_code_descriptor(&ds, tokenizer, &e.id)?;
+            train.push((e.id, d, e.captions[0].text.clone()));
+        }
+        Ok(Self::new(train))
+    }
+
     /// The baseline of a corpus: every whole take of its train split that has captions (first
     /// caption, manifest order), features normalised with the corpus Mean/Std.
     ///
@@ -153,17 +201,50 @@ impl RetrievalBaseline {
     pub fn from_corpus(corpus: &Path) -> Result<Self> {
         let ds = Dataset::open(corpus)?;
         let norm = ds.normalizer()?;
-        let entries: Vec<ManifestEntry> = read_manifest(corpus)?
-            .into_iter()
-            .filter(|e| e.split == Split::Train.name() && e.whole_take && !e.captions.is_empty())
-            .collect();
-        let mut train = Vec::with_capacity(entries.len());
-        for e in entries {
+        let mut train = Vec::new();
+        for e in train_whole_takes(corpus)? {
             let d = clip_descriptor(&ds, &norm, &e.id)?;
             train.push((e.id, d, e.captions[0].text.clone()));
         }
         Ok(Self::new(train))
     }
+}
+
+/// The captioned whole takes of `corpus`'s train split, in manifest order.
+pub fn train_whole_takes(corpus: &Path) -> Result<Vec<ManifestEntry>> {
+    Ok(read_manifest(corpus)?
+        .into_iter()
+        .filter(|e| e.split == Split::Train.name() && e.whole_take && !e.captions.is_empty())
+        .collect())
+}
+
+/// The code descriptor ([`code_descriptor`]) of clip `id` of `ds`, encoded by `tokenizer`.
+///
+/// Errors: an unreadable clip (named), a clip shorter than one code.
+pub fn clip_code_descriptor(
+    ds: &Dataset,
+    tokenizer: &crate::dvq::Tokenizer,
+    id: &str,
+) -> std::result::Result<Vec<f32>, crate::dvq::DvqError> {
+    let f = Features::load(&ds.features_path(id))?;
+    let codes = tokenizer.encode(f.as_slice())?;
+    Ok(code_descriptor(&codes, tokenizer.nb_code()))
+}
+
+/// The descriptor of clip `id`'s DVQ reconstruction (encoded and decoded by `tokenizer`, then
+/// normalised with `norm`): what the codes carry, in the lookup's own terms.
+///
+/// Errors: an unreadable clip (named), a clip shorter than one code.
+pub fn clip_reconstruction_descriptor(
+    ds: &Dataset,
+    norm: &crate::motion::Normalizer,
+    tokenizer: &crate::dvq::Tokenizer,
+    id: &str,
+) -> std::result::Result<Vec<f32>, crate::dvq::DvqError> {
+    let f = Features::load(&ds.features_path(id))?;
+    let (_, mut y) = tokenizer.reconstruct(f.as_slice())?;
+    norm.normalize(&mut y);
+    Ok(descriptor(&y, crate::motion::N_FEATURES))
 }
 
 /// The descriptor of clip `id` of `ds`, normalised with `norm`.
@@ -196,6 +277,19 @@ mod tests {
         // Fewer frames than segments: empty segments take the overall mean.
         let d = descriptor(&[1.0, 3.0], 1);
         assert_eq!(d, vec![2.0, 1.0, 2.0, 1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn code_descriptor_is_whole_and_segment_histograms() {
+        let d = code_descriptor(&[0, 0, 1, 2, 9, 1, 1, 1], 3);
+        assert_eq!(d.len(), 15);
+        assert_eq!(&d[0..3], &[0.25, 0.5, 0.125]); // code 9 ≥ k is ignored
+        assert_eq!(&d[3..6], &[1.0, 0.0, 0.0]);
+        assert_eq!(&d[6..9], &[0.0, 0.5, 0.5]);
+        assert_eq!(&d[12..15], &[0.0, 1.0, 0.0]);
+        // Fewer codes than segments: empty segments repeat the whole histogram.
+        let d = code_descriptor(&[1], 2);
+        assert_eq!(d, vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
     }
 
     #[test]
