@@ -725,3 +725,50 @@ fn confidence_skips_the_phrasing_token() {
     assert!(Confidence::of(&[]).unsure());
     assert_eq!(Confidence::of(&[0.5f32.ln()]).tokens, 1);
 }
+
+/// `--init`: a second run starts from a finished run's weights (recorded in its config) with a
+/// fresh schedule. Its first step has learning rate 0 (Hugging Face's warm-up), so a run stopped
+/// after that step saves exactly the weights it started from.
+#[test]
+fn init_starts_from_a_finished_run() {
+    use super::train::{LmTrainConfig, LmTrainRequest, read_checkpoint, train};
+    let dev = Device::Cpu;
+    let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let request = |out: &std::path::Path, steps: usize, init: Option<PathBuf>| LmTrainRequest {
+        data: demo(),
+        split: crate::motion::Split::Test,
+        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
+        backbone: Some(gpt2_tiny()),
+        out: out.to_path_buf(),
+        mode: super::FineTune::Lora,
+        lora: super::lora::LoraConfig::default(),
+        train: LmTrainConfig {
+            steps,
+            batch_size: 2,
+            warmup_frac: 0.5,
+            checkpoint_every: 1000,
+            ..Default::default()
+        },
+        resume: false,
+        init,
+        stop_at: None,
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    train(&request(dirs.0.path(), 3, None), &dev, &cancel, &mut |_| {}).unwrap();
+    // A 2-step schedule (warm-up 1 step) stopped after its first step.
+    let mut warm = request(dirs.1.path(), 2, Some(dirs.0.path().to_path_buf()));
+    warm.stop_at = Some(1);
+    train(&warm, &dev, &cancel, &mut |_| {}).unwrap();
+    let (first_cfg, first) = read_checkpoint(dirs.0.path(), &dev).unwrap();
+    let (second_cfg, second) = read_checkpoint(dirs.1.path(), &dev).unwrap();
+    assert_eq!(first_cfg.init, None);
+    assert_eq!(
+        second_cfg.init.as_deref(),
+        Some(&*dirs.0.path().display().to_string())
+    );
+    assert_eq!(second_cfg.train.steps, 2);
+    assert_eq!(first.len(), second.len());
+    for (name, t) in &first {
+        assert_eq!(max_abs_diff(t, &second[name]), 0.0, "{name}");
+    }
+}
