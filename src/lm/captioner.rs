@@ -623,7 +623,9 @@ pub struct Confidence {
 
 impl Confidence {
     /// Below this least-token probability a caption is shown as a guess ("unsure"): the
-    /// model's chosen word was less likely than not. Calibrated on the test split (model card).
+    /// model's chosen word was less likely than not. A chosen value, not a calibrated one: the
+    /// model card measures what it separates on the test split and that it misses
+    /// out-of-domain clips.
     pub const UNSURE_BELOW: f32 = 0.5;
 
     /// From the log-probabilities of every chosen token, in order (the first is left out when
