@@ -337,11 +337,7 @@ fn baseline_predictions(data: &Path, entries: &[ManifestEntry]) -> Result<Vec<St
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let d = clip_descriptor(&ds, &norm, &e.id)?;
-        out.push(
-            nn.nearest(&d)
-                .map(|(_, c, _)| c.to_string())
-                .unwrap_or_default(),
-        );
+        out.push(nn.caption(&d));
     }
     eprintln!(
         "retrieval baseline: {} train whole takes indexed, {} clips looked up in {:.1} s",
@@ -360,39 +356,22 @@ fn tokenizer_baseline_predictions(
     tokenizer: &Tokenizer,
     entries: &[ManifestEntry],
 ) -> Result<(Vec<String>, Vec<String>)> {
-    use crate::eval::baseline::{
-        RetrievalBaseline, clip_code_descriptor, clip_reconstruction_descriptor, train_whole_takes,
-    };
+    use crate::eval::baseline::{RetrievalBaseline, clip_tokenizer_descriptors, train_whole_takes};
     let ds = Dataset::open(data)?;
     let norm = ds.normalizer()?;
     let (mut codes, mut recon) = (Vec::new(), Vec::new());
     for e in train_whole_takes(data)? {
         let caption = e.captions[0].text.clone();
-        codes.push((
-            e.id.clone(),
-            clip_code_descriptor(&ds, tokenizer, &e.id)?,
-            caption.clone(),
-        ));
-        let d = clip_reconstruction_descriptor(&ds, &norm, tokenizer, &e.id)?;
-        recon.push((e.id, d, caption));
+        let (c, r) = clip_tokenizer_descriptors(&ds, &norm, tokenizer, &e.id)?;
+        codes.push((e.id.clone(), c, caption.clone()));
+        recon.push((e.id, r, caption));
     }
     let (codes, recon) = (RetrievalBaseline::new(codes), RetrievalBaseline::new(recon));
     let (mut by_codes, mut by_recon) = (Vec::new(), Vec::new());
     for e in entries {
-        let d = clip_code_descriptor(&ds, tokenizer, &e.id)?;
-        by_codes.push(
-            codes
-                .nearest(&d)
-                .map(|(_, c, _)| c.to_string())
-                .unwrap_or_default(),
-        );
-        let d = clip_reconstruction_descriptor(&ds, &norm, tokenizer, &e.id)?;
-        by_recon.push(
-            recon
-                .nearest(&d)
-                .map(|(_, c, _)| c.to_string())
-                .unwrap_or_default(),
-        );
+        let (c, r) = clip_tokenizer_descriptors(&ds, &norm, tokenizer, &e.id)?;
+        by_codes.push(codes.caption(&c));
+        by_recon.push(recon.caption(&r));
     }
     Ok((by_codes, by_recon))
 }

@@ -177,21 +177,11 @@ impl RetrievalBaseline {
         Some((&self.ids[i], &self.captions[i], d))
     }
 
-    /// The diagnostic baseline on DVQ codes: like [`Self::from_corpus`], with
-    /// [`code_descriptor`]s of the clips as `tokenizer` encodes them.
-    ///
-    /// Errors: no `manifest.json`, an unreadable clip (named).
-    pub fn from_corpus_codes(
-        corpus: &Path,
-        tokenizer: &crate::dvq::Tokenizer,
-    ) -> std::result::Result<Self, crate::dvq::DvqError> {
-        let ds = Dataset::open(corpus)?;
-        let mut train = Vec::new();
-        for e in train_whole_takes(corpus)? {
-            let d = clip_code_descriptor(&ds, tokenizer, &e.id)?;
-            train.push((e.id, d, e.captions[0].text.clone()));
-        }
-        Ok(Self::new(train))
+    /// The first caption of the nearest training clip (empty when there is none).
+    pub fn caption(&self, descriptor: &[f32]) -> String {
+        self.nearest(descriptor)
+            .map(|(_, c, _)| c.to_string())
+            .unwrap_or_default()
     }
 
     /// The baseline of a corpus: every whole take of its train split that has captions (first
@@ -218,33 +208,24 @@ pub fn train_whole_takes(corpus: &Path) -> Result<Vec<ManifestEntry>> {
         .collect())
 }
 
-/// The code descriptor ([`code_descriptor`]) of clip `id` of `ds`, encoded by `tokenizer`.
+/// Both diagnostic descriptors of clip `id` through `tokenizer`, from one encode and decode:
+/// the [`code_descriptor`] of its codes, and the [`descriptor`] of its DVQ reconstruction
+/// normalised with `norm` (what the codes carry, in the lookup's own terms).
 ///
 /// Errors: an unreadable clip (named), a clip shorter than one code.
-pub fn clip_code_descriptor(
-    ds: &Dataset,
-    tokenizer: &crate::dvq::Tokenizer,
-    id: &str,
-) -> std::result::Result<Vec<f32>, crate::dvq::DvqError> {
-    let f = Features::load(&ds.features_path(id))?;
-    let codes = tokenizer.encode(f.as_slice())?;
-    Ok(code_descriptor(&codes, tokenizer.nb_code()))
-}
-
-/// The descriptor of clip `id`'s DVQ reconstruction (encoded and decoded by `tokenizer`, then
-/// normalised with `norm`): what the codes carry, in the lookup's own terms.
-///
-/// Errors: an unreadable clip (named), a clip shorter than one code.
-pub fn clip_reconstruction_descriptor(
+pub fn clip_tokenizer_descriptors(
     ds: &Dataset,
     norm: &crate::motion::Normalizer,
     tokenizer: &crate::dvq::Tokenizer,
     id: &str,
-) -> std::result::Result<Vec<f32>, crate::dvq::DvqError> {
+) -> std::result::Result<(Vec<f32>, Vec<f32>), crate::dvq::DvqError> {
     let f = Features::load(&ds.features_path(id))?;
-    let (_, mut y) = tokenizer.reconstruct(f.as_slice())?;
+    let (codes, mut y) = tokenizer.reconstruct(f.as_slice())?;
     norm.normalize(&mut y);
-    Ok(descriptor(&y, crate::motion::N_FEATURES))
+    Ok((
+        code_descriptor(&codes, tokenizer.nb_code()),
+        descriptor(&y, crate::motion::N_FEATURES),
+    ))
 }
 
 /// The descriptor of clip `id` of `ds`, normalised with `norm`.

@@ -121,6 +121,8 @@ pub fn report(
         Some(CaptionKind::HumanTerse),
         Some(CaptionKind::Template),
     ];
+    let labels: HashMap<&str, &ClipLabels> =
+        clips.iter().map(|c| (c.id.as_str(), &c.labels)).collect();
     let mut rows = Vec::new();
     for kind in subsets {
         let sets = sets_for(clips, kind, refs_only);
@@ -139,8 +141,6 @@ pub fn report(
             }
             let (mut action, mut style) = (None, None);
             if v == TextVariant::Raw {
-                let labels: HashMap<&str, &ClipLabels> =
-                    clips.iter().map(|c| (c.id.as_str(), &c.labels)).collect();
                 let items = || {
                     sets.iter()
                         .map(|s| (s.prediction.as_str(), labels[s.id.as_str()]))
