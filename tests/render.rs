@@ -4,11 +4,18 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The library's test-data resolver (full data, else the committed fixture subset; see its
+/// module doc), compiled into this test crate so both find the data by the same rule.
+#[path = "../src/testdata.rs"]
+#[allow(dead_code)]
+mod testdata;
+
+/// `humanml3d/` of the test data: clip 012314 is in both tiers.
 fn shared_humanml3d() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/humanml3d");
+    let p = testdata::humanml3d();
     assert!(
         p.join("new_joint_vecs/012314.npy").exists(),
-        "missing real data at {}",
+        "missing clip 012314 in {}",
         p.display()
     );
     p

@@ -301,12 +301,15 @@ mod tests {
         assert!(RetrievalBaseline::new(vec![]).nearest(&[]).is_none());
     }
 
-    /// Real data: a corpus of three dataset-2 contents (both one-hand waves and a walk, whose foot contacts vary; all seven styles, 20 takes each, with
-    /// their mirrored copies); the baseline must name the held-out takes' actions as the issue
-    /// measured it on the whole corpus (89 %), and the GT captions pass the accuracy rule.
+    /// Real data: a corpus of three dataset-2 contents (both one-hand waves and a walk, whose
+    /// foot contacts vary; with their mirrored copies); the baseline must name the held-out
+    /// takes' actions as the issue measured it on the whole corpus (89 %), and the GT captions
+    /// pass the accuracy rule. Full data: all seven styles, 20 takes each. Fixture subset: styles
+    /// active and elderly, per content 3 + 2 train takes and 1 + 1 test takes.
     #[test]
     fn baseline_names_held_out_actions_on_real_takes() {
         use crate::eval::labels::{Accuracy, ClipLabels, names_action, names_style};
+        use crate::testdata::by_tier;
         let out = tempfile::tempdir().unwrap();
         let keep = |s: &crate::motion::import::corpus::Source| {
             ["wave-left-hand_", "wave-right-hand_", "walk-turn-left_"]
@@ -321,7 +324,12 @@ mod tests {
         )
         .unwrap();
         let nn = RetrievalBaseline::from_corpus(out.path()).unwrap();
-        assert_eq!(nn.len(), 3 * 7 * 16 * 2, "train whole takes and mirrors");
+        // Full: 20 − 2 val − 2 test train takes per (content, style) group.
+        assert_eq!(
+            nn.len(),
+            by_tier(3 * 7 * 16, 3 * (3 + 2)) * 2,
+            "train whole takes and mirrors"
+        );
         let ds = Dataset::open(out.path()).unwrap();
         let norm = ds.normalizer().unwrap();
         let test: Vec<ManifestEntry> = read_manifest(out.path())
@@ -329,7 +337,7 @@ mod tests {
             .into_iter()
             .filter(|e| e.split == "test")
             .collect();
-        assert_eq!(test.len(), 3 * 7 * 2 * 2);
+        assert_eq!(test.len(), by_tier(3 * 7 * 2, 3 * (1 + 1)) * 2);
         let mut rows = Vec::new();
         for e in &test {
             let d = clip_descriptor(&ds, &norm, &e.id).unwrap();

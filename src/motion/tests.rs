@@ -1,11 +1,12 @@
 //! Tests of the motion core on the real HumanML3D reference files, and of every kind of bad
-//! input (built in a temporary folder from the real files).
+//! input (built in a temporary folder from the real files). Both data tiers hold Mean/Std and
+//! clip 012314; the fixture tier's split lists are trimmed (see `crate::testdata`).
 
 use std::path::Path;
 
 use super::npy::{read_npy, write_npy_f32, write_npy_f64};
 use super::*;
-use crate::testdata::humanml3d;
+use crate::testdata::{by_tier, humanml3d};
 
 fn max_abs_diff(a: &[[f32; 3]], b: &[[f32; 3]]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -63,8 +64,10 @@ fn opens_reference_folder_and_loads_clip() {
     let ds = Dataset::open(&humanml3d()).unwrap();
     assert_eq!(ds.ids(), ["012314"]);
     assert_eq!(ds.split_of("012314"), Some(Split::Train));
-    // 23,384 + 1,460 + 4,384 listed, one of which has features here.
-    assert_eq!(ds.listed_without_features(), 29_228 - 1);
+    // Full: 23,384 + 1,460 + 4,384 listed. Fixture: the lists trimmed to 10 + 5 + 5 ids
+    // (012314, M012314 and the first 8 train ids; the first 5 val and test ids). One of them
+    // has features here.
+    assert_eq!(ds.listed_without_features(), by_tier(29_228, 20) - 1);
     let clip = ds.load_clip("012314").unwrap();
     assert_eq!(clip.joints.frames(), 170);
     assert!(clip.captions.is_empty(), "HumanML3D texts are not shipped");

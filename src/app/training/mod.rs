@@ -319,17 +319,29 @@ mod tests {
     /// paused at a checkpoint and resumed to the end, then captioner fine-tuning on its codes.
     #[test]
     fn training_panel_pauses_resumes_and_runs_both_stages() {
+        use crate::testdata::by_tier;
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("corpus");
         let keep =
             |s: &Source| s.id.starts_with("cmu_02_") || s.id == "cmu_01_01" || s.id == "cmu_05_01";
-        build_corpus(
+        let report = build_corpus(
             &crate::testdata::shared_data(),
             &corpus,
             Some(&keep),
             &|_, _| {},
         )
         .unwrap();
+        // Full: 02_01-02_10 (test), 01_01 and 05_01 (train). Fixture: 02_01 and 05_01, each a
+        // whole take plus its mirror.
+        assert_eq!(report.sources, by_tier(10 + 2, 1 + 1), "{report:?}");
+        assert!(report.skipped.is_empty(), "{report:?}");
+        if !crate::testdata::full_data() {
+            assert_eq!(
+                (report.per_split["train"], report.per_split["test"]),
+                (2, 2),
+                "{report:?}"
+            );
+        }
         let mut t = Training::default();
         t.settings.dvq_steps = 4;
         t.settings.lm_steps = 2;

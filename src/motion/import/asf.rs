@@ -666,12 +666,11 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
 mod tests {
     use super::*;
 
+    /// A file of CMU subject 02 (`02.asf`, `02_01.amc.gz`: in both data tiers).
     fn cmu(file: &str) -> PathBuf {
-        Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/data/cmu/asfamc/02"
-        ))
-        .join(file)
+        crate::testdata::shared_data()
+            .join("cmu/asfamc/02")
+            .join(file)
     }
 
     #[test]

@@ -100,7 +100,7 @@ mod real_capture {
     use crate::motion::import::file::{ImportOptions, ImportedMotion, import_motion};
     use crate::motion::recover_from_ric;
     use crate::motion::skeleton::PARENTS;
-    use crate::testdata::shared_data;
+    use crate::testdata::{by_tier, full_data, shared_data};
 
     fn bvh(subject: u32, trial: u32) -> PathBuf {
         shared_data().join(format!(
@@ -191,15 +191,21 @@ mod real_capture {
         best
     }
 
+    /// Every trial present in both formats: 15 in the full data; in the fixture subset 02_01 (a
+    /// `RL_BoneRoot` BVH, hierarchy modelled Z up) and 03_02 (a `CC_Base_Hip` root, Y up).
     #[test]
     fn cmu_bvh_and_asf_amc_agree() {
-        let trials: Vec<(u32, u32)> = [1, 8, 14]
-            .map(|t| (1, t))
-            .into_iter()
-            .chain((1..=10).map(|t| (2, t)))
-            .chain([(3, 1), (3, 2)])
-            .collect();
-        assert_eq!(trials.len(), 15);
+        let trials: Vec<(u32, u32)> = if full_data() {
+            [1, 8, 14]
+                .map(|t| (1, t))
+                .into_iter()
+                .chain((1..=10).map(|t| (2, t)))
+                .chain([(3, 1), (3, 2)])
+                .collect()
+        } else {
+            vec![(2, 1), (3, 2)]
+        };
+        assert_eq!(trials.len(), by_tier(15, 2));
         println!("trial   frames@20fps  shift  mean dist  after offset removal");
         let mut failures = Vec::new();
         for (s, t) in trials {
@@ -379,7 +385,7 @@ mod corpus {
     use crate::motion::import::corpus::{build_corpus, discover_sources, read_manifest, windows};
     use crate::motion::import::sample::write_sample;
     use crate::motion::{Dataset, Normalizer, Split};
-    use crate::testdata::shared_data;
+    use crate::testdata::{by_tier, shared_data};
 
     #[test]
     fn every_source_is_found_and_splits_follow_the_lists() {
@@ -387,8 +393,10 @@ mod corpus {
         let mut skipped = Vec::new();
         let sources = discover_sources(&data, &mut skipped).unwrap();
         assert!(skipped.is_empty(), "{skipped:?}");
-        // 174 + 1,397 Bandai takes, 28 AMC trials, 61 − 15 BVH trials not also in AMC.
-        assert_eq!(sources.len(), 174 + 1397 + 28 + 46);
+        // Full: 174 + 1,397 Bandai takes, 28 AMC trials, 61 − 15 BVH trials not also in AMC.
+        // Fixture: 2 + 22 Bandai takes, 2 AMC trials (02_01, 03_02), 4 − 2 BVH trials not also
+        // in AMC (005_01, 007_12).
+        assert_eq!(sources.len(), by_tier(174 + 1397 + 28 + 46, 2 + 22 + 2 + 2));
         let list = |f: &str| -> HashSet<String> {
             std::fs::read_to_string(data.join("splits").join(f))
                 .unwrap()
@@ -414,9 +422,12 @@ mod corpus {
             assert_eq!(s.split, want, "{}", s.id);
         }
         let count = |sp: Split| sources.iter().filter(|s| s.split == sp).count();
+        // Bandai + CMU. Fixture val: dataset-1_walk_happy_001, dataset-2_wave-left-hand_active_009,
+        // 07_12; test: one active and one elderly take of each of the three dataset-2 contents,
+        // 02_01.
         assert_eq!(
             (count(Split::Val), count(Split::Test)),
-            (161 + 12, 161 + 10)
+            by_tier((161 + 12, 161 + 10), (2 + 1, 6 + 1))
         );
     }
 
@@ -430,8 +441,10 @@ mod corpus {
         assert_eq!(w.last().unwrap().end, 459);
     }
 
-    /// Builds the corpus of one Bandai group, CMU subjects 02 and 07 and two train trials, and
+    /// Builds the corpus of one Bandai content, CMU subjects 02 and 07 and two train trials, and
     /// checks what a training run relies on: no val/test take reaches train, Mean/Std official.
+    /// The fixture subset has each kind: wave-left-hand takes in train, val and test, 02_01
+    /// (test, ASF/AMC), 07_12 (val, BVH with a T-pose frame) and 05_01 (train, BVH); no 01_01.
     #[test]
     fn built_corpus_keeps_held_out_takes_out_of_train() {
         let out = tempfile::tempdir().unwrap();
@@ -445,7 +458,28 @@ mod corpus {
         let report = build_corpus(&shared_data(), out.path(), Some(&keep), &|_, _| {}).unwrap();
         println!("{report:?}");
         assert!(report.skipped.is_empty());
-        assert_eq!(report.sources, 140 + 10 + 12 + 2, "{report:?}");
+        assert_eq!(
+            report.sources,
+            by_tier(140 + 10 + 12 + 2, 8 + 1 + 1 + 1),
+            "{report:?}"
+        );
+        // Fixture: wave-left-hand takes 5 train (active 001-003, elderly 001, 003), 1 val
+        // (active 009), 2 test (active 005, elderly 004); 07_12 val, 02_01 test, 05_01 train.
+        // Every take is a whole clip plus its mirror.
+        if !crate::testdata::full_data() {
+            let per_split = |train: usize, val: usize, test: usize| {
+                std::collections::BTreeMap::from([
+                    ("train".to_string(), 2 * train),
+                    ("val".to_string(), 2 * val),
+                    ("test".to_string(), 2 * test),
+                ])
+            };
+            assert_eq!(
+                report.per_split,
+                per_split(5 + 1, 1 + 1, 2 + 1),
+                "{report:?}"
+            );
+        }
         let manifest = read_manifest(out.path()).unwrap();
         // Every clip of a take shares the take's split; held-out takes never appear in train.
         let mut split_of_source: HashMap<&str, &str> = HashMap::new();
@@ -459,6 +493,7 @@ mod corpus {
         }
         let ds = Dataset::open(out.path()).unwrap();
         let train: HashSet<&str> = ds.split_ids(Split::Train).into_iter().collect();
+        let mut held_out_cmu = 0;
         for e in &manifest {
             assert_eq!(
                 train.contains(e.id.as_str()),
@@ -466,9 +501,20 @@ mod corpus {
                 "{}",
                 e.id
             );
-            if e.source.contains("cmu/") && (e.source.contains("/02") || e.source.contains("/07")) {
+            // By corpus id (`cmu_SS_TT`, `M` for the mirror): subject 07 exists only as BVH,
+            // whose path (`cmu/bvh/007/…`) a match on the path would miss.
+            let take = e.id.strip_prefix('M').unwrap_or(&e.id);
+            if take.starts_with("cmu_02_") || take.starts_with("cmu_07_") {
                 assert_ne!(e.split, "train", "{} of a held-out subject", e.id);
+                held_out_cmu += 1;
             }
+        }
+        // Full: 22 trials, longer ones in several windows, each also mirrored. Fixture: 02_01
+        // and 07_12, whole, and their mirrors.
+        if crate::testdata::full_data() {
+            assert!(held_out_cmu >= 22 * 2, "{held_out_cmu}");
+        } else {
+            assert_eq!(held_out_cmu, 2 * 2);
         }
         // Mirrors are there, with left/right swapped in captions.
         let m = manifest
