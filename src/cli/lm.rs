@@ -206,6 +206,32 @@ pub fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args, Debug)]
+pub struct NearestArgs {
+    /// The corpus the captioner was trained on (its train split is indexed).
+    #[arg(long)]
+    data: PathBuf,
+    /// The captioner's directory, where the index is written.
+    #[arg(long, default_value = "models/lm")]
+    out: PathBuf,
+}
+
+pub fn build_nearest(a: NearestArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let index =
+        crate::eval::nearest::NearestIndex::build(&a.data, crate::eval::nearest::COMPONENTS)?;
+    index.save(&a.out)?;
+    eprintln!(
+        "indexed {} train whole takes of {} in {:.1} s; out of domain above distance {:.2}; wrote {}",
+        index.len(),
+        a.data.display(),
+        t0.elapsed().as_secs_f64(),
+        index.far_distance(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 /// The `(T, 263)` features the caption command reads, with a label for the output.
 fn features_of(a: &CaptionArgs) -> Result<(Features, String)> {
     match (&a.data, &a.clip, &a.motion) {
@@ -250,6 +276,20 @@ fn crop(f: Features, range: Option<std::ops::Range<usize>>, what: &str) -> Resul
     )?)
 }
 
+/// The captioner's nearest-training-take index, or `None` (said on stderr) when `dir` has none.
+fn load_nearest_index(dir: &Path) -> Result<Option<crate::eval::nearest::NearestIndex>> {
+    let index = crate::eval::nearest::NearestIndex::load(dir)?;
+    if index.is_none() {
+        eprintln!(
+            "no nearest-take index in {} (build it: geomotion train nearest --data CORPUS --out {}): \
+             doubts come from token probabilities only",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(index)
+}
+
 pub fn caption(a: CaptionArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
     let (features, label) = features_of(&a)?;
@@ -261,7 +301,10 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
     let scored = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?;
+    let index = load_nearest_index(&model_path(&a.model))?;
+    let near = index.as_ref().and_then(|i| i.query(features.as_slice()));
     let c = scored.confidence;
+    let doubts = crate::eval::doubt::doubts(&scored.text, &c, near.as_ref());
     let caption = scored.text;
     eprintln!(
         "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
@@ -271,16 +314,21 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         1e3 * t1.elapsed().as_secs_f64()
     );
     eprintln!(
-        "{}: least likely word p = {:.2}, mean log p {:.2} over {} tokens",
-        if c.unsure() {
-            "unsure (the model is guessing)"
-        } else {
-            "sure"
-        },
-        c.min_prob,
-        c.mean_logprob,
-        c.tokens
+        "least likely word p = {:.2}, mean log p {:.2} over {} tokens",
+        c.min_prob, c.mean_logprob, c.tokens
     );
+    if let Some(n) = &near {
+        eprintln!(
+            "nearest training take: {} \"{}\" (distance {:.1}; out of domain above {:.1})",
+            n.take.id, n.take.caption, n.distance, n.far_distance
+        );
+    }
+    if doubts.is_empty() {
+        eprintln!("sure");
+    } else {
+        let why: Vec<String> = doubts.iter().map(|d| d.to_string()).collect();
+        eprintln!("unsure: {}", why.join("; "));
+    }
     println!("{caption}");
     Ok(())
 }
@@ -377,6 +425,7 @@ fn tokenizer_baseline_predictions(
 }
 
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
+    use crate::eval::doubt::{Doubt, calibration, calibration_markdown, doubts as doubts_of};
     use crate::eval::labels::ClipLabels;
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
     let manifest = crate::motion::import::corpus::read_manifest(&a.data)?;
@@ -403,27 +452,42 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
         let decode = crate::lm::infer::DecodeWeights::for_device(&device, a.f32);
         let (cap, _) = load_captioner(&model_path(&a.model), a.lm.as_deref(), decode, &device)?;
+        let index = load_nearest_index(&model_path(&a.model))?;
         eprintln!(
             "captioning {} {split} clips on {}",
             entries.len(),
             crate::device::describe(&device)
         );
-        Some((dvq, cap))
+        Some((dvq, cap, index))
     };
     let bar = ProgressBar::new(entries.len() as u64);
     let mut predictions = Vec::with_capacity(entries.len());
+    let mut nearest = Vec::with_capacity(entries.len());
     for e in &entries {
-        let scored = match &model {
-            Some((dvq, cap)) => {
+        let (scored, near) = match &model {
+            Some((dvq, cap, index)) => {
                 let f = Features::load(&ds.features_path(&e.id))?;
                 let codes = dvq.encode(f.as_slice())?;
-                Some(cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?)
+                (
+                    Some(cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?),
+                    index.as_ref().and_then(|i| i.query(f.as_slice())),
+                )
             }
-            None => None,
+            None => (None, None),
         };
         predictions.push(scored);
+        nearest.push(near);
         bar.inc(1);
     }
+    let doubts: Vec<Vec<Doubt>> = predictions
+        .iter()
+        .zip(&nearest)
+        .map(|(p, n)| {
+            p.as_ref()
+                .map(|p| doubts_of(&p.text, &p.confidence, n.as_ref()))
+                .unwrap_or_default()
+        })
+        .collect();
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
     let clips_with = |preds: &[String]| -> Vec<ClipCaptions> {
@@ -453,7 +517,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         Some(clips_with(&baseline_predictions(&a.data, &entries)?))
     };
     let tokenizer_baselines = match (&model, &baseline) {
-        (Some((dvq, _)), Some(_)) => {
+        (Some((dvq, _, _)), Some(_)) => {
             let (codes, recon) = tokenizer_baseline_predictions(&a.data, dvq, &entries)?;
             Some((clips_with(&codes), clips_with(&recon)))
         }
@@ -565,29 +629,21 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             comparison_markdown(ours, theirs)
         ));
     }
-    if !a.refs_only {
-        let sure: Vec<bool> = predictions
-            .iter()
-            .map(|p| p.as_ref().is_some_and(|p| !p.confidence.unsure()))
-            .collect();
-        let ok =
-            |i: usize| crate::eval::labels::names_action(&clips[i].prediction, &clips[i].labels);
-        let (mut s_ok, mut s_n, mut u_ok, mut u_n) = (0, 0, 0, 0);
-        for (i, sure) in sure.iter().enumerate() {
-            if let Some(right) = ok(i) {
-                if *sure {
-                    s_n += 1;
-                    s_ok += right as usize;
-                } else {
-                    u_n += 1;
-                    u_ok += right as usize;
-                }
-            }
-        }
+    let calibration = (!a.refs_only).then(|| {
+        calibration(doubts.iter().zip(&clips).map(|(d, c)| {
+            (
+                &d[..],
+                crate::eval::labels::names_action(&c.prediction, &c.labels),
+            )
+        }))
+    });
+    if let Some(rows) = &calibration {
         md.push_str(&format!(
-            "\nconfidence (least token probability < {}: shown as unsure): sure {s_n} clips, \
-             action right {s_ok}; unsure {u_n} clips, action right {u_ok}\n",
-            crate::lm::captioner::Confidence::UNSURE_BELOW
+            "\nshown as sure or unsure (`eval::doubt`: least token p < {}, the caption does not \
+             name the nearest training take's action, or the motion is out of domain), against \
+             whether the caption names the clip's action\n\n{}",
+            crate::lm::captioner::Confidence::UNSURE_BELOW,
+            calibration_markdown(rows)
         ));
     }
     print!("{md}");
@@ -601,6 +657,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                 "retrieval_baseline": baseline_rows,
                 "retrieval_baseline_on_codes": tokenizer_baseline_rows.as_ref().map(|r| &r.0),
                 "retrieval_baseline_on_reconstructions": tokenizer_baseline_rows.as_ref().map(|r| &r.1),
+                "calibration": calibration,
             }))?,
         )?;
         let lines: Vec<String> = clips
@@ -611,6 +668,10 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     "id": c.id,
                     "prediction": c.prediction,
                     "confidence": predictions[i].as_ref().map(|p| p.confidence),
+                    "nearest": nearest[i].as_ref().map(|n| serde_json::json!({
+                        "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
+                    })),
+                    "doubts": doubts[i],
                     "baseline": baseline.as_ref().map(|b| &b[i].prediction),
                     "references": c.references.iter().map(|r| &r.0).collect::<Vec<_>>(),
                 })

@@ -112,6 +112,9 @@ enum TrainCommand {
     Lm(lm::TrainArgs),
     /// Train the retrieval evaluator (motion + text encoders) for R-Precision, MM-Dist, FID.
     Retrieval(retrieval::TrainRetrievalArgs),
+    /// Build the nearest-training-take index a captioner's output is checked against
+    /// (`nearest.safetensors` + `nearest.json`; `train lm` writes it when it finishes).
+    Nearest(lm::NearestArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,6 +233,9 @@ pub fn run() -> Result<()> {
         Some(Command::Train {
             which: TrainCommand::Retrieval(args),
         }) => retrieval::train(args),
+        Some(Command::Train {
+            which: TrainCommand::Nearest(args),
+        }) => lm::build_nearest(args),
         Some(Command::Eval {
             which: EvalCommand::Retrieval(args),
         }) => retrieval::eval(args),

@@ -329,11 +329,13 @@ pub fn train(
         }
     }
     log.flush()?;
-    Ok(if end < cfg.steps {
-        TrainEnd::Cancelled { step: end }
-    } else {
-        TrainEnd::Finished
-    })
+    if end < cfg.steps {
+        return Ok(TrainEnd::Cancelled { step: end });
+    }
+    // The check the captioner's output is shown with (`eval::doubt`), from the same train split.
+    crate::eval::nearest::NearestIndex::build(&req.data, crate::eval::nearest::COMPONENTS)?
+        .save(&req.out)?;
+    Ok(TrainEnd::Finished)
 }
 
 /// Writes `config.json` and `captioner.safetensors` of a captioner directory atomically.

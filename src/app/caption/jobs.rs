@@ -6,14 +6,22 @@ use std::time::Instant;
 
 use bevy::prelude::*;
 
-use super::state::{CaptionKey, CaptionMsg, Job, LiveCaption};
+use super::state::{CaptionKey, CaptionMsg, Job, LiveCaption, Loaded};
 use crate::app::library::{LoadedClips, Problems};
 use crate::app::tokens::{GramView, Tokens};
 use crate::lm::captioner::MAX_NEW_TOKENS;
 
 /// Loads `models/lm` on SmolLM2 (through the resolver) with Q8_0 decode copies, on the best
 /// device this build has.
-pub(super) fn load_captioner(live: Res<LiveCaption>) {
+/// Not for a plain `render`, which shows no caption.
+pub(super) fn load_captioner(
+    mut live: ResMut<LiveCaption>,
+    render: Option<Res<crate::app::RenderRequest>>,
+) {
+    if render.is_some_and(|r| !r.studio) {
+        live.status = "no captioner: a plain render shows the skeleton only".into();
+        return;
+    }
     spawn_load(&live, crate::lm::resolve::models_dir().join("lm"));
 }
 
@@ -21,7 +29,7 @@ pub(super) fn load_captioner(live: Res<LiveCaption>) {
 pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
     let tx = live.tx.clone();
     crate::app::background::spawn("caption", move || {
-        let r = (|| -> Result<(Arc<crate::lm::Captioner>, String, GramView), String> {
+        let r = (|| -> Result<Loaded, String> {
             let device = crate::device::select("auto").map_err(|e| e.to_string())?;
             let err = |e: &dyn std::fmt::Display| format!("captioner {}: {e}", dir.display());
             let (cap, ckpt) = crate::lm::train::load_captioner(
@@ -46,15 +54,24 @@ pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
                 values,
                 fro,
             };
-            Ok((Arc::new(cap), crate::device::describe(&device), gram))
+            let index = crate::eval::nearest::NearestIndex::load(&dir)
+                .map_err(|e| err(&e))?
+                .map(Arc::new);
+            Ok(Loaded {
+                captioner: Arc::new(cap),
+                index,
+                device: crate::device::describe(&device),
+                gram,
+            })
         })();
         let _ = tx.send(CaptionMsg::Loaded(r));
     });
 }
 
 /// The key the current selection asks for: the tokens selected on the timeline when the
-/// selection spans two or more, else the whole clip.
-fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>)> {
+/// selection spans two or more, else the whole clip; with its codes and its `(T, 263)` features
+/// (the frames its tokens cover, 8 per token).
+fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>, Vec<f32>)> {
     let primary = clips.primary.as_ref()?;
     let tc = tokens.clip.as_ref().filter(|c| c.id == primary.id)?;
     let (range, whole) = match tokens.selection.clone() {
@@ -62,6 +79,15 @@ fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>)
         _ => (0..tc.codes.len(), true),
     };
     let codes = tc.codes[range.clone()].to_vec();
+    let all = primary.features.as_slice();
+    let w = crate::motion::N_FEATURES;
+    let frames = all.len() / w;
+    let q = tokens.tokenizer.as_ref().map_or(8, |t| t.frames_per_code());
+    let (start, end) = if whole {
+        (0, frames)
+    } else {
+        ((range.start * q).min(frames), (range.end * q).min(frames))
+    };
     Some((
         CaptionKey {
             clip: primary.id.clone(),
@@ -69,6 +95,7 @@ fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>)
             whole,
         },
         codes,
+        all[start * w..end * w].to_vec(),
     ))
 }
 
@@ -81,7 +108,7 @@ pub(super) fn track_selection(
     let Some(cap) = live.captioner.clone() else {
         return;
     };
-    let Some((key, codes)) = wanted(&clips, &tokens) else {
+    let Some((key, codes, features)) = wanted(&clips, &tokens) else {
         return;
     };
     if live.key.as_ref() == Some(&key) {
@@ -95,6 +122,8 @@ pub(super) fn track_selection(
     live.text.clear();
     live.done = false;
     live.confidence = None;
+    live.nearest = None;
+    live.doubts.clear();
     live.first_ms = None;
     live.total_ms = None;
     live.job = Some(Job {
@@ -103,12 +132,16 @@ pub(super) fn track_selection(
         started: Instant::now(),
     });
     let tx = live.tx.clone();
+    let index = live.index.clone();
     crate::app::background::spawn("caption", move || {
         let r = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |s| {
             let _ = tx.send(CaptionMsg::Partial(key.clone(), s.to_string()));
             !cancel.load(Ordering::Relaxed)
         });
-        let _ = tx.send(CaptionMsg::Done(key, r.map_err(|e| e.to_string())));
+        let r = r
+            .map(|scored| (scored, index.and_then(|i| i.query(&features))))
+            .map_err(|e| e.to_string());
+        let _ = tx.send(CaptionMsg::Done(key, r));
     });
 }
 
@@ -119,11 +152,16 @@ pub(super) fn drain_caption_jobs(
 ) {
     while let Ok(msg) = live.rx.try_recv() {
         match msg {
-            CaptionMsg::Loaded(Ok((cap, device, gram))) => {
-                tokens.set_lm_gram(gram);
-                live.status = format!("captioner on {device}");
-                live.device = device;
-                live.captioner = Some(cap);
+            CaptionMsg::Loaded(Ok(loaded)) => {
+                tokens.set_lm_gram(loaded.gram);
+                live.status = format!("captioner on {}", loaded.device);
+                if loaded.index.is_none() {
+                    live.status
+                        .push_str(" (no nearest-take index: token doubts only)");
+                }
+                live.device = loaded.device;
+                live.captioner = Some(loaded.captioner);
+                live.index = loaded.index;
             }
             CaptionMsg::Loaded(Err(e)) => {
                 live.status = format!("no captioner: {e}");
@@ -148,9 +186,15 @@ pub(super) fn drain_caption_jobs(
                 }
                 if current {
                     match r {
-                        Ok(scored) => {
+                        Ok((scored, nearest)) => {
+                            live.doubts = crate::eval::doubt::doubts(
+                                &scored.text,
+                                &scored.confidence,
+                                nearest.as_ref(),
+                            );
                             live.text = scored.text;
                             live.confidence = Some(scored.confidence);
+                            live.nearest = nearest;
                             live.done = true;
                         }
                         Err(e) => problems.push(format!("caption of {}: {e}", key.clip)),

@@ -6,6 +6,8 @@ use std::time::Instant;
 use bevy::prelude::*;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
+use crate::eval::doubt::Doubt;
+use crate::eval::nearest::{NearestIndex, Neighbour};
 use crate::lm::Captioner;
 
 /// What is being captioned: a clip, and the token range (all tokens when it is the whole clip).
@@ -28,6 +30,8 @@ pub(super) struct Job {
 #[derive(Resource)]
 pub struct LiveCaption {
     pub captioner: Option<Arc<Captioner>>,
+    /// The captioner's nearest-training-take index (`None` when its folder has none).
+    pub index: Option<Arc<NearestIndex>>,
     /// `CPU`, `CUDA:0` or `Metal`.
     pub device: String,
     /// Loading or failure message.
@@ -39,6 +43,10 @@ pub struct LiveCaption {
     pub done: bool,
     /// How sure the model was of the finished caption.
     pub confidence: Option<crate::lm::captioner::Confidence>,
+    /// The selection's nearest training take, when the captioner has an index.
+    pub nearest: Option<Neighbour>,
+    /// Why the finished caption should be read as a guess (`eval::doubt`); empty: sure.
+    pub doubts: Vec<Doubt>,
     /// Milliseconds from the request to the first streamed text and to the end.
     pub first_ms: Option<f64>,
     pub total_ms: Option<f64>,
@@ -52,12 +60,15 @@ impl Default for LiveCaption {
         let (tx, rx) = unbounded();
         Self {
             captioner: None,
+            index: None,
             device: String::new(),
             status: "loading the captioner…".into(),
             key: None,
             text: String::new(),
             done: false,
             confidence: None,
+            nearest: None,
+            doubts: Vec::new(),
             first_ms: None,
             total_ms: None,
             job: None,
@@ -83,11 +94,20 @@ impl LiveCaption {
 }
 
 pub(super) enum CaptionMsg {
-    /// The captioner, its device, and the Gram matrix of its K motion-token rows.
-    Loaded(Result<(Arc<Captioner>, String, crate::app::tokens::GramView), String>),
+    /// The captioner, its nearest-take index, its device, and the Gram matrix of its K
+    /// motion-token rows.
+    Loaded(Result<Loaded, String>),
     Partial(CaptionKey, String),
+    /// The finished caption and the selection's nearest training take.
     Done(
         CaptionKey,
-        Result<crate::lm::captioner::ScoredCaption, String>,
+        Result<(crate::lm::captioner::ScoredCaption, Option<Neighbour>), String>,
     ),
+}
+
+pub(super) struct Loaded {
+    pub captioner: Arc<Captioner>,
+    pub index: Option<Arc<NearestIndex>>,
+    pub device: String,
+    pub gram: crate::app::tokens::GramView,
 }

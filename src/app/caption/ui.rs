@@ -7,7 +7,7 @@ use crate::app::{StudioUi, UiFrame};
 /// Text size of the caption over the 3-D view, points (larger in presentation mode).
 const CAPTION_SIZE: f32 = 20.0;
 const PRESENTATION_SIZE: f32 = 34.0;
-/// Colour of a caption the model is unsure of (`Confidence::unsure`), and of a sure one's note.
+/// Colour of a caption shown as a guess (any `eval::doubt::Doubt`), and of a sure one's note.
 const UNSURE: egui::Color32 = egui::Color32::from_rgb(255, 190, 90);
 const SURE: egui::Color32 = egui::Color32::from_rgb(150, 230, 150);
 
@@ -18,7 +18,12 @@ pub(super) fn caption_overlay_ui(
     frame: Res<UiFrame>,
     studio: Res<StudioUi>,
     live: Res<LiveCaption>,
+    render: Option<Res<crate::app::RenderRequest>>,
 ) -> Result {
+    // A plain `render` draws the skeleton only: the same PNG whenever the caption arrives.
+    if render.is_some_and(|r| !r.studio) {
+        return Ok(());
+    }
     let ctx = contexts.ctx_mut()?;
     let area = frame.free;
     if !area.is_positive() {
@@ -48,28 +53,25 @@ pub(super) fn caption_overlay_ui(
                     } else {
                         format!("“{}”", live.text)
                     };
-                    let unsure = live.confidence.is_some_and(|c| c.unsure());
+                    let unsure = live.done && !live.doubts.is_empty();
                     if !text.is_empty() {
                         let color = if unsure { UNSURE } else { egui::Color32::WHITE };
                         ui.label(egui::RichText::new(text).size(size).color(color));
                     }
                     if let Some(c) = live.confidence.filter(|_| live.done) {
                         let (line, color) = if unsure {
-                            (
-                                format!(
-                                    "unsure: the model is guessing (least likely word p = {:.2})",
-                                    c.min_prob
-                                ),
-                                UNSURE,
-                            )
+                            let why: Vec<String> =
+                                live.doubts.iter().map(|d| d.to_string()).collect();
+                            (format!("unsure: {}", why.join("; ")), UNSURE)
                         } else {
-                            (
-                                format!(
-                                    "sure: least likely word p = {:.2}, mean log p {:.2}",
-                                    c.min_prob, c.mean_logprob
-                                ),
-                                SURE,
-                            )
+                            let mut line = format!(
+                                "sure: least likely word p = {:.2}, mean log p {:.2}",
+                                c.min_prob, c.mean_logprob
+                            );
+                            if live.nearest.is_some() {
+                                line.push_str(", agrees with the nearest training take");
+                            }
+                            (line, SURE)
                         };
                         ui.label(egui::RichText::new(line).size(size * 0.6).color(color));
                     }

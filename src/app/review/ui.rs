@@ -144,13 +144,11 @@ pub(super) fn review_ui(
                 Some(g) => {
                     ui.label(egui::RichText::new(g).strong().size(16.0));
                     // The annotator sees when the model was guessing.
-                    if let Some(c) = live.confidence.filter(|c| c.unsure()) {
+                    if live.done && !live.doubts.is_empty() {
+                        let why: Vec<String> = live.doubts.iter().map(|d| d.to_string()).collect();
                         ui.colored_label(
                             egui::Color32::from_rgb(255, 190, 90),
-                            format!(
-                                "unsure: the model is guessing (least likely word p = {:.2})",
-                                c.min_prob
-                            ),
+                            format!("unsure: {}", why.join("; ")),
                         );
                     }
                 }

@@ -1,0 +1,238 @@
+//! Whether a caption should be shown as a guess, and why: the signals a speaker or annotator
+//! needs before trusting it. Three independent checks, each measured on the demo corpus in the
+//! captioner's model card:
+//! - the model's own token probabilities ([`Confidence::unsure`]: a chosen word was less likely
+//!   than not);
+//! - the caption does not name the action of the nearest training take
+//!   ([`Neighbour::agrees`]);
+//! - the motion is out of domain: farther from every training take than 99 % of the training
+//!   takes are from theirs ([`Neighbour::far`]).
+
+use serde::Serialize;
+
+use super::nearest::Neighbour;
+use crate::lm::captioner::Confidence;
+
+/// One reason to doubt a caption.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Doubt {
+    /// The least likely chosen token had probability `min_prob` < [`Confidence::UNSURE_BELOW`].
+    Guessing { min_prob: f32 },
+    /// The nearest training take (`id`) is captioned `caption`, a different action.
+    DisagreesWithNearest { id: String, caption: String },
+    /// Distance `distance` to the nearest training take is above the index's `far_distance`.
+    OutOfDomain { distance: f32, far_distance: f32 },
+}
+
+impl std::fmt::Display for Doubt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Guessing { min_prob } => {
+                write!(f, "the model is guessing (a word at p = {min_prob:.2})")
+            }
+            Self::DisagreesWithNearest { caption, .. } => {
+                write!(f, "the nearest training take says \"{caption}\"")
+            }
+            Self::OutOfDomain {
+                distance,
+                far_distance,
+            } => write!(
+                f,
+                "unlike the training takes (distance {distance:.1} > {far_distance:.1})"
+            ),
+        }
+    }
+}
+
+/// Every reason to doubt `caption`, given the model's `confidence` and, when the captioner has a
+/// nearest-take index, the motion's `nearest` training take. Empty: shown as sure.
+pub fn doubts(caption: &str, confidence: &Confidence, nearest: Option<&Neighbour>) -> Vec<Doubt> {
+    let mut out = Vec::new();
+    if confidence.unsure() {
+        out.push(Doubt::Guessing {
+            min_prob: confidence.min_prob,
+        });
+    }
+    if let Some(n) = nearest {
+        if n.agrees(caption) == Some(false) {
+            out.push(Doubt::DisagreesWithNearest {
+                id: n.take.id.clone(),
+                caption: n.take.caption.clone(),
+            });
+        }
+        if n.far() {
+            out.push(Doubt::OutOfDomain {
+                distance: n.distance,
+                far_distance: n.far_distance,
+            });
+        }
+    }
+    out
+}
+
+/// One row of the calibration table: clips shown one way, and how many of them name the right
+/// action ([`names_action`](super::labels::names_action); clips without an action label count
+/// in `clips` only).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CalibrationRow {
+    pub shown: String,
+    pub clips: usize,
+    pub action_right: usize,
+    pub action_wrong: usize,
+}
+
+/// How well the doubts separate right from wrong captions: rows for clips shown as sure, as
+/// unsure, and unsure for each reason (a clip with two reasons counts in both), from each clip's
+/// doubts and whether its caption names its action.
+pub fn calibration<'a>(
+    items: impl IntoIterator<Item = (&'a [Doubt], Option<bool>)>,
+) -> Vec<CalibrationRow> {
+    let names = [
+        "sure",
+        "unsure (any reason)",
+        "  guessing (least token p < 0.5)",
+        "  disagrees with the nearest training take",
+        "  out of domain (far from every training take)",
+    ];
+    let mut rows: Vec<CalibrationRow> = names
+        .iter()
+        .map(|n| CalibrationRow {
+            shown: n.to_string(),
+            ..Default::default()
+        })
+        .collect();
+    for (doubts, right) in items {
+        let hit = |r: &mut CalibrationRow| {
+            r.clips += 1;
+            match right {
+                Some(true) => r.action_right += 1,
+                Some(false) => r.action_wrong += 1,
+                None => {}
+            }
+        };
+        if doubts.is_empty() {
+            hit(&mut rows[0]);
+            continue;
+        }
+        hit(&mut rows[1]);
+        for (k, row) in rows[2..].iter_mut().enumerate() {
+            let has = doubts.iter().any(|d| {
+                matches!(
+                    (k, d),
+                    (0, Doubt::Guessing { .. })
+                        | (1, Doubt::DisagreesWithNearest { .. })
+                        | (2, Doubt::OutOfDomain { .. })
+                )
+            });
+            if has {
+                hit(row);
+            }
+        }
+    }
+    rows
+}
+
+/// The calibration table as Markdown.
+pub fn calibration_markdown(rows: &[CalibrationRow]) -> String {
+    let mut s =
+        String::from("| shown as | clips | action right | action wrong |\n|---|---|---|---|\n");
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.shown.replace("  ", "&nbsp;&nbsp;"),
+            r.clips,
+            r.action_right,
+            r.action_wrong
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::eval::nearest::IndexedTake;
+
+    fn walk(distance: f32) -> Neighbour {
+        Neighbour {
+            take: IndexedTake {
+                id: "dataset-2_walk_normal_003".into(),
+                caption: "a person walks forward.".into(),
+                labels: BTreeMap::from([
+                    ("content".to_string(), "walk".to_string()),
+                    ("style".to_string(), "normal".to_string()),
+                ]),
+                mirrored: false,
+            },
+            distance,
+            far_distance: 30.0,
+        }
+    }
+
+    #[test]
+    fn each_check_adds_its_reason() {
+        let sure = Confidence {
+            mean_logprob: -0.05,
+            min_prob: 0.9,
+            tokens: 6,
+        };
+        assert!(doubts("someone walks forward.", &sure, Some(&walk(5.0))).is_empty());
+        assert!(doubts("someone walks forward.", &sure, None).is_empty());
+        let d = doubts("a person runs forward.", &sure, Some(&walk(5.0)));
+        assert!(
+            matches!(&d[..], [Doubt::DisagreesWithNearest { caption, .. }] if caption == "a person walks forward.")
+        );
+        let d = doubts("a person walks forward.", &sure, Some(&walk(45.0)));
+        assert_eq!(
+            d,
+            vec![Doubt::OutOfDomain {
+                distance: 45.0,
+                far_distance: 30.0
+            }]
+        );
+        let guess = Confidence {
+            min_prob: 0.3,
+            ..sure
+        };
+        let d = doubts("a person runs forward.", &guess, Some(&walk(45.0)));
+        assert_eq!(d.len(), 3);
+        assert_eq!(
+            d[0].to_string(),
+            "the model is guessing (a word at p = 0.30)"
+        );
+        assert_eq!(
+            d[1].to_string(),
+            "the nearest training take says \"a person walks forward.\""
+        );
+    }
+
+    #[test]
+    fn calibration_counts_each_reason() {
+        let g = Doubt::Guessing { min_prob: 0.2 };
+        let d = Doubt::DisagreesWithNearest {
+            id: "x".into(),
+            caption: "a person walks forward.".into(),
+        };
+        let both = [g.clone(), d.clone()];
+        let rows = calibration([
+            (&[][..], Some(true)),
+            (&[][..], Some(false)),
+            (&[][..], None),
+            (&both[..], Some(false)),
+            (&[d][..], Some(false)),
+            (&[g][..], Some(true)),
+        ]);
+        let got: Vec<(usize, usize, usize)> = rows
+            .iter()
+            .map(|r| (r.clips, r.action_right, r.action_wrong))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(3, 1, 1), (3, 1, 2), (2, 1, 1), (2, 0, 2), (0, 0, 0)]
+        );
+        assert!(calibration_markdown(&rows).contains("| sure | 3 | 1 | 1 |"));
+    }
+}
