@@ -98,7 +98,6 @@ impl Dataset {
         }
         ids.sort_unstable();
         let mut split_of = HashMap::new();
-        let mut listed = 0usize;
         for split in Split::ALL {
             let path = root.join(format!("{}.txt", split.name()));
             if !path.exists() {
@@ -106,10 +105,11 @@ impl Dataset {
             }
             let text = std::fs::read_to_string(&path).map_err(|e| MotionError::io(&path, e))?;
             for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                listed += 1;
                 split_of.insert(id.to_string(), split);
             }
         }
+        // Distinct ids: an id listed twice (or in two lists) counts once.
+        let listed = split_of.len();
         let with_features = ids.iter().filter(|id| split_of.contains_key(*id)).count();
         // Keep only the entries we can show; the rest is a count for the UI.
         split_of.retain(|id, _| ids.binary_search(id).is_ok());

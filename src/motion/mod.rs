@@ -7,6 +7,7 @@ pub mod error;
 pub mod features;
 pub mod import;
 pub mod layout;
+pub mod limits;
 pub mod normalize;
 pub mod npy;
 pub mod recover;

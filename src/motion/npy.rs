@@ -41,14 +41,18 @@ impl NpyFloat for f64 {
 /// Reads a float32 or float64 `.npy` array of any rank.
 ///
 /// Errors: [`MotionError::Io`] if the file cannot be opened, [`MotionError::Npy`] if the header
-/// is not a numpy header, the dtype is not a float of 4 or 8 bytes, the array is Fortran-ordered,
-/// or the file ends before the data does.
+/// is not a numpy header (or is longer than [`MAX_HEADER_BYTES`] or nested deeper than
+/// [`MAX_HEADER_DEPTH`]), the dtype is not a float of 4 or 8 bytes, the array is
+/// Fortran-ordered, the shape's element count overflows, or the file ends before the data does
+/// (checked against the header's shape before anything is read, so a huge shape in a small
+/// file allocates nothing).
 pub fn read_npy<F: NpyFloat>(path: &Path) -> Result<NpyArray<F>> {
     let npy_err = |msg: String| MotionError::Npy {
         path: path.to_path_buf(),
         msg,
     };
-    let file = File::open(path).map_err(|e| MotionError::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| MotionError::io(path, e))?;
+    check_header(path, &mut file)?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .map_err(|e| npy_err(format!("bad header ({e})")))?;
     if npy.order() != npyz::Order::C {
@@ -80,14 +84,131 @@ pub fn read_npy<F: NpyFloat>(path: &Path) -> Result<NpyArray<F>> {
             .collect(),
         w => return Err(npy_err(format!("float{} is not supported", w * 8))),
     };
-    let expected: usize = shape.iter().product();
-    if data.len() != expected {
+    let expected = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if expected != Some(data.len()) {
         return Err(npy_err(format!(
-            "header shape {shape:?} needs {expected} values, file holds {}",
+            "header shape {shape:?} does not match the {} values the file holds",
             data.len()
         )));
     }
     Ok(NpyArray { shape, data })
+}
+
+/// Longest `.npy` header accepted: 64 KiB (numpy writes about 128 bytes, and its reader
+/// refuses more than 10,000 by default).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Deepest bracket nesting accepted in an `.npy` header (numpy writes 2: the dict and the shape
+/// tuple; a structured dtype a few more). Deeper is refused before the header's Python-literal
+/// parser sees it.
+pub const MAX_HEADER_DEPTH: usize = 8;
+
+/// Checks what `npyz` would trust without checking: the magic, the header length and nesting,
+/// and that the shape's element count neither overflows nor exceeds what the rest of the file
+/// holds. Leaves `file` at its start.
+fn check_header(path: &Path, file: &mut File) -> Result<()> {
+    use std::io::{Read, Seek};
+    let npy_err = |msg: String| MotionError::Npy {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let io = |e| MotionError::io(path, e);
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut pre = [0u8; 12];
+    let got = file.read(&mut pre).map_err(io)?;
+    let got = got + file.read(&mut pre[got..]).map_err(io)?;
+    if got < 10 || &pre[..6] != b"\x93NUMPY" {
+        return Err(npy_err(
+            "bad header (no numpy magic: not an .npy file)".into(),
+        ));
+    }
+    let (header_len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10u64),
+        2 | 3 if got == 12 => (
+            u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64,
+            12,
+        ),
+        v => return Err(npy_err(format!("bad header (format version {v})"))),
+    };
+    if header_len > MAX_HEADER_BYTES as u64 {
+        return Err(npy_err(format!(
+            "bad header ({header_len} bytes, more than the {MAX_HEADER_BYTES}-byte limit)"
+        )));
+    }
+    if start + header_len > file_len {
+        return Err(npy_err("bad header (the file ends inside it)".into()));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    file.read_exact(&mut header).map_err(io)?;
+    file.rewind().map_err(io)?;
+    let text = String::from_utf8_lossy(&header);
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_HEADER_DEPTH {
+            return Err(npy_err(format!(
+                "bad header (nested deeper than {MAX_HEADER_DEPTH} brackets)"
+            )));
+        }
+    }
+    // Only what numpy writes is checked here; anything else is left to npyz to accept or refuse.
+    let Some(shape) = header_shape(&text) else {
+        return Ok(());
+    };
+    let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let bytes = count.and_then(|n| n.checked_mul(header_item_bytes(&text)));
+    let data = file_len - start - header_len;
+    match bytes {
+        None => Err(npy_err(format!(
+            "bad header (shape {shape:?} has more values than fit in memory)"
+        ))),
+        Some(b) if b > data => Err(npy_err(format!(
+            "data ends early or is unreadable (header shape {shape:?} needs {b} bytes of \
+             data, the file holds {data})"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The `'shape': (a, b, ...)` tuple of a numpy header, if it is written as numpy writes it.
+fn header_shape(header: &str) -> Option<Vec<u64>> {
+    let after = &header[header.find("'shape'")? + "'shape'".len()..];
+    let tuple = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('(')?;
+    let inner = &tuple[..tuple.find(')')?];
+    inner
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
+}
+
+/// Bytes per value of the header's `'descr'` (`'<f4'` → 4); 1 when it cannot tell, which
+/// only weakens the size check.
+fn header_item_bytes(header: &str) -> u64 {
+    let Some(at) = header.find("'descr'") else {
+        return 1;
+    };
+    let after = &header[at + "'descr'".len()..];
+    let Some(descr) = after
+        .trim_start()
+        .strip_prefix(':')
+        .and_then(|a| a.trim_start().strip_prefix('\''))
+        .and_then(|a| a.split('\'').next())
+    else {
+        return 1;
+    };
+    let digits: String = descr.chars().skip_while(|c| !c.is_ascii_digit()).collect();
+    digits.parse::<u64>().ok().filter(|&n| n > 0).unwrap_or(1)
 }
 
 /// Writes a float32 `.npy` array of the given shape (C order).

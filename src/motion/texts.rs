@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::error::{MotionError, Result};
 use super::layout::FPS;
+use super::limits::MAX_CAPTION_LINE_BYTES;
 
 /// One caption of a clip, possibly of a sub-range of it.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,8 +40,10 @@ impl Caption {
 
 /// Parses the text of a captions file; `path` names it in errors.
 ///
-/// Errors: a non-blank line with fewer than 4 `#`-separated fields, an empty caption, or a
-/// start/end that is not a number (line numbers are 1-based); a file with no caption line.
+/// Errors: a non-blank line with fewer than 4 `#`-separated fields, an empty caption, a
+/// start/end that is not a number, a line longer than [`MAX_CAPTION_LINE_BYTES`] (line numbers
+/// are 1-based); a file with no caption line. Caption text is kept as written, control
+/// characters included: whoever prints it to a terminal escapes them.
 pub fn parse_texts(content: &str, path: &Path) -> Result<Vec<Caption>> {
     let mut captions = Vec::new();
     for (i, line) in content.lines().enumerate() {
@@ -53,6 +56,12 @@ pub fn parse_texts(content: &str, path: &Path) -> Result<Vec<Caption>> {
             line: i + 1,
             msg,
         };
+        if line.len() > MAX_CAPTION_LINE_BYTES {
+            return Err(err(format!(
+                "{} bytes: longer than the {MAX_CAPTION_LINE_BYTES}-byte limit of a caption line",
+                line.len()
+            )));
+        }
         let fields: Vec<&str> = line.split('#').collect();
         if fields.len() < 4 {
             return Err(err(format!(
@@ -127,5 +136,9 @@ mod tests {
         );
         let e = parse_texts("\n  \n", p).unwrap_err();
         assert!(e.to_string().contains("no caption"), "{e}");
+        // A 100,000-word caption once took minutes downstream: the line is refused.
+        let long = format!("ok#ok/X#0#0\n{}#x#0#0\n", "word ".repeat(100_000));
+        let e = parse_texts(&long, p).unwrap_err().to_string();
+        assert!(e.contains("t.txt:2") && e.contains("limit"), "{e}");
     }
 }

@@ -25,11 +25,13 @@
 //! - CMU data is Y up; lengths and root translations are in ASF units: metres = value /
 //!   `:units length` (0.45 for CMU) × 0.0254. AMC files carry no frame rate: see [`AMC_FPS`].
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::{Capture, read_text};
 use crate::motion::error::{MotionError, Result};
+use crate::motion::limits::{MAX_JOINTS, MAX_SOURCE_FRAMES, check_array_size};
 
 /// Frames per second of AMC data. AMC files have no frame-rate field; the CMU database
 /// captured at 120 fps (`cmu_descriptions.csv` lists 120 for every trial stored here).
@@ -258,12 +260,18 @@ impl AsfKinematics {
             c.push(euler(&bone.axis_order, bone.axis, &bone.name)?);
         }
         let parents: Vec<Option<usize>> = sk.bones.iter().map(|b| b.parent).collect();
-        let mut order: Vec<usize> = (0..parents.len())
-            .filter(|&b| parents[b].is_none())
-            .collect();
+        let mut children = vec![Vec::new(); parents.len()];
+        let mut order = Vec::with_capacity(parents.len());
+        for (b, parent) in parents.iter().enumerate() {
+            match *parent {
+                None => order.push(b),
+                Some(p) if p < parents.len() => children[p].push(b),
+                Some(_) => {} // a bad index: left out of `order`, reported below
+            }
+        }
         let mut next = 0;
         while let Some(&p) = order.get(next) {
-            order.extend((0..parents.len()).filter(|&b| parents[b] == Some(p)));
+            order.extend_from_slice(&children[p]);
             next += 1;
         }
         if order.len() != parents.len() {
@@ -340,6 +348,11 @@ enum Section {
 }
 
 /// Reads an ASF skeleton (plain or `.gz`): angles in degrees, lengths in ASF units.
+///
+/// Errors (file and line): a malformed or non-finite number, a bone without a name, length or
+/// a finite non-zero direction, a name used twice, more than [`MAX_JOINTS`] bones, an unknown
+/// bone or a second parent in `:hierarchy`, a bone left out of it or a cycle, a bad axis order
+/// or dof, a missing `:root` or `:hierarchy` section.
 pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
     let text = read_text(path)?;
     let root = AsfRoot {
@@ -436,6 +449,9 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
                 if bone.is_some() {
                     return Err(err("`begin` inside a bone block".into()));
                 }
+                if sk.bones.len() >= MAX_JOINTS {
+                    return Err(err(format!("more than {MAX_JOINTS} bones (the limit)")));
+                }
                 bone_lines.push(line);
                 bone = Some(AsfBone {
                     name: String::new(),
@@ -494,16 +510,16 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
 
     let to_degrees = |a: f64| if sk.angle_degrees { a } else { a / DEG };
     sk.root.orientation = sk.root.orientation.map(to_degrees);
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(sk.bones.len());
     for (k, &at) in bone_lines.iter().enumerate() {
-        let (done, todo) = sk.bones.split_at_mut(k);
-        let b = &mut todo[0];
+        let b = &mut sk.bones[k];
         let norm = b.direction.iter().map(|v| v * v).sum::<f64>().sqrt();
         let problem = if b.name.is_empty() {
             "has no `name`"
-        } else if b.name == "root" || done.iter().any(|d| d.name == b.name) {
+        } else if b.name == "root" || by_name.insert(b.name.clone(), k).is_some() {
             "is named twice (or `root`)"
-        } else if norm < 1e-12 {
-            "has no or a zero `direction`"
+        } else if !(norm.is_finite() && norm >= 1e-12) {
+            "has no, a zero or a huge `direction`"
         } else if b.length < 0.0 {
             "has no `length`"
         } else {
@@ -515,7 +531,7 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
     }
 
     let index = |name: &str, at: usize| {
-        let found = sk.bones.iter().position(|b| b.name == name);
+        let found = by_name.get(name).copied();
         found.ok_or_else(|| text_err(path, at, format!("unknown bone `{name}` in :hierarchy")))
     };
     let mut parents: Vec<Option<Option<usize>>> = vec![None; sk.bones.len()];
@@ -553,6 +569,10 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
 /// Reads an AMC motion (plain or `.gz`) for `skeleton` and runs forward kinematics. Every frame
 /// must give the root and every bone that has dofs, each once. Positions are metres, Y up (as
 /// in the data), joint 0 the root, joint `k` the end of bone `k - 1`; fps is [`AMC_FPS`].
+///
+/// Errors (file and line): an unknown bone, a wrong value count, a repeated or missing bone in
+/// a frame, a non-finite or malformed value, frame numbers out of sequence, a truncated last
+/// frame, more than [`MAX_SOURCE_FRAMES`] frames or positions past the array limit.
 pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
     let rig = AsfKinematics::new(skeleton)?;
     let text = read_text(path)?;
@@ -567,6 +587,22 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
     // The first joint with channels that the frame has not given.
     let absent = |seen: &[bool]| (0..n_joints).find(|&j| !seen[j] && !rig.channels(j).is_empty());
 
+    let by_name: HashMap<&str, usize> = skeleton
+        .bones
+        .iter()
+        .enumerate()
+        .rev() // the first of two bones with one name wins, as in `bone_index`
+        .map(|(b, bone)| (bone.name.as_str(), b + 1))
+        .collect();
+    // Forward kinematics appends `n_joints` positions per frame: stop at the limits first.
+    let room_for_frame = |frames: usize, line: usize| -> Result<()> {
+        if frames >= MAX_SOURCE_FRAMES {
+            let msg = format!("more than {MAX_SOURCE_FRAMES} frames (the limit)");
+            return Err(text_err(path, line, msg));
+        }
+        let positions = (frames + 1).saturating_mul(n_joints);
+        check_array_size(path, "joint positions (frames × joints)", positions, 24)
+    };
     let mut to_rad = if skeleton.angle_degrees { DEG } else { 1.0 };
     let mut values = vec![0.0; rig.offsets[n_joints]];
     let mut seen = vec![false; n_joints];
@@ -598,13 +634,14 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
             && let Ok(n) = name.parse::<u64>()
         {
             if let Some((prev, at)) = current {
-                if n != prev + 1 {
+                if prev.checked_add(1) != Some(n) {
                     return Err(err(format!("frame {n} follows frame {prev}")));
                 }
                 if let Some(j) = absent(&seen) {
                     let msg = format!("frame {prev} has no `{}` line", joint_name(j));
                     return Err(text_err(path, at, msg));
                 }
+                room_for_frame(frames, at)?;
                 rig.pose(&values, to_rad, &mut positions);
                 frames += 1;
             }
@@ -617,12 +654,9 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
         }
         let joint = match name {
             "root" => 0,
-            _ => {
-                skeleton
-                    .bone_index(name)
-                    .ok_or_else(|| err(format!("unknown bone `{name}`")))?
-                    + 1
-            }
+            _ => *by_name
+                .get(name)
+                .ok_or_else(|| err(format!("unknown bone `{name}`")))?,
         };
         let range = rig.channels(joint);
         if toks.len() - 1 != range.len() {
@@ -650,6 +684,7 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
         );
         return Err(text_err(path, last_line, msg));
     }
+    room_for_frame(frames, last_line)?;
     rig.pose(&values, to_rad, &mut positions);
     frames += 1;
     let joint_names = (0..n_joints).map(|j| joint_name(j).to_string()).collect();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Capture, read_text};
 use crate::motion::error::{MotionError, Result};
+use crate::motion::limits::{MAX_JOINTS, MAX_SOURCE_FRAMES, check_array_size};
 
 /// One animation channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +104,14 @@ impl<'a> Tokens<'a> {
         Ok(line)
     }
 
+    /// A finite number (an OFFSET coordinate).
     fn number(&mut self) -> Result<f64> {
         let (t, line) = self.next()?;
-        t.parse::<f64>()
-            .map_err(|_| self.err(line, format!("`{t}` is not a number")))
+        match t.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            Ok(_) => Err(self.err(line, format!("`{t}` is not a finite number"))),
+            Err(_) => Err(self.err(line, format!("`{t}` is not a number"))),
+        }
     }
 
     fn err(&self, line: usize, msg: String) -> MotionError {
@@ -125,9 +130,14 @@ pub fn read_bvh(path: &Path) -> Result<Bvh> {
 
 /// Parses BVH text; `path` names it in errors (with 1-based line numbers).
 ///
-/// Errors: a malformed hierarchy, an unknown channel, a `Frames`/`Frame Time` header missing or
-/// not a positive number, a data line with the wrong number of values or a non-number, fewer
-/// data lines than `Frames` (truncated file), NaN/infinite values (with the frame).
+/// Errors: a malformed hierarchy, an unknown channel, a non-finite OFFSET, more than
+/// [`MAX_JOINTS`] joints and end sites (however deeply nested: the hierarchy is read with an
+/// explicit stack), a `Frames`/`Frame Time` header missing or not a positive number, more than
+/// [`MAX_SOURCE_FRAMES`] frames or channel values or positions past
+/// [`MAX_ARRAY_BYTES`](crate::motion::limits::MAX_ARRAY_BYTES), a data
+/// line with the wrong number of values or a non-number, fewer data lines than `Frames`
+/// (truncated file), NaN/infinite values (with the frame). Memory is never reserved beyond what
+/// the text can hold, whatever the header declares.
 pub fn parse_bvh(text: &str, path: &Path) -> Result<Bvh> {
     let motion_line = text
         .lines()
@@ -153,7 +163,7 @@ pub fn parse_bvh(text: &str, path: &Path) -> Result<Bvh> {
     if !kw.eq_ignore_ascii_case("ROOT") {
         return Err(tokens.err(line, format!("expected `ROOT`, found `{kw}`")));
     }
-    parse_joint(&mut tokens, None, &mut joints, &mut n_channels)?;
+    parse_hierarchy(&mut tokens, &mut joints, &mut n_channels)?;
     if let Some(&(t, line)) = tokens.items.get(tokens.pos) {
         return Err(tokens.err(line, format!("unexpected `{t}` after the root joint")));
     }
@@ -182,6 +192,17 @@ pub fn parse_bvh(text: &str, path: &Path) -> Result<Bvh> {
         line: frames_line,
         msg: format!("frame count `{frames_s}` is not a whole number"),
     })?;
+    if frames > MAX_SOURCE_FRAMES {
+        return Err(MotionError::Text {
+            path: path.to_path_buf(),
+            line: frames_line,
+            msg: format!("{frames} frames: more than the limit of {MAX_SOURCE_FRAMES}"),
+        });
+    }
+    let n_values = frames.saturating_mul(n_channels);
+    check_array_size(path, "BVH channel values (frames × channels)", n_values, 8)?;
+    let n_positions = frames.saturating_mul(joints.len());
+    check_array_size(path, "joint positions (frames × joints)", n_positions, 24)?;
     let (ft_s, ft_line) = header("Frame Time:")?;
     let frame_time: f64 = ft_s
         .parse()
@@ -192,7 +213,8 @@ pub fn parse_bvh(text: &str, path: &Path) -> Result<Bvh> {
             line: ft_line,
             msg: format!("frame time `{ft_s}` is not a positive number of seconds"),
         })?;
-    let mut values = Vec::with_capacity(frames * n_channels);
+    // Each value takes at least two bytes of text ("0 "): never reserve more than that.
+    let mut values = Vec::with_capacity(n_values.min(text.len() / 2 + 1));
     let mut read = 0usize;
     let mut last_line = ft_line;
     for (i, l) in lines {
@@ -253,14 +275,69 @@ pub fn parse_bvh(text: &str, path: &Path) -> Result<Bvh> {
     })
 }
 
-/// Parses `NAME { OFFSET .. CHANNELS .. children }` after a ROOT/JOINT keyword.
-fn parse_joint(
+/// Parses the hierarchy after the `ROOT` keyword up to the root's closing brace, appending
+/// joints and end sites in file order. Open joints are kept on an explicit stack (no recursion),
+/// and more than [`MAX_JOINTS`] joints and end sites is an error.
+fn parse_hierarchy(
+    tokens: &mut Tokens,
+    joints: &mut Vec<BvhJoint>,
+    n_channels: &mut usize,
+) -> Result<()> {
+    let mut open = vec![open_joint(tokens, None, joints, n_channels)?];
+    while let Some(&current) = open.last() {
+        let (t, line) = tokens.next()?;
+        match t {
+            "}" => {
+                open.pop();
+            }
+            t if t.eq_ignore_ascii_case("JOINT") => {
+                open.push(open_joint(tokens, Some(current), joints, n_channels)?);
+            }
+            t if t.eq_ignore_ascii_case("End") => {
+                check_joint_count(tokens, joints, line)?;
+                tokens.expect("Site")?;
+                tokens.expect("{")?;
+                tokens.expect("OFFSET")?;
+                let offset = [tokens.number()?, tokens.number()?, tokens.number()?];
+                tokens.expect("}")?;
+                joints.push(BvhJoint {
+                    name: format!("{}_End", joints[current].name),
+                    parent: Some(current),
+                    offset,
+                    channels: Vec::new(),
+                    first_channel: *n_channels,
+                });
+            }
+            t => {
+                let name = &joints[current].name;
+                return Err(tokens.err(line, format!("unexpected `{t}` in joint `{name}`")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors when the hierarchy already has [`MAX_JOINTS`] joints and end sites.
+fn check_joint_count(tokens: &Tokens, joints: &[BvhJoint], line: usize) -> Result<()> {
+    if joints.len() >= MAX_JOINTS {
+        return Err(tokens.err(
+            line,
+            format!("more than {MAX_JOINTS} joints and end sites (the limit)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `NAME { OFFSET x y z CHANNELS n ...` after a ROOT/JOINT keyword, appends the joint
+/// and returns its index; its children and closing brace are left to [`parse_hierarchy`].
+fn open_joint(
     tokens: &mut Tokens,
     parent: Option<usize>,
     joints: &mut Vec<BvhJoint>,
     n_channels: &mut usize,
-) -> Result<()> {
-    let (name, _) = tokens.next()?;
+) -> Result<usize> {
+    let (name, line) = tokens.next()?;
+    check_joint_count(tokens, joints, line)?;
     tokens.expect("{")?;
     tokens.expect("OFFSET")?;
     let offset = [tokens.number()?, tokens.number()?, tokens.number()?];
@@ -269,14 +346,14 @@ fn parse_joint(
     let n: usize = n_s
         .parse()
         .map_err(|_| tokens.err(line, format!("channel count `{n_s}` is not a number")))?;
-    let mut channels = Vec::with_capacity(n);
+    // Each channel is a token of the file, so `n` bounds nothing: reserve the six that exist.
+    let mut channels = Vec::with_capacity(n.min(6));
     for _ in 0..n {
         let (c, line) = tokens.next()?;
         channels.push(
             Channel::parse(c).ok_or_else(|| tokens.err(line, format!("unknown channel `{c}`")))?,
         );
     }
-    let index = joints.len();
     joints.push(BvhJoint {
         name: name.to_string(),
         parent,
@@ -285,30 +362,7 @@ fn parse_joint(
         channels,
     });
     *n_channels += n;
-    loop {
-        let (t, line) = tokens.next()?;
-        match t {
-            "}" => return Ok(()),
-            t if t.eq_ignore_ascii_case("JOINT") => {
-                parse_joint(tokens, Some(index), joints, n_channels)?
-            }
-            t if t.eq_ignore_ascii_case("End") => {
-                tokens.expect("Site")?;
-                tokens.expect("{")?;
-                tokens.expect("OFFSET")?;
-                let offset = [tokens.number()?, tokens.number()?, tokens.number()?];
-                tokens.expect("}")?;
-                joints.push(BvhJoint {
-                    name: format!("{name}_End"),
-                    parent: Some(index),
-                    offset,
-                    channels: Vec::new(),
-                    first_channel: *n_channels,
-                });
-            }
-            t => return Err(tokens.err(line, format!("unexpected `{t}` in joint `{name}`"))),
-        }
-    }
+    Ok(joints.len() - 1)
 }
 
 type Mat3 = [[f64; 3]; 3];

@@ -9,6 +9,8 @@ use super::convert::joints_to_features;
 use super::resample::resample_to_20fps;
 use super::rig::{Format, Rig};
 use crate::motion::error::{MotionError, Result};
+use crate::motion::limits::{MAX_COORD_METRES, check_fps};
+use crate::motion::skeleton::JOINT_NAMES;
 use crate::motion::{Features, N_JOINTS};
 
 /// How to read a file; everything defaults to what the file and the built-in rigs say.
@@ -109,19 +111,63 @@ fn find_asf(amc: &Path) -> Result<PathBuf> {
     }
 }
 
+/// Errors on the first SMPL joint of `(T, 22, 3)` positions (metres) that is not finite or lies
+/// beyond [`MAX_COORD_METRES`] on an axis, naming the source frame, the joint and the rig (whose
+/// `metres_per_unit` may be the cause).
+fn check_coordinates(smpl: &[[f64; 3]], rig: &Rig, path: &Path) -> Result<()> {
+    let bad = smpl
+        .iter()
+        .position(|p| !p.iter().all(|v| v.abs() <= MAX_COORD_METRES));
+    match bad {
+        None => Ok(()),
+        Some(i) => Err(MotionError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!(
+                "frame {}: joint `{}` maps to {:?} m through rig `{}` ({}), not finite or beyond \
+                 the {MAX_COORD_METRES} m limit (a corrupt translation, offset or scale?)",
+                i / N_JOINTS,
+                JOINT_NAMES[i % N_JOINTS],
+                smpl[i],
+                rig.name,
+                rig.origin
+            ),
+        }),
+    }
+}
+
 /// Reads a BVH or AMC file (plain or `.gz`) into 22 SMPL joints at 20 fps.
 ///
 /// Errors: an unknown extension, an unreadable or malformed file (file and line), an unknown
-/// rig (the joint names seen and the rigs tried), fewer than 2 frames.
+/// rig (the joint names seen and the rigs tried), a rig given for the other format, a frame rate
+/// outside [`MIN_FPS`](crate::motion::limits::MIN_FPS)`..=`[`MAX_FPS`](crate::motion::limits::MAX_FPS)
+/// (header or `--fps`), a joint that is not finite or lies beyond [`MAX_COORD_METRES`] (frame
+/// and joint named), fewer than 2 or more than
+/// [`MAX_FRAMES_20FPS`](crate::motion::limits::MAX_FRAMES_20FPS) frames at 20 fps. The joints
+/// returned are always finite.
 pub fn import_motion(path: &Path, options: &ImportOptions) -> Result<ImportedMotion> {
     let format = format_of(path).ok_or_else(|| MotionError::Invalid {
         path: path.to_path_buf(),
         msg: "not a motion file GeoMotion imports (.bvh, .amc, optionally .gz)".into(),
     })?;
+    if let Some(fps) = options.fps {
+        check_fps(path, fps, "--fps")?;
+    }
+    if let Some(rig) = options.rig.as_ref().filter(|r| r.format != format) {
+        return Err(MotionError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!(
+                "rig `{}` ({}) is for {:?} files, this is a {format:?} file",
+                rig.name, rig.origin, rig.format
+            ),
+        });
+    }
     let builtin;
     let (capture, rig) = match format {
         Format::Bvh => {
             let bvh = read_bvh(path)?;
+            if options.fps.is_none() {
+                check_fps(path, bvh.fps(None), "1 / the `Frame Time` header")?;
+            }
             let names: Vec<String> = bvh.joints.iter().map(|j| j.name.clone()).collect();
             let rig = match &options.rig {
                 Some(r) => r.clone(),
@@ -155,12 +201,13 @@ pub fn import_motion(path: &Path, options: &ImportOptions) -> Result<ImportedMot
         }
     };
     let mut smpl = rig.map(&capture)?;
+    check_coordinates(&smpl, &rig, path)?;
     let mut source_frames = capture.frames;
     if options.drop_first_frame && source_frames > 0 {
         smpl.drain(..N_JOINTS);
         source_frames -= 1;
     }
-    let (joints, frames) = resample_to_20fps(&smpl, N_JOINTS, capture.fps);
+    let (joints, frames) = resample_to_20fps(&smpl, N_JOINTS, capture.fps, path)?;
     if frames < 2 {
         return Err(MotionError::Invalid {
             path: path.to_path_buf(),

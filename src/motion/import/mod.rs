@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::error::{MotionError, Result};
+use super::limits::MAX_TEXT_BYTES;
 
 /// A captured motion after forward kinematics on its own rig.
 #[derive(Clone, Debug)]
@@ -44,19 +45,35 @@ impl Capture {
 }
 
 /// Reads a text file, gunzipping it when the name ends in `.gz`. Errors name the file (a corrupt
-/// gzip stream included).
+/// gzip stream included); so does text past [`MAX_TEXT_BYTES`] (a gzip bomb is cut off there,
+/// not inflated into memory).
 pub(crate) fn read_text(path: &Path) -> Result<String> {
+    read_text_at_most(path, MAX_TEXT_BYTES)
+}
+
+/// [`read_text`] with its size limit as an argument (tests use a small one).
+fn read_text_at_most(path: &Path, limit: usize) -> Result<String> {
     let file = std::fs::File::open(path).map_err(|e| MotionError::io(path, e))?;
-    let mut text = String::new();
-    let res = if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(std::io::BufReader::new(file)).read_to_string(&mut text)
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     } else {
-        std::io::BufReader::new(file).read_to_string(&mut text)
+        Box::new(std::io::BufReader::new(file))
     };
-    res.map_err(|e| MotionError::Invalid {
-        path: path.to_path_buf(),
-        msg: format!("cannot read text ({e})"),
-    })?;
+    let mut text = String::new();
+    let cap = (limit as u64).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_string(&mut text)
+        .map_err(|e| MotionError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!("cannot read text ({e})"),
+        })?;
+    if text.len() > limit {
+        return Err(MotionError::Invalid {
+            path: path.to_path_buf(),
+            msg: format!("more than {limit} bytes of text (the limit)"),
+        });
+    }
     Ok(text)
 }
 

@@ -1,21 +1,48 @@
 //! Resampling joint positions to HumanML3D's 20 fps.
 
+use std::path::Path;
+
 use crate::motion::FPS;
+use crate::motion::error::{MotionError, Result};
+use crate::motion::limits::{MAX_FRAMES_20FPS, check_fps};
 
 /// Resamples `(T, J, 3)` positions at `fps` to 20 fps: frame k is the source at time `k / 20` s,
 /// linearly interpolated between the two nearest source frames (an exact pick when `fps` is a
-/// multiple of 20, e.g. 60 → every 3rd frame, 120 → every 6th). Returns the new frame count.
+/// multiple of 20, e.g. 60 → every 3rd frame, 120 → every 6th). Returns the positions
+/// `(T', J, 3)` and the new frame count T'.
+///
+/// Errors (naming `source`): `joints` is 0, `fps` outside
+/// [`MIN_FPS`](crate::motion::limits::MIN_FPS)`..=`[`MAX_FPS`](crate::motion::limits::MAX_FPS),
+/// or more than [`MAX_FRAMES_20FPS`] output frames; nothing is allocated before these checks.
 pub fn resample_to_20fps(
     positions: &[[f64; 3]],
     joints: usize,
     fps: f64,
-) -> (Vec<[f64; 3]>, usize) {
+    source: &Path,
+) -> Result<(Vec<[f64; 3]>, usize)> {
+    if joints == 0 {
+        return Err(MotionError::Invalid {
+            path: source.to_path_buf(),
+            msg: "no joints to resample".into(),
+        });
+    }
+    check_fps(source, fps, "source frame rate")?;
     let frames = positions.len() / joints;
     if frames == 0 {
-        return (Vec::new(), 0);
+        return Ok((Vec::new(), 0));
     }
     let step = fps / FPS as f64;
-    let out_frames = ((frames - 1) as f64 / step).floor() as usize + 1;
+    let out_frames = ((frames - 1) as f64 / step).floor() + 1.0;
+    if out_frames > MAX_FRAMES_20FPS as f64 {
+        return Err(MotionError::Invalid {
+            path: source.to_path_buf(),
+            msg: format!(
+                "{frames} frames at {fps} fps make {out_frames} frames at 20 fps, more than \
+                 the limit of {MAX_FRAMES_20FPS}"
+            ),
+        });
+    }
+    let out_frames = out_frames as usize;
     let mut out = Vec::with_capacity(out_frames * joints);
     for k in 0..out_frames {
         let src = k as f64 * step;
@@ -31,7 +58,7 @@ pub fn resample_to_20fps(
             });
         }
     }
-    (out, out_frames)
+    Ok((out, out_frames))
 }
 
 #[cfg(test)]
@@ -41,13 +68,34 @@ mod tests {
     #[test]
     fn integer_ratios_pick_frames_and_30fps_interpolates() {
         let src: Vec<[f64; 3]> = (0..121).map(|t| [t as f64, 0.0, 0.0]).collect();
-        let (o, n) = resample_to_20fps(&src, 1, 120.0);
+        let p = Path::new("take.bvh");
+        let (o, n) = resample_to_20fps(&src, 1, 120.0, p).unwrap();
         assert_eq!(n, 21);
         assert_eq!(o[1][0], 6.0);
         assert_eq!(o[20][0], 120.0);
-        let (o, n) = resample_to_20fps(&src[..31], 1, 30.0);
+        let (o, n) = resample_to_20fps(&src[..31], 1, 30.0, p).unwrap();
         assert_eq!(n, 21);
         assert!((o[1][0] - 1.5).abs() < 1e-12);
         assert_eq!(o[20][0], 30.0);
+    }
+
+    /// `Frame Time: 1000` once resampled 300 frames into 6 million; zero joints divided by zero.
+    #[test]
+    fn absurd_rates_and_lengths_are_errors_before_any_allocation() {
+        let p = Path::new("take.bvh");
+        let src = vec![[0.0; 3]; 300 * 22];
+        let e = resample_to_20fps(&src, 22, 0.001, p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("take.bvh") && e.contains("0.001"), "{e}");
+        for fps in [0.0, -20.0, f64::NAN, f64::INFINITY, 1e300] {
+            assert!(resample_to_20fps(&src, 22, fps, p).is_err(), "{fps}");
+        }
+        assert!(resample_to_20fps(&src, 0, 30.0, p).is_err());
+        // 60,000 frames at 1 fps: 1.2 million frames at 20 fps, over the limit.
+        let long = vec![[0.0; 3]; 60_000];
+        let e = resample_to_20fps(&long, 1, 1.0, p).unwrap_err().to_string();
+        assert!(e.contains("more than the limit"), "{e}");
+        assert_eq!(resample_to_20fps(&long, 1, 20.0, p).unwrap().1, 60_000);
     }
 }

@@ -42,6 +42,13 @@ pub enum Format {
     Asf,
 }
 
+/// The range of [`JointSource::Between`]'s `at`: a point between the two joints (0..1) or up
+/// to one joint-distance beyond either; further out it is a typo, and NaN or infinity would give
+/// non-finite joints.
+pub const MIN_AT: f64 = -1.0;
+/// See [`MIN_AT`].
+pub const MAX_AT: f64 = 2.0;
+
 /// Where one SMPL joint comes from.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged)]
@@ -90,6 +97,10 @@ pub struct Rig {
 
 impl Rig {
     /// Parses a rig TOML; `origin` names it in errors.
+    ///
+    /// Errors (all naming `origin`): TOML syntax or an unknown key (with the TOML line), a key
+    /// that is not one of the 22 SMPL joints, a joint missing, `metres_per_unit` not positive
+    /// and finite, a `between` point's `at` outside [`MIN_AT`]`..=`[`MAX_AT`].
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
         let bad = |msg: String| MotionError::Invalid {
             path: origin.to_path_buf(),
@@ -117,6 +128,15 @@ impl Rig {
         }
         if !(file.metres_per_unit.is_finite() && file.metres_per_unit > 0.0) {
             return Err(bad("metres_per_unit must be a positive number".into()));
+        }
+        for (name, source) in JOINT_NAMES.iter().zip(&joints) {
+            if let JointSource::Between { at, .. } = source
+                && !(MIN_AT..=MAX_AT).contains(at)
+            {
+                return Err(bad(format!(
+                    "`{name}`: at = {at} is not a number in {MIN_AT}..={MAX_AT}"
+                )));
+            }
         }
         Ok(Self {
             name: file.name,
@@ -215,6 +235,9 @@ impl Rig {
     }
 
     /// The 22 SMPL joints of every frame, `(T, 22, 3)` metres, from a capture on this rig.
+    ///
+    /// Errors: the capture lacks a joint the rig reads (naming the motion file, the joint, and
+    /// the rig with the file it came from).
     pub fn map(&self, capture: &Capture) -> Result<Vec<[f64; 3]>> {
         let index = |name: &str| -> Result<usize> {
             capture
@@ -224,8 +247,8 @@ impl Rig {
                 .ok_or_else(|| MotionError::Invalid {
                     path: capture.source.clone(),
                     msg: format!(
-                        "rig `{}` needs joint `{name}`, which the file lacks",
-                        self.name
+                        "rig `{}` ({}) needs joint `{name}`, which the file lacks",
+                        self.name, self.origin
                     ),
                 })
         };
