@@ -7,7 +7,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-use super::config::CheckpointConfig;
+use super::config::{CheckpointConfig, DvqConfig};
 use super::error::{DvqError, Result};
 use super::model::DvqModel;
 use super::optim::AdamW;
@@ -18,11 +18,59 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const STATE_FILE: &str = "train_state.safetensors";
 pub const LOG_FILE: &str = "train_log.csv";
 
-/// Reads `config.json` of a tokenizer directory.
+/// Reads and validates `config.json` of a tokenizer directory.
+///
+/// Errors (naming the file): unreadable, not the config's JSON, or a model config that fails
+/// [`DvqConfig::validate`].
 pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| DvqError::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| DvqError::checkpoint(&path, e))
+    let config: CheckpointConfig =
+        serde_json::from_str(&text).map_err(|e| DvqError::checkpoint(&path, e))?;
+    config.model.validate().map_err(|e| match e {
+        DvqError::Config(msg) => DvqError::checkpoint(&path, msg),
+        other => other,
+    })?;
+    Ok(config)
+}
+
+/// Checks the sizes `config` gives against the weights file's tensors before a model is built
+/// from them (building allocates what the config says): `encoder.conv_in.weight` is
+/// `(width, input_dim, 3)`, `quantizer.codebook` is `(nb_code, code_dim)`, there are `down_t`
+/// encoder stages of `depth` residual blocks.
+fn check_sizes(config: &DvqConfig, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let dims = |name: &str| tensors.get(name).map(|t| t.dims().to_vec());
+    let has = |name: String| tensors.contains_key(&name);
+    let (w, t, n) = (config.width, config.down_t, config.depth);
+    let expected = [
+        ("encoder.conv_in.weight", vec![w, config.input_dim, 3]),
+        ("quantizer.codebook", vec![config.nb_code, config.code_dim]),
+    ];
+    for (name, want) in expected {
+        match dims(name) {
+            Some(got) if got == want => {}
+            Some(got) => {
+                let msg = format!("tensor `{name}` is {got:?}, the config expects {want:?}");
+                return Err(DvqError::checkpoint(path, msg));
+            }
+            None => {
+                let msg = format!("missing tensor `{name}` (the config expects {want:?})");
+                return Err(DvqError::checkpoint(path, msg));
+            }
+        }
+    }
+    let stages_match = (t == 0 || has(format!("encoder.down.{}.weight", t - 1)))
+        && !has(format!("encoder.down.{t}.weight"));
+    let blocks_match = t == 0
+        || ((n == 0 || has(format!("encoder.res.0.{}.conv1.weight", n - 1)))
+            && !has(format!("encoder.res.0.{n}.conv1.weight")));
+    if !(stages_match && blocks_match) {
+        return Err(DvqError::checkpoint(
+            path,
+            format!("the weights do not have the config's down_t {t} stages of depth {n}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `config.json` and `model.safetensors` atomically (temporary file, then rename).
@@ -59,17 +107,26 @@ pub fn save_state(dir: &Path, opt: &AdamW) -> Result<()> {
 }
 
 /// Loads a model and its normalizer from a tokenizer directory onto `device`.
+///
+/// Errors (naming the file): [`read_config`]'s, a missing or unreadable `model.safetensors`, a
+/// tensor missing or of another shape than the config's (the sizes are compared before the
+/// model is built), a `mean`/`std` of the wrong width or with a non-finite mean or a std that
+/// is not finite and positive.
 pub fn load_model(dir: &Path, device: &Device) -> Result<(CheckpointConfig, DvqModel, Normalizer)> {
     let config = read_config(dir)?;
     let path = dir.join(MODEL_FILE);
     let tensors = load_tensors(&path, device)?;
+    check_sizes(&config.model, &tensors, &path)?;
     let model = DvqModel::new(&config.model, 0, device)?;
     model.params().assign(&tensors, &path)?;
     let vector = |name: &str| -> Result<Vec<f32>> {
         let t = tensors
             .get(name)
             .ok_or_else(|| DvqError::checkpoint(&path, format!("missing tensor `{name}`")))?;
-        Ok(t.flatten_all()?.to_vec1::<f32>()?)
+        t.flatten_all()
+            .and_then(|t| t.to_dtype(candle_core::DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| DvqError::checkpoint(&path, format!("tensor `{name}`: {e}")))
     };
     let normalizer = Normalizer {
         mean: vector("mean")?,
@@ -83,6 +140,20 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(CheckpointConfig, DvqM
             "mean/std width differs from input_dim",
         ));
     }
+    let bad_mean = normalizer.mean.iter().position(|m| !m.is_finite());
+    let bad_std = normalizer
+        .std
+        .iter()
+        .position(|s| !(s.is_finite() && *s > 0.0));
+    if let Some(i) = bad_mean.or(bad_std) {
+        return Err(DvqError::checkpoint(
+            &path,
+            format!(
+                "feature {i}: mean {} / std {} (the mean must be finite, the std finite and > 0)",
+                normalizer.mean[i], normalizer.std[i]
+            ),
+        ));
+    }
     Ok((config, model, normalizer))
 }
 
@@ -92,8 +163,16 @@ pub fn load_state(dir: &Path, opt: &mut AdamW, device: &Device) -> Result<usize>
     let tensors = load_tensors(&path, device)?;
     let step = tensors
         .get("step")
-        .ok_or_else(|| DvqError::checkpoint(&path, "missing `step`"))?
-        .to_vec1::<u32>()?[0] as usize;
+        .and_then(|t| {
+            t.flatten_all()
+                .ok()?
+                .to_vec1::<u32>()
+                .ok()?
+                .first()
+                .copied()
+        })
+        .ok_or_else(|| DvqError::checkpoint(&path, "missing or malformed `step` (one u32)"))?
+        as usize;
     if let Some(missing) = opt.load_state(&tensors, step) {
         return Err(DvqError::checkpoint(
             &path,

@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 use super::error::{DvqError, Result};
 use crate::motion::layout::N_FEATURES;
 
+/// Most stride-2 stages accepted (one code per `2^MAX_DOWN_T` = 65,536 frames).
+pub const MAX_DOWN_T: usize = 16;
+/// Most residual blocks per stage accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Largest dilation accepted (`dilation_growth_rate^(depth − 1)`).
+pub const MAX_DILATION: usize = 1 << 16;
+/// Most weights a config may ask for: 2^28 (1 GiB as f32; the paper's model has 20 million).
+pub const MAX_PARAMS: usize = 1 << 28;
+
 /// The tokenizer's architecture (reference: `dvq/encdec.py`, T2M-GPT `models/resnet.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DvqConfig {
@@ -83,14 +92,56 @@ impl DvqConfig {
             .collect()
     }
 
-    /// Checks sizes that the model needs.
+    /// Checks sizes that the model needs, before anything is sized from them: positive sizes
+    /// (K ≥ 2), `down_t` ≤ [`MAX_DOWN_T`], `depth` ≤ [`MAX_DEPTH`], a growth rate ≥ 1 whose
+    /// largest dilation is at most [`MAX_DILATION`], and at most [`MAX_PARAMS`] weights in all
+    /// (so a corrupt config cannot ask for terabytes).
     pub fn validate(&self) -> Result<()> {
         if self.nb_code < 2 || self.code_dim == 0 || self.width == 0 || self.input_dim == 0 {
             return Err(DvqError::Config(format!(
                 "sizes must be positive: {self:?}"
             )));
         }
+        if self.down_t > MAX_DOWN_T || self.depth > MAX_DEPTH {
+            return Err(DvqError::Config(format!(
+                "down_t {} and depth {} must be at most {MAX_DOWN_T} and {MAX_DEPTH}",
+                self.down_t, self.depth
+            )));
+        }
+        let top = u32::try_from(self.depth.saturating_sub(1))
+            .ok()
+            .and_then(|e| self.dilation_growth_rate.checked_pow(e));
+        if self.dilation_growth_rate == 0 || top.is_none_or(|d| d > MAX_DILATION) {
+            return Err(DvqError::Config(format!(
+                "dilation_growth_rate {} to the power depth − 1 must be in 1..={MAX_DILATION}",
+                self.dilation_growth_rate
+            )));
+        }
+        let params = self.weight_count();
+        if params > MAX_PARAMS as f64 {
+            return Err(DvqError::Config(format!(
+                "{params:.3e} weights: more than the limit of {MAX_PARAMS}"
+            )));
+        }
         Ok(())
+    }
+
+    /// Number of convolution and codebook weights the architecture has (biases left out), as
+    /// an `f64` so absurd sizes cannot overflow.
+    fn weight_count(&self) -> f64 {
+        let [d_in, k, d, w, t, n] = [
+            self.input_dim,
+            self.nb_code,
+            self.code_dim,
+            self.width,
+            self.down_t,
+            self.depth,
+        ]
+        .map(|v| v as f64);
+        let res = n * (3.0 + 1.0) * w * w; // per stack: conv1 (k = 3) and conv2 (k = 1)
+        let encoder = 3.0 * d_in * w + t * (4.0 * w * w + res) + 3.0 * w * k;
+        let decoder = 3.0 * d * w + t * (res + 3.0 * w * w) + 3.0 * w * w + 3.0 * w * d_in;
+        encoder + decoder + k * d
     }
 }
 

@@ -64,6 +64,36 @@ pub struct CaptionerConfig {
     pub lora: LoraConfig,
 }
 
+impl CaptionerConfig {
+    /// Checks the sizes a saved config gives before anything is built from them: the backbone's
+    /// ([`LlamaConfig::validate`]), a text vocabulary, codebook size and code width in
+    /// 1..=2^24, and in `lora` mode a rank in 1..=d_model with a finite α. Callers add the file's
+    /// name to the message.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        self.llama.validate()?;
+        const MAX: usize = 1 << 24;
+        for (name, v) in [
+            ("text_vocab", self.text_vocab),
+            ("nb_code", self.nb_code),
+            ("code_dim", self.code_dim),
+        ] {
+            if !(1..=MAX).contains(&v) {
+                return Err(format!("{name} = {v} is not in 1..={MAX}"));
+            }
+        }
+        if self.mode == FineTune::Lora {
+            let (r, d) = (self.lora.rank, self.llama.hidden_size);
+            if !(1..=d).contains(&r) {
+                return Err(format!("lora rank {r} is not in 1..={d} (hidden_size)"));
+            }
+            if !self.lora.alpha.is_finite() {
+                return Err(format!("lora alpha {} is not finite", self.lora.alpha));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A pretrained backbone: architecture, weights by Hugging Face name, tokenizer.
 pub struct Backbone {
     pub name: String,

@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 
 use super::config::LlamaConfig;
 use super::error::{LmError, Result};
+use super::gguf_check::check_gguf_header;
 
 /// A GGUF model: its architecture, f32 weights by Hugging Face name, and the raw metadata.
 pub struct GgufModel {
@@ -19,12 +20,32 @@ pub struct GgufModel {
     pub content: gguf_file::Content,
 }
 
+/// Most elements of one GGUF tensor accepted: 2^30 (4 GiB as f32; SmolLM2-135M's largest has
+/// 28 million). Checked on the header's shapes before anything is read or dequantized.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 30;
+
 /// Loads and dequantizes `path` onto `device`.
 ///
-/// Errors: not a GGUF file, an architecture other than `llama`, missing metadata or tensors.
+/// Errors (all naming the file): not a GGUF file or a malformed header (a `general.alignment`
+/// of 0 included), an architecture other than `llama`, missing metadata or tensors, a tensor
+/// shape with more than [`MAX_TENSOR_ELEMENTS`] elements, sizes that fail
+/// [`LlamaConfig::validate`], tensors that do not fit them ([`LlamaConfig::check_weights`]).
 pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
+    check_gguf_header(path)?;
     let mut f = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
     let content = gguf_file::Content::read(&mut f).map_err(|e| LmError::format(path, e))?;
+    for (name, info) in &content.tensor_infos {
+        let dims = info.shape.dims();
+        let n = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if n.is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+            return Err(LmError::format(
+                path,
+                format!(
+                    "tensor `{name}` of shape {dims:?}: more than {MAX_TENSOR_ELEMENTS} elements"
+                ),
+            ));
+        }
+    }
     let md = |key: &str| {
         content
             .metadata
@@ -53,34 +74,72 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     let eps = md("llama.attention.layer_norm_rms_epsilon")?
         .to_f32()
         .map_err(|e| LmError::format(path, e))? as f64;
+    // Sizes the header's shapes give, checked with the metadata before anything is read.
+    let first_dim = |name: &str| -> Result<usize> {
+        let info = content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| LmError::format(path, format!("missing tensor `{name}`")))?;
+        info.shape
+            .dims()
+            .first()
+            .copied()
+            .ok_or_else(|| LmError::format(path, format!("tensor `{name}` has no dimensions")))
+    };
+    let vocab_size = first_dim("token_embd.weight")?;
+    let intermediate = if layers > 0 {
+        first_dim("blk.0.ffn_gate.weight")?
+    } else {
+        0
+    };
+    let tie = !content.tensor_infos.contains_key("output.weight");
+    let config = LlamaConfig {
+        arch: super::config::Arch::Llama,
+        vocab_size,
+        hidden_size: hidden,
+        intermediate_size: intermediate,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        rms_norm_eps: eps,
+        rope_theta,
+        max_position_embeddings: u("llama.context_length").unwrap_or(2048),
+        tie_word_embeddings: tie,
+    };
+    config
+        .validate()
+        .map_err(|msg| LmError::format(path, msg))?;
     let mut get = |name: &str| -> Result<Tensor> {
-        let q = content
-            .tensor(&mut f, name, device)
-            .map_err(|e| LmError::format(path, format!("tensor `{name}`: {e}")))?;
-        Ok(q.dequantize(device)?)
+        let in_tensor =
+            |e: candle_core::Error| LmError::format(path, format!("tensor `{name}`: {e}"));
+        let q = content.tensor(&mut f, name, device).map_err(in_tensor)?;
+        q.dequantize(device).map_err(in_tensor)
+    };
+    let unpermuted = |w: &Tensor, heads: usize, name: &str| -> Result<Tensor> {
+        unpermute(w, heads).map_err(|e| LmError::format(path, format!("tensor `{name}`: {e}")))
     };
     let mut tensors = HashMap::new();
-    let embed = get("token_embd.weight")?;
-    let vocab_size = embed.dim(0)?;
-    tensors.insert("model.embed_tokens.weight".to_string(), embed);
+    tensors.insert(
+        "model.embed_tokens.weight".to_string(),
+        get("token_embd.weight")?,
+    );
     tensors.insert("model.norm.weight".to_string(), get("output_norm.weight")?);
-    let tie = !content.tensor_infos.contains_key("output.weight");
     if !tie {
         tensors.insert("lm_head.weight".to_string(), get("output.weight")?);
     }
-    let mut intermediate = 0;
     for i in 0..layers {
         let p = format!("model.layers.{i}");
         let b = format!("blk.{i}");
-        let q = get(&format!("{b}.attn_q.weight"))?;
-        let k = get(&format!("{b}.attn_k.weight"))?;
+        let (q_name, k_name) = (format!("{b}.attn_q.weight"), format!("{b}.attn_k.weight"));
+        let q = get(&q_name)?;
+        let k = get(&k_name)?;
         tensors.insert(
             format!("{p}.self_attn.q_proj.weight"),
-            unpermute(&q, heads)?,
+            unpermuted(&q, heads, &q_name)?,
         );
         tensors.insert(
             format!("{p}.self_attn.k_proj.weight"),
-            unpermute(&k, kv_heads)?,
+            unpermuted(&k, kv_heads, &k_name)?,
         );
         tensors.insert(
             format!("{p}.self_attn.v_proj.weight"),
@@ -98,9 +157,10 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             format!("{p}.post_attention_layernorm.weight"),
             get(&format!("{b}.ffn_norm.weight"))?,
         );
-        let gate = get(&format!("{b}.ffn_gate.weight"))?;
-        intermediate = gate.dim(0)?;
-        tensors.insert(format!("{p}.mlp.gate_proj.weight"), gate);
+        tensors.insert(
+            format!("{p}.mlp.gate_proj.weight"),
+            get(&format!("{b}.ffn_gate.weight"))?,
+        );
         tensors.insert(
             format!("{p}.mlp.up_proj.weight"),
             get(&format!("{b}.ffn_up.weight"))?,
@@ -110,19 +170,9 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             get(&format!("{b}.ffn_down.weight"))?,
         );
     }
-    let config = LlamaConfig {
-        arch: super::config::Arch::Llama,
-        vocab_size,
-        hidden_size: hidden,
-        intermediate_size: intermediate,
-        num_hidden_layers: layers,
-        num_attention_heads: heads,
-        num_key_value_heads: kv_heads,
-        rms_norm_eps: eps,
-        rope_theta,
-        max_position_embeddings: u("llama.context_length").unwrap_or(2048),
-        tie_word_embeddings: tie,
-    };
+    config
+        .check_weights(&tensors)
+        .map_err(|msg| LmError::format(path, msg))?;
     Ok(GgufModel {
         config,
         tensors,

@@ -46,6 +46,9 @@ struct HfLlamaConfig {
     bos_token_id: Option<serde_json::Value>,
     #[serde(default)]
     eos_token_id: Option<serde_json::Value>,
+    /// Per-head width; the forward pass needs it to be `hidden_size / num_attention_heads`.
+    #[serde(default)]
+    head_dim: Option<usize>,
 }
 
 fn default_eps() -> f64 {
@@ -58,13 +61,15 @@ fn default_positions() -> usize {
     2048
 }
 
-/// The first id of a `bos_token_id`/`eos_token_id` field (a number or a list of numbers).
+/// The first id of a `bos_token_id`/`eos_token_id` field (a number or a list of numbers);
+/// `None` for anything else, a number past `u32` included.
 fn first_id(v: &Option<serde_json::Value>) -> Option<u32> {
-    match v.as_ref()? {
-        serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
-        serde_json::Value::Array(a) => a.first()?.as_u64().map(|x| x as u32),
+    let n = match v.as_ref()? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::Array(a) => a.first()?.as_u64(),
         _ => None,
-    }
+    };
+    n.and_then(|x| u32::try_from(x).ok())
 }
 
 /// Whether `dir` looks like a Hugging Face model folder.
@@ -116,8 +121,11 @@ pub type HfModel = (
 
 /// Loads config, weights (as f32) and tokenizer from the folder `dir`.
 ///
-/// Errors: a missing or malformed file (named); a `model_type` other than `llama`, `mistral` or
-/// `gpt2`; a GPT-2 activation other than the tanh GELU; a missing tensor; no bos/eos ids.
+/// Errors (each naming the file or folder): a missing or malformed file; a `model_type` other
+/// than `llama`, `mistral` or `gpt2`; a GPT-2 activation other than the tanh GELU; sizes that
+/// fail [`LlamaConfig::validate`] (zero heads, heads not divisible by KV heads, a `head_dim`
+/// other than hidden / heads, …); a missing or misshapen tensor
+/// ([`LlamaConfig::check_weights`]); no bos/eos ids, or ids past the vocabulary.
 pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| LmError::io(&cfg_path, e))?;
@@ -150,7 +158,7 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                 arch: Arch::Gpt2,
                 vocab_size: g.vocab_size,
                 hidden_size: g.n_embd,
-                intermediate_size: g.n_inner.unwrap_or(4 * g.n_embd),
+                intermediate_size: g.n_inner.unwrap_or(g.n_embd.saturating_mul(4)),
                 num_hidden_layers: g.n_layer,
                 num_attention_heads: g.n_head,
                 num_key_value_heads: g.n_head,
@@ -164,6 +172,18 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
         None | Some("llama" | "mistral") => {
             let hf: HfLlamaConfig =
                 serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
+            if let Some(hd) = hf.head_dim
+                && hf.num_attention_heads.checked_mul(hd) != Some(hf.hidden_size)
+            {
+                return Err(LmError::format(
+                    &cfg_path,
+                    format!(
+                        "head_dim {hd} times num_attention_heads {} is not hidden_size {}: \
+                         not supported",
+                        hf.num_attention_heads, hf.hidden_size
+                    ),
+                ));
+            }
             let config = LlamaConfig {
                 arch: Arch::Llama,
                 vocab_size: hf.vocab_size,
@@ -188,10 +208,19 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
             ));
         }
     };
+    config
+        .validate()
+        .map_err(|msg| LmError::format(&cfg_path, msg))?;
     let mut tensors = load_safetensors(dir, device)?;
     if config.arch == Arch::Gpt2 {
-        tensors = gpt2_to_llama_names(tensors, &config, dir)?;
+        tensors = gpt2_to_llama_names(tensors, &config, dir).map_err(|e| match e {
+            LmError::Candle(e) => LmError::format(dir, format!("GPT-2 weights: {e}")),
+            other => other,
+        })?;
     }
+    config
+        .check_weights(&tensors)
+        .map_err(|msg| LmError::format(dir, msg))?;
     let tok_path = dir.join("tokenizer.json");
     let mut tokenizer =
         Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
@@ -199,8 +228,18 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
     tokenizer
         .with_truncation(None)
         .map_err(|e| LmError::format(&tok_path, e))?;
+    let in_vocab = |id: u32| (id as usize) < config.vocab_size;
     let special = match (first_id(&bos), first_id(&eos)) {
-        (Some(bos), Some(eos)) => SpecialTokens { bos, eos },
+        (Some(bos), Some(eos)) if in_vocab(bos) && in_vocab(eos) => SpecialTokens { bos, eos },
+        (Some(bos), Some(eos)) => {
+            return Err(LmError::format(
+                &cfg_path,
+                format!(
+                    "bos_token_id {bos} or eos_token_id {eos} is not below vocab_size {}",
+                    config.vocab_size
+                ),
+            ));
+        }
         _ => {
             return Err(LmError::format(
                 &cfg_path,
@@ -229,7 +268,10 @@ fn load_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
     for f in &files {
         let part = candle_core::safetensors::load(f, device).map_err(|e| LmError::format(f, e))?;
         for (name, t) in part {
-            tensors.insert(name, t.to_dtype(DType::F32)?);
+            let t = t
+                .to_dtype(DType::F32)
+                .map_err(|e| LmError::format(f, format!("tensor `{name}`: {e}")))?;
+            tensors.insert(name, t);
         }
     }
     Ok(tensors)

@@ -88,15 +88,11 @@ impl Llama {
         let biased = |name: &str| -> Result<Option<Tensor>> {
             if gpt2 { get(name).map(Some) } else { Ok(None) }
         };
+        config
+            .validate()
+            .and_then(|()| config.check_weights(tensors))
+            .map_err(LmError::Weights)?;
         let embed = get("model.embed_tokens.weight")?;
-        if embed.dims() != [config.vocab_size, config.hidden_size] {
-            return Err(LmError::Weights(format!(
-                "embedding is {:?}, config says ({}, {})",
-                embed.dims(),
-                config.vocab_size,
-                config.hidden_size
-            )));
-        }
         let blocks = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("model.layers.{i}");

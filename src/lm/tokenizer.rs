@@ -24,7 +24,8 @@ pub struct SpecialTokens {
 
 /// The tokenizer of a GGUF file (`path` is for error messages).
 ///
-/// Errors: a tokenizer model other than `gpt2`, missing tokens or merges.
+/// Errors (naming `path`): a tokenizer model other than `gpt2`, missing tokens or merges, a
+/// bos/eos id past the tokens, token types that do not pair one to one with the tokens.
 pub fn tokenizer_from_gguf(
     content: &gguf_file::Content,
     path: &Path,
@@ -88,7 +89,16 @@ pub fn tokenizer_from_gguf(
     ]);
     tok.with_pre_tokenizer(Some(pre));
     tok.with_decoder(Some(ByteLevelDecoder::default()));
-    let id = |key: &str| -> Result<u32> { md(key)?.to_u32().map_err(|e| LmError::format(path, e)) };
+    let id = |key: &str| -> Result<u32> {
+        let id = md(key)?.to_u32().map_err(|e| LmError::format(path, e))?;
+        if id as usize >= tokens.len() {
+            return Err(LmError::format(
+                path,
+                format!("`{key}` {id} is not below the {} tokens", tokens.len()),
+            ));
+        }
+        Ok(id)
+    };
     let special = SpecialTokens {
         bos: id("tokenizer.ggml.bos_token_id")?,
         eos: id("tokenizer.ggml.eos_token_id")?,
@@ -98,11 +108,21 @@ pub fn tokenizer_from_gguf(
         .ok()
         .and_then(|v| v.to_vec().ok());
     if let Some(types) = types {
+        if types.len() != tokens.len() {
+            return Err(LmError::format(
+                path,
+                format!(
+                    "`tokenizer.ggml.token_type` has {} entries for {} tokens",
+                    types.len(),
+                    tokens.len()
+                ),
+            ));
+        }
         let added: Vec<tokenizers::AddedToken> = types
             .iter()
-            .enumerate()
-            .filter(|(_, t)| t.to_i32().ok() == Some(3))
-            .map(|(i, _)| tokenizers::AddedToken::from(tokens[i].clone(), true))
+            .zip(&tokens)
+            .filter(|(t, _)| t.to_i32().ok() == Some(3))
+            .map(|(_, token)| tokenizers::AddedToken::from(token.clone(), true))
             .collect();
         tok.add_special_tokens(added)
             .map_err(|e| LmError::Tokenizer(format!("{}: {e}", path.display())))?;

@@ -353,15 +353,28 @@ pub fn write_checkpoint(dir: &Path, ckpt: &LmCheckpointConfig, cap: &Captioner) 
     Ok(())
 }
 
-/// Reads `config.json` and the saved tensors of a captioner directory.
-pub fn read_checkpoint(
-    dir: &Path,
-    device: &Device,
-) -> Result<(LmCheckpointConfig, HashMap<String, Tensor>)> {
+/// Reads and validates `config.json` of a captioner directory.
+///
+/// Errors (naming the file): unreadable, not the config's JSON, or sizes that fail
+/// [`CaptionerConfig::validate`](super::captioner::CaptionerConfig::validate).
+pub fn read_checkpoint_config(dir: &Path) -> Result<LmCheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| LmError::io(&path, e))?;
     let ckpt: LmCheckpointConfig =
         serde_json::from_str(&text).map_err(|e| LmError::format(&path, e))?;
+    ckpt.captioner
+        .validate()
+        .map_err(|msg| LmError::format(&path, msg))?;
+    Ok(ckpt)
+}
+
+/// Reads `config.json` ([`read_checkpoint_config`]) and the saved tensors of a captioner
+/// directory.
+pub fn read_checkpoint(
+    dir: &Path,
+    device: &Device,
+) -> Result<(LmCheckpointConfig, HashMap<String, Tensor>)> {
+    let ckpt = read_checkpoint_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
     if !path.exists() {
         return Err(LmError::io(

@@ -42,21 +42,61 @@ type Result<T> = std::result::Result<T, LmError>;
 impl Evaluator {
     /// Loads `dir` (see the module docs) and MiniLM through the resolver.
     ///
-    /// Errors: a missing or malformed file (named), or MiniLM does not resolve.
+    /// Errors: [`Evaluator::load_model`]'s, or MiniLM does not resolve.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let (_, model, normalizer) = Self::load_model(dir, device)?;
+        Ok(Self {
+            model,
+            normalizer,
+            minilm: MiniLm::load(None, device)?,
+        })
+    }
+
+    /// The checkpoint config, the model and its normalizer of `dir`, without MiniLM.
+    ///
+    /// Errors (each naming the file): `config.json` unreadable, malformed or with sizes
+    /// [`RetrievalModel::new`] refuses; `model.safetensors` missing, unreadable, lacking a tensor
+    /// or with one of another shape (the sizes are compared before the model is built); a
+    /// `mean`/`std` that is not `(263,)` f32, a non-finite mean
+    /// or a std that is not finite and positive.
+    pub fn load_model(
+        dir: &Path,
+        device: &Device,
+    ) -> Result<(RetrievalCheckpoint, RetrievalModel, Normalizer)> {
         let cfg_path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| LmError::io(&cfg_path, e))?;
         let ck: RetrievalCheckpoint =
             serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
-        let model = RetrievalModel::new(ck.model, device)?;
         let path = dir.join(MODEL_FILE);
         let tensors = load_tensors(&path, device)?;
+        // The config's sizes against the file's before the model is built (and allocated).
+        let (w, e) = (ck.model.width, ck.model.embed_dim);
+        for (name, want) in [
+            ("motion.conv0.weight", vec![w, N_FEATURES, 3]),
+            ("motion.out.weight", vec![e, w]),
+        ] {
+            let got = tensors.get(name).map(|t| t.dims().to_vec());
+            if got.as_ref() != Some(&want) {
+                let got = got.map_or("missing".into(), |g| format!("{g:?}"));
+                let msg = format!(
+                    "tensor `{name}` is {got}, {} expects {want:?}",
+                    cfg_path.display()
+                );
+                return Err(LmError::format(&path, msg));
+            }
+        }
+        let model = RetrievalModel::new(ck.model.clone(), device)
+            .map_err(|e| LmError::format(&cfg_path, e))?;
         model.params().assign(&tensors, &path)?;
         let vector = |name: &str| -> Result<Vec<f32>> {
             let t = tensors
                 .get(name)
                 .ok_or_else(|| LmError::format(&path, format!("missing tensor `{name}`")))?;
-            let v = t.flatten_all()?.to_vec1::<f32>()?;
+            let v = t
+                .flatten_all()
+                .and_then(|t| t.to_dtype(candle_core::DType::F32))
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| LmError::format(&path, format!("tensor `{name}`: {e}")))?;
             if v.len() != N_FEATURES {
                 return Err(LmError::format(&path, format!("`{name}` is not (263,)")));
             }
@@ -66,11 +106,21 @@ impl Evaluator {
             mean: vector("mean")?,
             std: vector("std")?,
         };
-        Ok(Self {
-            model,
-            normalizer,
-            minilm: MiniLm::load(None, device)?,
-        })
+        let bad_mean = normalizer.mean.iter().position(|m| !m.is_finite());
+        let bad_std = normalizer
+            .std
+            .iter()
+            .position(|s| !(s.is_finite() && *s > 0.0));
+        if let Some(i) = bad_mean.or(bad_std) {
+            return Err(LmError::format(
+                &path,
+                format!(
+                    "feature {i}: mean {} / std {} (the mean must be finite, the std finite and > 0)",
+                    normalizer.mean[i], normalizer.std[i]
+                ),
+            ));
+        }
+        Ok((ck, model, normalizer))
     }
 
     /// Writes `config.json` and `model.safetensors` atomically.

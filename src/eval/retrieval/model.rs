@@ -22,6 +22,10 @@ use super::super::minilm::MINILM_DIM;
 /// Frames per motion-embedding position (two stride-2 convolutions).
 pub const DOWNSAMPLE: usize = 4;
 
+/// Largest width and embedding size accepted: 4,096 (the model shipped uses 128 and 256; a
+/// 4,096-wide model has 200 million weights).
+pub const MAX_WIDTH: usize = 4096;
+
 /// Architecture of the evaluator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalConfig {
@@ -87,11 +91,15 @@ fn l2_normalize(x: &Tensor) -> Result<Tensor> {
 
 impl RetrievalModel {
     /// A freshly initialised model (seeded by `config.seed`).
+    ///
+    /// Errors: a width or embedding size outside 1..=[`MAX_WIDTH`].
     pub fn new(config: RetrievalConfig, device: &Device) -> Result<Self> {
-        if config.width == 0 || config.embed_dim == 0 {
-            return Err(DvqError::Config(
-                "retrieval width and embed_dim must be > 0".into(),
-            ));
+        let sizes = [config.width, config.embed_dim];
+        if !sizes.iter().all(|s| (1..=MAX_WIDTH).contains(s)) {
+            return Err(DvqError::Config(format!(
+                "retrieval width {} and embed_dim {} must be in 1..={MAX_WIDTH}",
+                config.width, config.embed_dim
+            )));
         }
         let mut rng = StdRng::seed_from_u64(config.seed);
         let mut params = Params::new();
