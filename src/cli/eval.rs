@@ -5,8 +5,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::eval::{CaptionScores, CaptionSet, TextVariant, score_captions};
+use crate::motion::limits::MAX_CAPTION_LINE_BYTES;
 
-/// Reads `{"id", "prediction", "references": [...]}` lines; errors name the file and line.
+/// Reads `{"id", "prediction", "references": [...]}` lines; errors name the file and line (a
+/// malformed line, no references, a caption longer than
+/// [`MAX_CAPTION_LINE_BYTES`]).
 pub fn read_sets(path: &Path) -> Result<Vec<CaptionSet>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -22,6 +25,19 @@ pub fn read_sets(path: &Path) -> Result<Vec<CaptionSet>> {
                 i + 1
             )
         })?;
+        let longest = std::iter::once(&set.prediction)
+            .chain(&set.references)
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        if longest > MAX_CAPTION_LINE_BYTES {
+            anyhow::bail!(
+                "{}:{}: a caption of {longest} bytes, longer than the {MAX_CAPTION_LINE_BYTES}-byte \
+                 limit (ROUGE-L's cost grows with the product of two captions' lengths)",
+                path.display(),
+                i + 1
+            );
+        }
         if set.references.is_empty() {
             anyhow::bail!(
                 "{}:{}: `{}` has no references",
@@ -99,4 +115,24 @@ pub fn score(input: &Path, json_out: Option<&Path>, bertscore: bool) -> Result<(
         println!("wrote {}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 100,000-word prediction once kept `geomotion eval score` in ROUGE-L for minutes.
+    #[test]
+    fn captions_past_the_length_limit_are_refused_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sets.jsonl");
+        let long = "word ".repeat(100_000);
+        let sets = format!(
+            "{{\"id\": \"a\", \"prediction\": \"a person walks\", \"references\": [\"walks\"]}}\n\
+             {{\"id\": \"b\", \"prediction\": \"{long}\", \"references\": [\"walks\"]}}\n"
+        );
+        std::fs::write(&path, sets).unwrap();
+        let e = format!("{:#}", read_sets(&path).unwrap_err());
+        assert!(e.contains("sets.jsonl:2") && e.contains("limit"), "{e}");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::terminal::{printable_line, printable_text};
 use crate::motion::N_JOINTS;
 use crate::motion::import::corpus::build_corpus;
 use crate::motion::import::file::{ImportOptions, import_motion, motion_id};
@@ -36,7 +37,7 @@ pub fn import_files(
             Ok(msg) => println!("{msg}"),
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", printable_text(&format!("{e:#}")));
             }
         }
     }
@@ -99,7 +100,7 @@ pub fn data_build(from: &Path, out: &Path) -> Result<()> {
     if !report.skipped.is_empty() {
         println!("skipped {} file(s):", report.skipped.len());
         for s in &report.skipped {
-            println!("  {s}");
+            println!("  {}", printable_line(s));
         }
     }
     println!("wrote {}", out.display());

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::terminal::{printable_line, printable_text};
 use crate::motion::{Dataset, FPS, Split};
 
 pub fn run(data: Option<&Path>, clip: Option<&str>) -> Result<()> {
@@ -23,7 +24,7 @@ pub fn run(data: Option<&Path>, clip: Option<&str>) -> Result<()> {
             }
             match ds.normalizer() {
                 Ok(_) => println!("  Mean/Std: present"),
-                Err(e) => println!("  Mean/Std: {e}"),
+                Err(e) => println!("  Mean/Std: {}", printable_text(&e.to_string())),
             }
         }
         Some(id) => {
@@ -40,7 +41,7 @@ pub fn run(data: Option<&Path>, clip: Option<&str>) -> Result<()> {
                 lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]
             );
             for cap in &c.captions {
-                println!("  caption: {}", cap.text);
+                println!("  caption: {}", printable_line(&cap.text));
             }
         }
     }

@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::dvq::cancel_on_ctrlc;
+use super::terminal::printable_line;
 use crate::dvq::{Tokenizer, TrainEnd};
 use crate::lm::captioner::{FineTune, MAX_NEW_TOKENS};
 use crate::lm::lora::LoraConfig;
@@ -320,16 +321,19 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     if let Some(n) = &near {
         eprintln!(
             "nearest training take: {} \"{}\" (distance {:.1}; out of domain above {:.1})",
-            n.take.id, n.take.caption, n.distance, n.far_distance
+            printable_line(&n.take.id),
+            printable_line(&n.take.caption),
+            n.distance,
+            n.far_distance
         );
     }
     if doubts.is_empty() {
         eprintln!("sure");
     } else {
         let why: Vec<String> = doubts.iter().map(|d| d.to_string()).collect();
-        eprintln!("unsure: {}", why.join("; "));
+        eprintln!("unsure: {}", printable_line(&why.join("; ")));
     }
-    println!("{caption}");
+    println!("{}", printable_line(&caption));
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod import;
 mod info;
 mod lm;
 mod retrieval;
+pub mod terminal;
 
 use std::path::PathBuf;
 
