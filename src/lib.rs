@@ -16,4 +16,6 @@ pub mod lm;
 pub mod motion;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 pub(crate) mod testdata;
