@@ -186,6 +186,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             bar.set_position(*done as u64);
             bar.set_message("clips encoded");
         }
+        LmProgress::Note(n) => bar.println(n),
         LmProgress::Step(s) => {
             bar.set_length(s.steps as u64);
             bar.set_position(s.step as u64);
