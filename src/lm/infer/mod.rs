@@ -250,7 +250,7 @@ impl Engine {
         for l in &mut self.layers {
             norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps);
             resize(&mut s.qkv, t * (qw + 2 * kvw));
-            matmul(&self.pool, &l.qkv, &s.h, t, &mut s.qkv);
+            matmul(&mut self.pool, &l.qkv, &s.h, t, &mut s.qkv);
             add_bias(&mut s.qkv, l.qkv_b.as_deref());
             let width = qw + 2 * kvw;
             for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
@@ -275,14 +275,14 @@ impl Engine {
                 &mut s.scores,
             );
             resize(&mut s.proj, t * d);
-            matmul(&self.pool, &l.o, &s.att, t, &mut s.proj);
+            matmul(&mut self.pool, &l.o, &s.att, t, &mut s.proj);
             add_bias(&mut s.proj, l.o_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
             }
             norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps);
             resize(&mut s.mlp, t * l.up.rows());
-            matmul(&self.pool, &l.up, &s.h, t, &mut s.mlp);
+            matmul(&mut self.pool, &l.up, &s.h, t, &mut s.mlp);
             add_bias(&mut s.mlp, l.up_b.as_deref());
             resize(&mut s.act, t * ff);
             if gate_up {
@@ -297,7 +297,7 @@ impl Engine {
                     *o = gelu_tanh(v);
                 }
             }
-            matmul(&self.pool, &l.down, &s.act, t, &mut s.proj);
+            matmul(&mut self.pool, &l.down, &s.act, t, &mut s.proj);
             add_bias(&mut s.proj, l.down_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
@@ -307,7 +307,7 @@ impl Engine {
         let last = &s.x[(t - 1) * d..];
         norm_rows(last, &mut s.h, &self.norm, d, eps);
         resize(&mut s.logits, self.head.rows());
-        matmul(&self.pool, &self.head, &s.h, 1, &mut s.logits);
+        matmul(&mut self.pool, &self.head, &s.h, 1, &mut s.logits);
         Ok(&s.logits)
     }
 }
