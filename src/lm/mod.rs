@@ -38,6 +38,8 @@ pub mod train;
 pub mod wheel;
 
 #[cfg(test)]
+mod config_tests;
+#[cfg(test)]
 mod tests;
 
 pub use captioner::{Captioner, FineTune};
