@@ -85,14 +85,14 @@ impl LlamaConfig {
             self.num_key_value_heads,
             self.hidden_size,
         );
-        if nh % nkv != 0 {
+        if !nh.is_multiple_of(nkv) {
             return bad(
                 Field::KvHeads,
                 &nkv,
                 format!("does not divide the {nh} attention heads"),
             );
         }
-        if d % nh != 0 {
+        if !d.is_multiple_of(nh) {
             return bad(
                 Field::Heads,
                 &nh,
@@ -100,7 +100,7 @@ impl LlamaConfig {
             );
         }
         let hd = d / nh;
-        if llama && hd % 2 != 0 {
+        if llama && !hd.is_multiple_of(2) {
             return bad(
                 Field::Heads,
                 &nh,

@@ -42,9 +42,12 @@ fn hf_error(config: serde_json::Value) -> String {
     e[prefix.len() + 2..].to_string()
 }
 
+/// What is changed, the change, the error expected.
+type Case = (&'static str, fn(&mut serde_json::Value), &'static str);
+
 #[test]
 fn hf_llama_configs_that_make_no_decoder_name_the_field_and_value() {
-    let cases: [(&str, fn(&mut serde_json::Value), &str); 8] = [
+    let cases: [Case; 8] = [
         (
             "zero heads",
             |v| v["num_attention_heads"] = json!(0),

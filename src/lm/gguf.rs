@@ -175,7 +175,7 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
 /// Errors: `w` is not 2-D, or its rows are not `heads` heads of an even width.
 pub fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
     let (out, inp) = w.dims2()?;
-    if heads == 0 || out % heads != 0 || (out / heads) % 2 != 0 {
+    if heads == 0 || !out.is_multiple_of(heads) || !(out / heads).is_multiple_of(2) {
         return Err(LmError::Weights(format!(
             "{out} rows are not {heads} heads of an even width"
         )));

@@ -139,7 +139,7 @@ impl Engine {
                     None => biased = false,
                 }
             }
-            if cols == 0 || w.len() % cols != 0 {
+            if cols == 0 || !w.len().is_multiple_of(cols) {
                 return Err(LmError::Weights(format!(
                     "`{}.weight`: {} values are not rows of {cols}",
                     names[0],
