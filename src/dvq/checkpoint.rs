@@ -18,11 +18,21 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const STATE_FILE: &str = "train_state.safetensors";
 pub const LOG_FILE: &str = "train_log.csv";
 
-/// Reads `config.json` of a tokenizer directory.
+/// Reads `config.json` of a tokenizer directory and checks its model sizes
+/// ([`super::config::DvqConfig::validate`]).
+///
+/// Errors: the file cannot be read or parsed, or its sizes make no model (the file, field and
+/// value named).
 pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| DvqError::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| DvqError::checkpoint(&path, e))
+    let config: CheckpointConfig =
+        serde_json::from_str(&text).map_err(|e| DvqError::checkpoint(&path, e))?;
+    config
+        .model
+        .validate()
+        .map_err(|e| DvqError::checkpoint(&path, e))?;
+    Ok(config)
 }
 
 /// Writes `config.json` and `model.safetensors` atomically (temporary file, then rename).

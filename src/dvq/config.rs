@@ -70,29 +70,115 @@ impl DvqConfig {
         }
     }
 
-    /// Frames per code: `2^down_t`.
+    /// Frames per code: `2^down_t` (saturating at `usize::MAX` for a `down_t` that
+    /// [`Self::validate`] rejects).
     pub fn frames_per_code(&self) -> usize {
-        1 << self.down_t
+        u32::try_from(self.down_t)
+            .ok()
+            .and_then(|s| 1usize.checked_shl(s))
+            .unwrap_or(usize::MAX)
     }
 
-    /// Dilations of one residual stack, in the order applied: `[rate^(depth-1), …, 1]`.
+    /// Dilations of one residual stack, in the order applied: `[rate^(depth-1), …, 1]`
+    /// (saturating, for a config that [`Self::validate`] rejects).
     pub fn dilations(&self) -> Vec<usize> {
         (0..self.depth)
             .rev()
-            .map(|d| self.dilation_growth_rate.pow(d as u32))
+            .map(|d| {
+                self.dilation_growth_rate
+                    .saturating_pow(u32::try_from(d).unwrap_or(u32::MAX))
+            })
             .collect()
     }
 
-    /// Checks sizes that the model needs.
+    /// Weights of the model this config builds (convolutions, biases left out, and the
+    /// codebook), or `None` when the count overflows `usize`.
+    pub fn weight_count(&self) -> Option<usize> {
+        let (w, depth, down) = (self.width, self.depth, self.down_t);
+        // Per stage, in W×W units: encoder k4 down-sampling + depth × (k3 + k1); decoder
+        // depth × (k3 + k1) + k3 up-sampling. Then conv_mid (k3).
+        let units = depth
+            .checked_mul(8)?
+            .checked_add(7)?
+            .checked_mul(down)?
+            .checked_add(3)?;
+        let square = w.checked_mul(w)?.checked_mul(units)?;
+        // conv_in and conv_out of both halves: k3 from/to input_dim, K and D.
+        let edges = self
+            .input_dim
+            .checked_mul(2)?
+            .checked_add(self.nb_code)?
+            .checked_add(self.code_dim)?
+            .checked_mul(3)?
+            .checked_mul(w)?;
+        square
+            .checked_add(edges)?
+            .checked_add(self.nb_code.checked_mul(self.code_dim)?)
+    }
+
+    /// Checks the sizes the model needs, before anything is allocated: every size positive
+    /// (K ≥ 2), `dilation_growth_rate ≥ 1`, at most 2^[`MAX_DOWN_T`] frames per code, the
+    /// largest dilation's padding within `usize`, and at most [`MAX_WEIGHTS`] weights.
+    ///
+    /// Errors: [`DvqError::Config`] naming the field, its value and what is wrong.
     pub fn validate(&self) -> Result<()> {
-        if self.nb_code < 2 || self.code_dim == 0 || self.width == 0 || self.input_dim == 0 {
-            return Err(DvqError::Config(format!(
-                "sizes must be positive: {self:?}"
-            )));
+        let bad = |field: &str, value: usize, why: String| {
+            Err(DvqError::Config(format!("{field} = {value}: {why}")))
+        };
+        for (field, value, least) in [
+            ("input_dim", self.input_dim, 1),
+            ("nb_code", self.nb_code, 2),
+            ("code_dim", self.code_dim, 1),
+            ("width", self.width, 1),
+            ("dilation_growth_rate", self.dilation_growth_rate, 1),
+        ] {
+            if value < least {
+                return bad(field, value, format!("must be at least {least}"));
+            }
         }
-        Ok(())
+        if self.down_t > MAX_DOWN_T {
+            return bad(
+                "down_t",
+                self.down_t,
+                format!("one code per 2^down_t frames; at most 2^{MAX_DOWN_T} is supported"),
+            );
+        }
+        let top = u32::try_from(self.depth.saturating_sub(1))
+            .ok()
+            .and_then(|e| self.dilation_growth_rate.checked_pow(e))
+            .and_then(|d| d.checked_mul(2));
+        if top.is_none() {
+            return bad(
+                "depth",
+                self.depth,
+                format!(
+                    "the largest dilation, dilation_growth_rate^(depth − 1) = {}^{}, overflows",
+                    self.dilation_growth_rate,
+                    self.depth.saturating_sub(1)
+                ),
+            );
+        }
+        match self.weight_count() {
+            Some(n) if n <= MAX_WEIGHTS => Ok(()),
+            n => Err(DvqError::Config(format!(
+                "width = {}, depth = {}, down_t = {}, nb_code = {}, code_dim = {}: {} weights, \
+                 more than the {MAX_WEIGHTS} (8 GiB of f32) supported",
+                self.width,
+                self.depth,
+                self.down_t,
+                self.nb_code,
+                self.code_dim,
+                n.map_or("more than usize::MAX".to_string(), |n| n.to_string())
+            ))),
+        }
     }
 }
+
+/// The most stride-2 stages a config may have (one code per 2^20 frames: 14.6 h at 20 fps).
+pub const MAX_DOWN_T: usize = 20;
+
+/// The most weights a config may make (2^31 f32 weights: 8 GiB).
+pub const MAX_WEIGHTS: usize = 1 << 31;
 
 /// Training hyper-parameters (reference: `dvq_train.py`, with epochs expressed as steps).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

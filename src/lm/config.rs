@@ -44,8 +44,190 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
-    /// Per-head width, d_model / heads.
+    /// Per-head width, d_model / heads. Meaningful once [`Self::validate`] passed (0 heads
+    /// gives 0 here rather than a division by zero).
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads
+        self.hidden_size
+            .checked_div(self.num_attention_heads)
+            .unwrap_or(0)
+    }
+
+    /// Checks that the sizes make a decoder this crate can run: every size above zero, heads a
+    /// multiple of the key/value heads, d_model a multiple of the heads, an even head width for
+    /// RoPE (Llama), finite positive ε and θ, and weight sizes (`vocab·d`, `(q+k+v rows)·d`,
+    /// `2·ff·d`, `positions·d`) that fit in `usize`.
+    ///
+    /// Errors: the first [`ConfigProblem`] found (field, value, what is wrong); the parser
+    /// names the field as its file does ([`Field::name`]).
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
+        let bad = |field, value: &dyn std::fmt::Display, why: String| {
+            Err(ConfigProblem {
+                field,
+                value: value.to_string(),
+                why,
+            })
+        };
+        let llama = self.arch == Arch::Llama;
+        for (field, v) in [
+            (Field::VocabSize, self.vocab_size),
+            (Field::HiddenSize, self.hidden_size),
+            (Field::Heads, self.num_attention_heads),
+            (Field::KvHeads, self.num_key_value_heads),
+            (Field::IntermediateSize, self.intermediate_size),
+            (Field::MaxPositions, self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return bad(field, &v, "must be at least 1".into());
+            }
+        }
+        let (nh, nkv, d) = (
+            self.num_attention_heads,
+            self.num_key_value_heads,
+            self.hidden_size,
+        );
+        if !nh.is_multiple_of(nkv) {
+            return bad(
+                Field::KvHeads,
+                &nkv,
+                format!("does not divide the {nh} attention heads"),
+            );
+        }
+        if !d.is_multiple_of(nh) {
+            return bad(
+                Field::Heads,
+                &nh,
+                format!("does not divide the model width {d}"),
+            );
+        }
+        let hd = d / nh;
+        if llama && !hd.is_multiple_of(2) {
+            return bad(
+                Field::Heads,
+                &nh,
+                format!("gives an odd head width {d}/{nh} = {hd}; RoPE needs an even one"),
+            );
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(
+                Field::NormEps,
+                &self.rms_norm_eps,
+                "must be finite and positive".into(),
+            );
+        }
+        if llama && !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(
+                Field::RopeTheta,
+                &self.rope_theta,
+                "must be finite and positive".into(),
+            );
+        }
+        let too_big = |field, value: usize, other: &str| {
+            bad(
+                field,
+                &value,
+                format!("makes a weight matrix too large to address ({other})"),
+            )
+        };
+        if self.vocab_size.checked_mul(d).is_none() {
+            return too_big(Field::VocabSize, self.vocab_size, "vocab × width");
+        }
+        let qkv_rows = nkv
+            .checked_mul(2)
+            .and_then(|k| k.checked_add(nh))
+            .and_then(|r| r.checked_mul(hd));
+        if qkv_rows.and_then(|r| r.checked_mul(d)).is_none() {
+            return too_big(Field::Heads, nh, "(q + k + v rows) × width");
+        }
+        let ff = self.intermediate_size;
+        if ff.checked_mul(2).and_then(|r| r.checked_mul(d)).is_none() {
+            return too_big(Field::IntermediateSize, ff, "2 × ff × width");
+        }
+        if self.max_position_embeddings.checked_mul(d).is_none() {
+            return too_big(
+                Field::MaxPositions,
+                self.max_position_embeddings,
+                "positions × width",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A size or constant of [`LlamaConfig`], named as each file format names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    VocabSize,
+    HiddenSize,
+    Heads,
+    KvHeads,
+    IntermediateSize,
+    MaxPositions,
+    NormEps,
+    RopeTheta,
+}
+
+/// The file formats a [`LlamaConfig`] is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A Hugging Face Llama/Mistral `config.json` (and this crate's own saved configs).
+    HfLlama,
+    /// A Hugging Face GPT-2 `config.json`.
+    HfGpt2,
+    /// GGUF metadata keys (`llama.*`); the vocabulary comes from `token_embd.weight`.
+    Gguf,
+}
+
+impl Field {
+    /// The field's name in `source`.
+    pub fn name(self, source: Source) -> &'static str {
+        use Field::*;
+        match source {
+            Source::HfLlama => match self {
+                VocabSize => "vocab_size",
+                HiddenSize => "hidden_size",
+                Heads => "num_attention_heads",
+                KvHeads => "num_key_value_heads",
+                IntermediateSize => "intermediate_size",
+                MaxPositions => "max_position_embeddings",
+                NormEps => "rms_norm_eps",
+                RopeTheta => "rope_theta",
+            },
+            Source::HfGpt2 => match self {
+                VocabSize => "vocab_size",
+                HiddenSize => "n_embd",
+                Heads | KvHeads => "n_head",
+                IntermediateSize => "n_inner",
+                MaxPositions => "n_positions",
+                NormEps => "layer_norm_epsilon",
+                RopeTheta => "rope_theta",
+            },
+            Source::Gguf => match self {
+                VocabSize => "token_embd.weight rows",
+                HiddenSize => "llama.embedding_length",
+                Heads => "llama.attention.head_count",
+                KvHeads => "llama.attention.head_count_kv",
+                IntermediateSize => "blk.0.ffn_gate.weight rows",
+                MaxPositions => "llama.context_length",
+                NormEps => "llama.attention.layer_norm_rms_epsilon",
+                RopeTheta => "llama.rope.freq_base",
+            },
+        }
+    }
+}
+
+/// Why a [`LlamaConfig`] cannot be used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigProblem {
+    pub field: Field,
+    /// The value found, as text.
+    pub value: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl ConfigProblem {
+    /// `"<field> = <value>: <why>"`, with the field named as `source` names it.
+    pub fn describe(&self, source: Source) -> String {
+        format!("{} = {}: {}", self.field.name(source), self.value, self.why)
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 
-use super::config::LlamaConfig;
+use super::config::{LlamaConfig, Source};
 use super::error::{LmError, Result};
 
 /// A GGUF model: its architecture, f32 weights by Hugging Face name, and the raw metadata.
@@ -21,7 +21,10 @@ pub struct GgufModel {
 
 /// Loads and dequantizes `path` onto `device`.
 ///
-/// Errors: not a GGUF file, an architecture other than `llama`, missing metadata or tensors.
+/// Errors (all naming `path`): not a GGUF file, an architecture other than `llama`, missing
+/// metadata or tensors, sizes that make no decoder ([`LlamaConfig::validate`]: the metadata key,
+/// its value and why), or a `llama.attention.key_length`/`value_length` other than
+/// `embedding_length / head_count`.
 pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     let mut f = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
     let content = gguf_file::Content::read(&mut f).map_err(|e| LmError::format(path, e))?;
@@ -53,6 +56,54 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     let eps = md("llama.attention.layer_norm_rms_epsilon")?
         .to_f32()
         .map_err(|e| LmError::format(path, e))? as f64;
+    // The sizes held in tensor shapes, read from the header before any tensor is loaded.
+    let rows = |name: &str| -> Result<usize> {
+        let info = content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| LmError::format(path, format!("missing tensor `{name}`")))?;
+        info.shape
+            .dims()
+            .first()
+            .copied()
+            .ok_or_else(|| LmError::format(path, format!("tensor `{name}` has no dimensions")))
+    };
+    let tie = !content.tensor_infos.contains_key("output.weight");
+    let config = LlamaConfig {
+        arch: super::config::Arch::Llama,
+        vocab_size: rows("token_embd.weight")?,
+        hidden_size: hidden,
+        // A model without blocks has no MLP; any width passes.
+        intermediate_size: if layers > 0 {
+            rows("blk.0.ffn_gate.weight")?
+        } else {
+            1
+        },
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        rms_norm_eps: eps,
+        rope_theta,
+        max_position_embeddings: u("llama.context_length").unwrap_or(2048),
+        tie_word_embeddings: tie,
+    };
+    config
+        .validate()
+        .map_err(|p| LmError::format(path, p.describe(Source::Gguf)))?;
+    for key in ["llama.attention.key_length", "llama.attention.value_length"] {
+        if let Ok(width) = u(key)
+            && width != config.head_dim()
+        {
+            return Err(LmError::format(
+                path,
+                format!(
+                    "{key} = {width}: differs from embedding_length / head_count = {hidden} / \
+                     {heads} = {}; a head width decoupled from the model width is not supported",
+                    config.head_dim()
+                ),
+            ));
+        }
+    }
     let mut get = |name: &str| -> Result<Tensor> {
         let q = content
             .tensor(&mut f, name, device)
@@ -60,27 +111,27 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
         Ok(q.dequantize(device)?)
     };
     let mut tensors = HashMap::new();
-    let embed = get("token_embd.weight")?;
-    let vocab_size = embed.dim(0)?;
-    tensors.insert("model.embed_tokens.weight".to_string(), embed);
+    tensors.insert(
+        "model.embed_tokens.weight".to_string(),
+        get("token_embd.weight")?,
+    );
     tensors.insert("model.norm.weight".to_string(), get("output_norm.weight")?);
-    let tie = !content.tensor_infos.contains_key("output.weight");
     if !tie {
         tensors.insert("lm_head.weight".to_string(), get("output.weight")?);
     }
-    let mut intermediate = 0;
     for i in 0..layers {
         let p = format!("model.layers.{i}");
         let b = format!("blk.{i}");
         let q = get(&format!("{b}.attn_q.weight"))?;
         let k = get(&format!("{b}.attn_k.weight"))?;
+        let named = |e: LmError, n: &str| LmError::format(path, format!("tensor `{b}.{n}`: {e}"));
         tensors.insert(
             format!("{p}.self_attn.q_proj.weight"),
-            unpermute(&q, heads)?,
+            unpermute(&q, heads).map_err(|e| named(e, "attn_q.weight"))?,
         );
         tensors.insert(
             format!("{p}.self_attn.k_proj.weight"),
-            unpermute(&k, kv_heads)?,
+            unpermute(&k, kv_heads).map_err(|e| named(e, "attn_k.weight"))?,
         );
         tensors.insert(
             format!("{p}.self_attn.v_proj.weight"),
@@ -98,9 +149,10 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             format!("{p}.post_attention_layernorm.weight"),
             get(&format!("{b}.ffn_norm.weight"))?,
         );
-        let gate = get(&format!("{b}.ffn_gate.weight"))?;
-        intermediate = gate.dim(0)?;
-        tensors.insert(format!("{p}.mlp.gate_proj.weight"), gate);
+        tensors.insert(
+            format!("{p}.mlp.gate_proj.weight"),
+            get(&format!("{b}.ffn_gate.weight"))?,
+        );
         tensors.insert(
             format!("{p}.mlp.up_proj.weight"),
             get(&format!("{b}.ffn_up.weight"))?,
@@ -110,19 +162,6 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             get(&format!("{b}.ffn_down.weight"))?,
         );
     }
-    let config = LlamaConfig {
-        arch: super::config::Arch::Llama,
-        vocab_size,
-        hidden_size: hidden,
-        intermediate_size: intermediate,
-        num_hidden_layers: layers,
-        num_attention_heads: heads,
-        num_key_value_heads: kv_heads,
-        rms_norm_eps: eps,
-        rope_theta,
-        max_position_embeddings: u("llama.context_length").unwrap_or(2048),
-        tie_word_embeddings: tie,
-    };
     Ok(GgufModel {
         config,
         tensors,
@@ -132,8 +171,15 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
 
 /// Undoes llama.cpp's q/k permutation: within each head, GGUF row 2i + j holds Hugging Face row
 /// j·(d/2) + i (d = head width). `(heads·d, in)` → `(heads·d, in)`.
+///
+/// Errors: `w` is not 2-D, or its rows are not `heads` heads of an even width.
 pub fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
     let (out, inp) = w.dims2()?;
+    if heads == 0 || !out.is_multiple_of(heads) || !(out / heads).is_multiple_of(2) {
+        return Err(LmError::Weights(format!(
+            "{out} rows are not {heads} heads of an even width"
+        )));
+    }
     let d = out / heads;
     Ok(w.reshape((heads, d / 2, 2, inp))?
         .transpose(1, 2)?

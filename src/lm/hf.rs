@@ -20,7 +20,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use super::config::{Arch, LlamaConfig};
+use super::config::{Arch, LlamaConfig, Source};
 use super::error::{LmError, Result};
 use super::tokenizer::SpecialTokens;
 
@@ -34,6 +34,9 @@ struct HfLlamaConfig {
     num_attention_heads: usize,
     #[serde(default)]
     num_key_value_heads: Option<usize>,
+    /// Newer configs state the head width; only `hidden_size / num_attention_heads` is supported.
+    #[serde(default)]
+    head_dim: Option<usize>,
     #[serde(default = "default_eps")]
     rms_norm_eps: f64,
     #[serde(default = "default_theta")]
@@ -61,8 +64,8 @@ fn default_positions() -> usize {
 /// The first id of a `bos_token_id`/`eos_token_id` field (a number or a list of numbers).
 fn first_id(v: &Option<serde_json::Value>) -> Option<u32> {
     match v.as_ref()? {
-        serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
-        serde_json::Value::Array(a) => a.first()?.as_u64().map(|x| x as u32),
+        serde_json::Value::Number(n) => n.as_u64().and_then(|x| u32::try_from(x).ok()),
+        serde_json::Value::Array(a) => a.first()?.as_u64().and_then(|x| u32::try_from(x).ok()),
         _ => None,
     }
 }
@@ -117,7 +120,9 @@ pub type HfModel = (
 /// Loads config, weights (as f32) and tokenizer from the folder `dir`.
 ///
 /// Errors: a missing or malformed file (named); a `model_type` other than `llama`, `mistral` or
-/// `gpt2`; a GPT-2 activation other than the tanh GELU; a missing tensor; no bos/eos ids.
+/// `gpt2`; a GPT-2 activation other than the tanh GELU; sizes that make no decoder
+/// ([`LlamaConfig::validate`]: `config.json`, the field, its value and why) or a `head_dim`
+/// other than `hidden_size / num_attention_heads`; a missing tensor; no bos/eos ids.
 pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| LmError::io(&cfg_path, e))?;
@@ -146,11 +151,17 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                     "scale_attn_by_inverse_layer_idx is not supported",
                 ));
             }
+            let intermediate_size = match g.n_inner {
+                Some(n) => n,
+                None => g.n_embd.checked_mul(4).ok_or_else(|| {
+                    LmError::format(&cfg_path, format!("n_embd = {}: too large", g.n_embd))
+                })?,
+            };
             let config = LlamaConfig {
                 arch: Arch::Gpt2,
                 vocab_size: g.vocab_size,
                 hidden_size: g.n_embd,
-                intermediate_size: g.n_inner.unwrap_or(4 * g.n_embd),
+                intermediate_size,
                 num_hidden_layers: g.n_layer,
                 num_attention_heads: g.n_head,
                 num_key_value_heads: g.n_head,
@@ -159,6 +170,9 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                 max_position_embeddings: g.n_positions,
                 tie_word_embeddings: true,
             };
+            config
+                .validate()
+                .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfGpt2)))?;
             (config, g.bos_token_id, g.eos_token_id)
         }
         None | Some("llama" | "mistral") => {
@@ -177,6 +191,21 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                 max_position_embeddings: hf.max_position_embeddings,
                 tie_word_embeddings: hf.tie_word_embeddings,
             };
+            config
+                .validate()
+                .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfLlama)))?;
+            if let Some(hd) = hf.head_dim.filter(|&hd| hd != config.head_dim()) {
+                return Err(LmError::format(
+                    &cfg_path,
+                    format!(
+                        "head_dim = {hd}: differs from hidden_size / num_attention_heads = {} / {} = {}; \
+                         a head width decoupled from the model width is not supported",
+                        config.hidden_size,
+                        config.num_attention_heads,
+                        config.head_dim()
+                    ),
+                ));
+            }
             (config, hf.bos_token_id, hf.eos_token_id)
         }
         Some(t) => {

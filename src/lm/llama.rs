@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{D, DType, Device, Tensor};
 
-use super::config::{Arch, LlamaConfig};
+use super::config::{Arch, LlamaConfig, Source};
 use super::error::{LmError, Result};
 use super::lora::{Lora, Target};
 
@@ -75,35 +75,54 @@ impl Llama {
     /// Builds the model from Hugging Face-named tensors (`model.layers.{i}.self_attn.q_proj.weight`, …;
     /// for GPT-2 also `….bias`, `model.embed_positions.weight` and `model.norm.bias`).
     ///
-    /// Errors: a missing tensor (named) or a shape that disagrees with `config`.
+    /// Errors: a `config` that makes no decoder ([`LlamaConfig::validate`]), a missing tensor
+    /// (named), or a tensor whose shape disagrees with `config` (named, with both shapes). Every
+    /// shape is checked here, so code that indexes weights by the config's sizes (the inference
+    /// engine) stays in bounds.
     pub fn from_tensors(config: &LlamaConfig, tensors: &HashMap<String, Tensor>) -> Result<Self> {
+        config.validate().map_err(|p| {
+            LmError::Weights(format!("decoder config: {}", p.describe(Source::HfLlama)))
+        })?;
         let get = |name: &str| -> Result<Tensor> {
             tensors
                 .get(name)
                 .cloned()
                 .ok_or_else(|| LmError::Weights(format!("missing weight `{name}`")))
         };
+        // A tensor that must have the shape `want`.
+        let shaped = |name: &str, want: &[usize]| -> Result<Tensor> {
+            let t = get(name)?;
+            if t.dims() != want {
+                return Err(LmError::Weights(format!(
+                    "weight `{name}` is {:?}, the config makes it {want:?}",
+                    t.dims()
+                )));
+            }
+            Ok(t)
+        };
         let gpt2 = config.arch == Arch::Gpt2;
         // GPT-2 tensors that Llama lacks: required there, absent here.
-        let biased = |name: &str| -> Result<Option<Tensor>> {
-            if gpt2 { get(name).map(Some) } else { Ok(None) }
+        let biased = |name: &str, want: &[usize]| -> Result<Option<Tensor>> {
+            if gpt2 {
+                shaped(name, want).map(Some)
+            } else {
+                Ok(None)
+            }
         };
-        let embed = get("model.embed_tokens.weight")?;
-        if embed.dims() != [config.vocab_size, config.hidden_size] {
-            return Err(LmError::Weights(format!(
-                "embedding is {:?}, config says ({}, {})",
-                embed.dims(),
-                config.vocab_size,
-                config.hidden_size
-            )));
-        }
+        let (d, ff) = (config.hidden_size, config.intermediate_size);
+        let hd = config.head_dim();
+        let (qw, kvw) = (
+            config.num_attention_heads * hd,
+            config.num_key_value_heads * hd,
+        );
+        let embed = shaped("model.embed_tokens.weight", &[config.vocab_size, d])?;
         let blocks = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("model.layers.{i}");
                 let norm = |n: &str| -> Result<(Tensor, Option<Tensor>)> {
                     Ok((
-                        get(&format!("{p}.{n}.weight"))?,
-                        biased(&format!("{p}.{n}.bias"))?,
+                        shaped(&format!("{p}.{n}.weight"), &[d])?,
+                        biased(&format!("{p}.{n}.bias"), &[d])?,
                     ))
                 };
                 let mut weights: [Option<Tensor>; 7] = Default::default();
@@ -112,8 +131,16 @@ impl Llama {
                     if gpt2 && t == Target::Gate {
                         continue;
                     }
-                    weights[t as usize] = Some(get(&format!("{p}.{}.weight", t.hf_name()))?);
-                    biases[t as usize] = biased(&format!("{p}.{}.bias", t.hf_name()))?;
+                    let (out, inp) = match t {
+                        Target::Q => (qw, d),
+                        Target::K | Target::V => (kvw, d),
+                        Target::O => (d, qw),
+                        Target::Gate | Target::Up => (ff, d),
+                        Target::Down => (d, ff),
+                    };
+                    let name = format!("{p}.{}", t.hf_name());
+                    weights[t as usize] = Some(shaped(&format!("{name}.weight"), &[out, inp])?);
+                    biases[t as usize] = biased(&format!("{name}.bias"), &[out])?;
                 }
                 Ok(Block {
                     input_norm: norm("input_layernorm")?,
@@ -126,18 +153,20 @@ impl Llama {
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
-            Some(get("lm_head.weight")?)
+            Some(shaped("lm_head.weight", &[config.vocab_size, d])?)
         };
-        let hd = config.head_dim();
         let inv: Vec<f32> = (0..hd / 2)
             .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64) as f32)
             .collect();
         let inv_freq = Tensor::from_vec(inv, hd / 2, embed.device())?;
         Ok(Self {
             config: config.clone(),
-            norm: get("model.norm.weight")?,
-            norm_bias: biased("model.norm.bias")?,
-            positions: biased("model.embed_positions.weight")?,
+            norm: shaped("model.norm.weight", &[d])?,
+            norm_bias: biased("model.norm.bias", &[d])?,
+            positions: biased(
+                "model.embed_positions.weight",
+                &[config.max_position_embeddings, d],
+            )?,
             embed,
             blocks,
             lm_head,
@@ -375,18 +404,26 @@ impl Llama {
 
 /// `x · W^T` for `x (…, in)` and `W (out, in)`. When `x` carries a gradient and `W` is frozen
 /// (on the CPU), through [`FrozenLinear`], whose backward forms only ∂x.
+///
+/// Errors: `x` is a scalar (rank 0), or its last dimension is not `W`'s second.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let inp = *dims.last().expect("rank ≥ 1");
-    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let mut out = x.dims().to_vec();
+    let Some((&inp, lead)) = out.split_last() else {
+        return Err(LmError::Weights(format!(
+            "a linear layer needs an input of rank ≥ 1, got a scalar (weight {:?})",
+            w.dims()
+        )));
+    };
+    let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, inp))?;
     let y = if x.track_op() && !w.track_op() && x.device().is_cpu() {
         x2.contiguous()?.apply_op1(FrozenLinear { w: w.clone() })?
     } else {
         x2.matmul(&w.t()?)?
     };
-    let mut out = dims;
-    *out.last_mut().expect("rank ≥ 1") = w.dim(0)?;
+    if let Some(last) = out.last_mut() {
+        *last = w.dim(0)?;
+    }
     Ok(y.reshape(out)?)
 }
 
