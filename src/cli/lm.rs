@@ -187,6 +187,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             bar.set_position(*done as u64);
             bar.set_message("clips encoded");
         }
+        LmProgress::Note(n) => bar.println(n),
         LmProgress::Step(s) => {
             bar.set_length(s.steps as u64);
             bar.set_position(s.step as u64);
@@ -370,6 +371,11 @@ pub struct EvalCaptionsArgs {
     /// Leave out the retrieval baseline row.
     #[arg(long)]
     no_baseline: bool,
+    /// No captioner: only the retrieval baseline and its diagnostic rows through the tokenizer
+    /// `--dvq` (its codes, its reconstructions), to judge a tokenizer before training a
+    /// captioner on it.
+    #[arg(long, conflicts_with_all = ["refs_only", "no_baseline"])]
+    tokenizer_only: bool,
     /// Score only the first N clips of the split (in manifest order).
     #[arg(long)]
     limit: Option<usize>,
@@ -428,9 +434,84 @@ fn tokenizer_baseline_predictions(
     Ok((by_codes, by_recon))
 }
 
+/// Each clip of `entries` with its prediction (same order), references and labels.
+fn clip_captions(
+    entries: &[ManifestEntry],
+    preds: &[String],
+) -> Vec<crate::eval::report::ClipCaptions> {
+    entries
+        .iter()
+        .zip(preds)
+        .map(|(e, p)| crate::eval::report::ClipCaptions {
+            id: e.id.clone(),
+            prediction: p.clone(),
+            references: e
+                .captions
+                .iter()
+                .map(|c| (c.text.clone(), c.kind))
+                .collect(),
+            labels: crate::eval::labels::ClipLabels::from_manifest(&e.labels, e.mirrored),
+        })
+        .collect()
+}
+
+/// `eval captions --tokenizer-only`: the retrieval baseline on the features, on the codes and on
+/// the reconstructions of the tokenizer `--dvq`, with action / style accuracy (no BERTScore, no
+/// R-Precision: the lookup's captions are train captions either way).
+fn diagnose_tokenizer(a: &EvalCaptionsArgs, entries: &[ManifestEntry]) -> Result<()> {
+    use crate::eval::report::{markdown, report};
+    let t0 = Instant::now();
+    let device = crate::device::select(&a.device)?;
+    let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
+    let clips_with = |preds: &[String]| clip_captions(&entries, preds);
+    let features = report(
+        &clips_with(&baseline_predictions(&a.data, entries)?),
+        false,
+        None,
+        None,
+    )?;
+    let (codes, recon) = tokenizer_baseline_predictions(&a.data, &dvq, entries)?;
+    let codes = report(&clips_with(&codes), false, None, None)?;
+    let recon = report(&clips_with(&recon), false, None, None)?;
+    let table = |rows: &[crate::eval::report::ReportRow], skip: usize| {
+        markdown(&rows[..2.min(rows.len())])
+            .lines()
+            .skip(skip)
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    let md = format!(
+        "retrieval baseline of the {} split of {}, {} whole takes, through the tokenizer {} ({:.1} s): \
+         rows on the features, on the codes (histograms, whole and in 4 segments), on the \
+         reconstructions\n\n{}{}{}",
+        a.split.name(),
+        a.data.display(),
+        entries.len(),
+        a.dvq.display(),
+        t0.elapsed().as_secs_f64(),
+        table(&features, 0),
+        table(&codes, 2),
+        table(&recon, 2)
+    );
+    print!("{md}");
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::write(out.join("report.md"), &md)?;
+        std::fs::write(
+            out.join("report.json"),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "retrieval_baseline": features,
+                "retrieval_baseline_on_codes": codes,
+                "retrieval_baseline_on_reconstructions": recon,
+            }))?,
+        )?;
+    }
+    Ok(())
+}
+
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     use crate::eval::doubt::{Doubt, calibration, calibration_markdown, doubts as doubts_of};
-    use crate::eval::labels::ClipLabels;
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
     let manifest = crate::motion::import::corpus::read_manifest(&a.data)?;
     let split = a.split.name();
@@ -446,6 +527,9 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             "{}: no captioned clip in the {split} split",
             a.data.display()
         );
+    }
+    if a.tokenizer_only {
+        return diagnose_tokenizer(&a, &entries);
     }
     let ds = Dataset::open(&a.data)?;
     let t0 = Instant::now();
@@ -494,22 +578,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         .collect();
     bar.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
-    let clips_with = |preds: &[String]| -> Vec<ClipCaptions> {
-        entries
-            .iter()
-            .zip(preds)
-            .map(|(e, p)| ClipCaptions {
-                id: e.id.clone(),
-                prediction: p.clone(),
-                references: e
-                    .captions
-                    .iter()
-                    .map(|c| (c.text.clone(), c.kind))
-                    .collect(),
-                labels: ClipLabels::from_manifest(&e.labels, e.mirrored),
-            })
-            .collect()
-    };
+    let clips_with = |preds: &[String]| clip_captions(&entries, preds);
     let ours: Vec<String> = predictions
         .iter()
         .map(|p| p.as_ref().map(|s| s.text.clone()).unwrap_or_default())

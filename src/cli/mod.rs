@@ -4,6 +4,7 @@
 mod bench;
 mod bench_caption;
 mod bench_dvq;
+mod codes;
 mod dvq;
 mod eval;
 mod import;
@@ -83,6 +84,10 @@ enum Command {
     },
     /// Caption a corpus clip or a motion file with the DVQ tokenizer + captioner.
     Caption(lm::CaptionArgs),
+    /// Print a motion's DVQ codes (`{"codes": [...]}`), or one JSON line per clip of a dataset.
+    Encode(codes::EncodeArgs),
+    /// Decode DVQ codes to `(8N, 263)` features in a `.npy` file.
+    Decode(codes::DecodeArgs),
     /// Train the tokenizer or the captioner.
     Train {
         #[command(subcommand)]
@@ -241,6 +246,8 @@ pub fn run() -> Result<()> {
             which: EvalCommand::Retrieval(args),
         }) => retrieval::eval(args),
         Some(Command::Caption(args)) => lm::caption(args),
+        Some(Command::Encode(args)) => codes::encode(args),
+        Some(Command::Decode(args)) => codes::decode(args),
         Some(Command::Eval {
             which: EvalCommand::Captions(args),
         }) => lm::eval_captions(args),

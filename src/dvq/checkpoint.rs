@@ -18,10 +18,11 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const STATE_FILE: &str = "train_state.safetensors";
 pub const LOG_FILE: &str = "train_log.csv";
 
-/// Reads and validates `config.json` of a tokenizer directory.
+/// Reads `config.json` of a tokenizer directory and checks its model sizes
+/// ([`DvqConfig::validate`]).
 ///
-/// Errors (naming the file): unreadable, not the config's JSON, or a model config that fails
-/// [`DvqConfig::validate`].
+/// Errors (naming the file): unreadable, not the config's JSON, or sizes that make no model
+/// (the field, its value and why).
 pub fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| DvqError::io(&path, e))?;

@@ -8,15 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::error::{DvqError, Result};
 use crate::motion::layout::N_FEATURES;
 
-/// Most stride-2 stages accepted (one code per `2^MAX_DOWN_T` = 65,536 frames).
-pub const MAX_DOWN_T: usize = 16;
-/// Most residual blocks per stage accepted.
-pub const MAX_DEPTH: usize = 64;
-/// Largest dilation accepted (`dilation_growth_rate^(depth − 1)`).
-pub const MAX_DILATION: usize = 1 << 16;
-/// Most weights a config may ask for: 2^28 (1 GiB as f32; the paper's model has 20 million).
-pub const MAX_PARAMS: usize = 1 << 28;
-
 /// The tokenizer's architecture (reference: `dvq/encdec.py`, T2M-GPT `models/resnet.py`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DvqConfig {
@@ -79,71 +70,131 @@ impl DvqConfig {
         }
     }
 
-    /// Frames per code: `2^down_t`.
+    /// Frames per code: `2^down_t` (saturating at `usize::MAX` for a `down_t` that
+    /// [`Self::validate`] rejects).
     pub fn frames_per_code(&self) -> usize {
-        1 << self.down_t
+        u32::try_from(self.down_t)
+            .ok()
+            .and_then(|s| 1usize.checked_shl(s))
+            .unwrap_or(usize::MAX)
     }
 
-    /// Dilations of one residual stack, in the order applied: `[rate^(depth-1), …, 1]`.
+    /// Dilations of one residual stack, in the order applied: `[rate^(depth-1), …, 1]`
+    /// (saturating, for a config that [`Self::validate`] rejects).
     pub fn dilations(&self) -> Vec<usize> {
         (0..self.depth)
             .rev()
-            .map(|d| self.dilation_growth_rate.pow(d as u32))
+            .map(|d| {
+                self.dilation_growth_rate
+                    .saturating_pow(u32::try_from(d).unwrap_or(u32::MAX))
+            })
             .collect()
     }
 
-    /// Checks sizes that the model needs, before anything is sized from them: positive sizes
-    /// (K ≥ 2), `down_t` ≤ [`MAX_DOWN_T`], `depth` ≤ [`MAX_DEPTH`], a growth rate ≥ 1 whose
-    /// largest dilation is at most [`MAX_DILATION`], and at most [`MAX_PARAMS`] weights in all
-    /// (so a corrupt config cannot ask for terabytes).
+    /// Weights of the model this config builds (convolutions, biases left out, and the
+    /// codebook), or `None` when the count overflows `usize`.
+    pub fn weight_count(&self) -> Option<usize> {
+        let (w, depth, down) = (self.width, self.depth, self.down_t);
+        // Per stage, in W×W units: encoder k4 down-sampling + depth × (k3 + k1); decoder
+        // depth × (k3 + k1) + k3 up-sampling. Then conv_mid (k3).
+        let units = depth
+            .checked_mul(8)?
+            .checked_add(7)?
+            .checked_mul(down)?
+            .checked_add(3)?;
+        let square = w.checked_mul(w)?.checked_mul(units)?;
+        // conv_in and conv_out of both halves: k3 from/to input_dim, K and D.
+        let edges = self
+            .input_dim
+            .checked_mul(2)?
+            .checked_add(self.nb_code)?
+            .checked_add(self.code_dim)?
+            .checked_mul(3)?
+            .checked_mul(w)?;
+        square
+            .checked_add(edges)?
+            .checked_add(self.nb_code.checked_mul(self.code_dim)?)
+    }
+
+    /// Checks the sizes the model needs, before anything is allocated: every size positive
+    /// (K ≥ 2), `dilation_growth_rate ≥ 1`, at most 2^[`MAX_DOWN_T`] frames per code, at most
+    /// [`MAX_DEPTH`] residual blocks per stage, a largest dilation of at most [`MAX_DILATION`],
+    /// and at most [`MAX_WEIGHTS`] weights (so a corrupt config cannot ask for terabytes).
+    ///
+    /// Errors: [`DvqError::Config`] naming the field, its value and what is wrong.
     pub fn validate(&self) -> Result<()> {
-        if self.nb_code < 2 || self.code_dim == 0 || self.width == 0 || self.input_dim == 0 {
-            return Err(DvqError::Config(format!(
-                "sizes must be positive: {self:?}"
-            )));
+        let bad = |field: &str, value: usize, why: String| {
+            Err(DvqError::Config(format!("{field} = {value}: {why}")))
+        };
+        for (field, value, least) in [
+            ("input_dim", self.input_dim, 1),
+            ("nb_code", self.nb_code, 2),
+            ("code_dim", self.code_dim, 1),
+            ("width", self.width, 1),
+            ("dilation_growth_rate", self.dilation_growth_rate, 1),
+        ] {
+            if value < least {
+                return bad(field, value, format!("must be at least {least}"));
+            }
         }
-        if self.down_t > MAX_DOWN_T || self.depth > MAX_DEPTH {
-            return Err(DvqError::Config(format!(
-                "down_t {} and depth {} must be at most {MAX_DOWN_T} and {MAX_DEPTH}",
-                self.down_t, self.depth
-            )));
+        if self.down_t > MAX_DOWN_T {
+            return bad(
+                "down_t",
+                self.down_t,
+                format!("one code per 2^down_t frames; at most 2^{MAX_DOWN_T} is supported"),
+            );
+        }
+        if self.depth > MAX_DEPTH {
+            return bad(
+                "depth",
+                self.depth,
+                format!("at most {MAX_DEPTH} residual blocks per stage are supported"),
+            );
         }
         let top = u32::try_from(self.depth.saturating_sub(1))
             .ok()
             .and_then(|e| self.dilation_growth_rate.checked_pow(e));
-        if self.dilation_growth_rate == 0 || top.is_none_or(|d| d > MAX_DILATION) {
-            return Err(DvqError::Config(format!(
-                "dilation_growth_rate {} to the power depth − 1 must be in 1..={MAX_DILATION}",
-                self.dilation_growth_rate
-            )));
+        if top.is_none_or(|d| d > MAX_DILATION) {
+            return bad(
+                "depth",
+                self.depth,
+                format!(
+                    "the largest dilation, dilation_growth_rate^(depth − 1) = {}^{}, is more \
+                     than the {MAX_DILATION} supported",
+                    self.dilation_growth_rate,
+                    self.depth.saturating_sub(1)
+                ),
+            );
         }
-        let params = self.weight_count();
-        if params > MAX_PARAMS as f64 {
-            return Err(DvqError::Config(format!(
-                "{params:.3e} weights: more than the limit of {MAX_PARAMS}"
-            )));
+        match self.weight_count() {
+            Some(n) if n <= MAX_WEIGHTS => Ok(()),
+            n => Err(DvqError::Config(format!(
+                "width = {}, depth = {}, down_t = {}, nb_code = {}, code_dim = {}: {} weights, \
+                 more than the {MAX_WEIGHTS} (1 GiB of f32) supported",
+                self.width,
+                self.depth,
+                self.down_t,
+                self.nb_code,
+                self.code_dim,
+                n.map_or("more than usize::MAX".to_string(), |n| n.to_string())
+            ))),
         }
-        Ok(())
-    }
-
-    /// Number of convolution and codebook weights the architecture has (biases left out), as
-    /// an `f64` so absurd sizes cannot overflow.
-    fn weight_count(&self) -> f64 {
-        let [d_in, k, d, w, t, n] = [
-            self.input_dim,
-            self.nb_code,
-            self.code_dim,
-            self.width,
-            self.down_t,
-            self.depth,
-        ]
-        .map(|v| v as f64);
-        let res = n * (3.0 + 1.0) * w * w; // per stack: conv1 (k = 3) and conv2 (k = 1)
-        let encoder = 3.0 * d_in * w + t * (4.0 * w * w + res) + 3.0 * w * k;
-        let decoder = 3.0 * d * w + t * (res + 3.0 * w * w) + 3.0 * w * w + 3.0 * w * d_in;
-        encoder + decoder + k * d
     }
 }
+
+/// The most stride-2 stages a config may have (one code per 2^16 = 65,536 frames: 55 min at
+/// 20 fps).
+pub const MAX_DOWN_T: usize = 16;
+
+/// The most residual blocks per stage a config may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// The largest dilation a config may make (`dilation_growth_rate^(depth − 1)`).
+pub const MAX_DILATION: usize = 1 << 16;
+
+/// The most weights a config may make (2^28 f32 weights: 1 GiB; the paper's model has 20
+/// million).
+pub const MAX_WEIGHTS: usize = 1 << 28;
 
 /// Training hyper-parameters (reference: `dvq_train.py`, with epochs expressed as steps).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

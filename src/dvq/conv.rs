@@ -11,7 +11,7 @@ use candle_core::{D, Device, Tensor, Var};
 use rand::rngs::StdRng;
 
 use super::conv_cpu::{Conv1dOp, Geometry, WeightLayout};
-use super::error::Result;
+use super::error::{DvqError, Result};
 use super::params::Params;
 
 /// `Conv1d(c_in → c_out, kernel, stride, padding, dilation)` with bias, as `torch.nn.Conv1d`.
@@ -42,9 +42,33 @@ impl ConvSpec {
             c_out,
             kernel,
             stride: 1,
-            padding: dilation * (kernel - 1) / 2,
+            padding: dilation.saturating_mul(kernel.saturating_sub(1)) / 2,
             dilation,
         }
+    }
+
+    /// Output frames for `t` input frames (PyTorch's formula), or `None` when the padded
+    /// input is shorter than one window (`dilation·(kernel − 1) + 1` frames), the stride is 0,
+    /// or a step of the arithmetic would overflow.
+    pub fn out_len(&self, t: usize) -> Option<usize> {
+        let window = self
+            .dilation
+            .checked_mul(self.kernel.checked_sub(1)?)?
+            .checked_add(1)?;
+        let padded = t.checked_add(self.padding.checked_mul(2)?)?;
+        padded
+            .checked_sub(window)?
+            .checked_div(self.stride)?
+            .checked_add(1)
+    }
+
+    /// The error for an input of `t` frames that [`Self::out_len`] refuses.
+    pub fn too_short(&self, t: usize) -> String {
+        format!(
+            "conv1d: {t} input frames do not fill one window (kernel {}, dilation {}, padding {}, \
+             stride {})",
+            self.kernel, self.dilation, self.padding, self.stride
+        )
     }
 }
 
@@ -88,14 +112,15 @@ impl Conv1d {
         Ok(())
     }
 
-    /// Output length for an input of `t` frames (PyTorch's formula).
-    pub fn out_len(&self, t: usize) -> usize {
-        (t + 2 * self.spec.padding - self.spec.dilation * (self.spec.kernel - 1) - 1)
-            / self.spec.stride
-            + 1
+    /// Output length for an input of `t` frames (PyTorch's formula); `None` as
+    /// [`ConvSpec::out_len`].
+    pub fn out_len(&self, t: usize) -> Option<usize> {
+        self.spec.out_len(t)
     }
 
     /// `(B, T, C_in)` → `(B, T_out, C_out)`.
+    ///
+    /// Errors: `T` frames do not fill one window ([`ConvSpec::out_len`]), or `C_in` differs.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, false, false)
     }
@@ -150,7 +175,9 @@ impl Conv1d {
     pub(crate) fn forward_tensor_ops(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         debug_assert_eq!(c, self.spec.c_in);
-        let t_out = self.out_len(t);
+        let t_out = self
+            .out_len(t)
+            .ok_or_else(|| DvqError::Data(self.spec.too_short(t)))?;
         // (C_out, C_in, k) → (k, C_in, C_out) → (k·C_in, C_out): row j·C_in + c is tap j,
         // channel c; the bias is one more row, multiplied by a column of ones in `cols`, so
         // the bias costs no separate broadcast in the forward pass nor a reduction backward.

@@ -29,23 +29,42 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// Frames the layer sees for `t` input frames.
-    fn seen(&self, t: usize) -> usize {
-        if self.upsample { 2 * t } else { t }
+    /// Frames the layer sees for `t` input frames (`None` if ×2 overflows).
+    fn seen(&self, t: usize) -> Option<usize> {
+        if self.upsample {
+            t.checked_mul(2)
+        } else {
+            Some(t)
+        }
     }
 
-    /// Output frames for `t` input frames (PyTorch's formula on the frames seen).
-    pub fn out_len(&self, t: usize) -> usize {
-        (self.seen(t) + 2 * self.spec.padding - self.spec.dilation * (self.spec.kernel - 1) - 1)
-            / self.spec.stride
-            + 1
+    /// Output frames for `t` input frames (PyTorch's formula on the frames seen), or `None`
+    /// when they do not fill one window ([`ConvSpec::out_len`]).
+    pub fn out_len(&self, t: usize) -> Option<usize> {
+        self.spec.out_len(self.seen(t)?)
     }
 
-    /// Input frame read by tap `j` of output frame `t` (of `t_in` input frames), if inside.
+    /// The output length for `t` input frames and the product's row count `b·T_out`, or the
+    /// op's error.
+    fn rows(&self, b: usize, t: usize) -> candle_core::Result<(usize, usize)> {
+        let Some(t_out) = self.out_len(t) else {
+            candle_core::bail!("{}", self.spec.too_short(t))
+        };
+        match b.checked_mul(t_out) {
+            Some(m) => Ok((t_out, m)),
+            None => candle_core::bail!("conv1d: {b} clips of {t_out} output frames overflow"),
+        }
+    }
+
+    /// Input frame read by tap `j` of output frame `t` (of `t_in` input frames), if inside
+    /// (a position past `usize` is outside).
     #[inline]
     fn source(&self, t: usize, j: usize, t_in: usize) -> Option<usize> {
-        let u = (t * self.spec.stride + j * self.spec.dilation).checked_sub(self.spec.padding)?;
-        (u < self.seen(t_in)).then_some(if self.upsample { u / 2 } else { u })
+        let u = t
+            .checked_mul(self.spec.stride)?
+            .checked_add(j.checked_mul(self.spec.dilation)?)?
+            .checked_sub(self.spec.padding)?;
+        (u < self.seen(t_in)?).then_some(if self.upsample { u / 2 } else { u })
     }
 
     /// Whether the im2col buffer would be the input itself (k = 1, stride 1, no padding, no
@@ -55,19 +74,18 @@ impl Geometry {
         s.kernel == 1 && s.stride == 1 && s.padding == 0 && !self.relu && !self.upsample
     }
 
-    /// The product's left operand for `x (B, t_in, C_in)`: `x` itself when [`Self::direct`],
-    /// else its im2col, built in `buf`.
+    /// The product's left operand for `x (B, t_in, C_in)` (`t_out` output frames): `x` itself
+    /// when [`Self::direct`], else its im2col, built in `buf`.
     fn gathered<'a>(
         &self,
         x: &'a [f32],
-        b: usize,
-        t_in: usize,
+        (b, t_in, t_out): (usize, usize, usize),
         buf: &'a mut Vec<f32>,
     ) -> &'a [f32] {
         if self.direct() {
             x
         } else {
-            *buf = self.im2col(x, b, t_in);
+            *buf = self.im2col(x, b, t_in, t_out);
             buf
         }
     }
@@ -108,9 +126,9 @@ impl Geometry {
         }
     }
 
-    /// `(B·T_out, C_in·k)` im2col of `x (B, t_in, C_in)`, threaded over clips.
-    fn im2col(&self, x: &[f32], b: usize, t_in: usize) -> Vec<f32> {
-        let t_out = self.out_len(t_in);
+    /// `(B·T_out, C_in·k)` im2col of `x (B, t_in, C_in)`, threaded over clips. `b·t_out·C_in·k`
+    /// is the size of a buffer the caller is about to fill, so it fits in memory.
+    fn im2col(&self, x: &[f32], b: usize, t_in: usize, t_out: usize) -> Vec<f32> {
         let mut cols = vec![0f32; b * t_out * self.cols()];
         cols.par_chunks_mut(t_out * self.cols())
             .zip(x.par_chunks(t_in * self.spec.c_in))
@@ -239,15 +257,17 @@ impl CustomOp3 for Conv1dOp {
             f32_slice(sw, lw, "weight")?,
             f32_slice(sb, lb, "bias")?,
         );
-        let t_out = g.out_len(t);
-        let m = b * t_out;
+        let (t_out, m) = g.rows(b, t)?;
         let kk = g.cols();
+        if m.checked_mul(kk.max(g.spec.c_out)).is_none() {
+            candle_core::bail!("conv1d: a {m}-row product of {kk} columns overflows");
+        }
         let mut y = Vec::with_capacity(m * g.spec.c_out);
         for _ in 0..m {
             y.extend_from_slice(bias);
         }
         let mut buf = Vec::new();
-        let lhs = g.gathered(x, b, t, &mut buf);
+        let lhs = g.gathered(x, (b, t, t_out), &mut buf);
         // rhs (k·C_in, C_out): from the tap-major permutation `(C_out, k·C_in)` read
         // transposed, or the product layout read as it is.
         let (w, rhs_strides) = match self.layout {
@@ -316,8 +336,11 @@ impl CustomOp3 for Conv1dInputGrad {
             f32_slice(sw, lw, "weight")?,
             f32_slice(sg, lg, "gradient")?,
         );
-        let t_out = g.out_len(t);
-        let (m, kk) = (b * t_out, g.cols());
+        let (t_out, m) = g.rows(b, t)?;
+        let kk = g.cols();
+        if m.checked_mul(kk).is_none() {
+            candle_core::bail!("conv1d: a {m}-row product of {kk} columns overflows");
+        }
         // dcols (m, k·C_in) = grad (m, C_out) · W (C_out, k·C_in).
         let w = g.tap_major(w);
         let mut dcols = vec![0f32; m * kk];
@@ -361,10 +384,13 @@ impl CustomOp2 for Conv1dWeightGrad {
         let g = &self.0;
         let (b, t, _) = lx.shape().dims3()?;
         let (x, gy) = (f32_slice(sx, lx, "input")?, f32_slice(sg, lg, "gradient")?);
-        let t_out = g.out_len(t);
-        let (m, kk, n) = (b * t_out, g.cols(), g.spec.c_out);
+        let (t_out, m) = g.rows(b, t)?;
+        let (kk, n) = (g.cols(), g.spec.c_out);
+        if m.checked_mul(kk).is_none() {
+            candle_core::bail!("conv1d: a {m}-row product of {kk} columns overflows");
+        }
         let mut buf = Vec::new();
-        let lhs = g.gathered(x, b, t, &mut buf);
+        let lhs = g.gathered(x, (b, t, t_out), &mut buf);
         // dW (C_out, k·C_in) = gradᵀ (C_out, m) · cols (m, k·C_in), then permuted back to
         // the weight's (C_in, k) order with the bias gradient appended to each row.
         let mut dw = vec![0f32; n * kk];

@@ -34,6 +34,8 @@ pub mod train;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validation_tests;
 
 pub use config::{CheckpointConfig, DvqConfig, TrainConfig};
 pub use error::DvqError;

@@ -103,26 +103,8 @@ impl RetrievalBaseline {
     /// From (id, descriptor, caption) of every training clip. An empty set gives a baseline
     /// whose `nearest` is `None`.
     pub fn new(train: Vec<(String, Vec<f32>, String)>) -> Self {
-        let d = train.first().map_or(0, |t| t.1.len());
-        let n = train.len().max(1) as f64;
-        let mut mean = vec![0.0f64; d];
-        for (_, x, _) in &train {
-            mean.iter_mut()
-                .zip(x)
-                .for_each(|(m, v)| *m += *v as f64 / n);
-        }
-        let mut var = vec![0.0f64; d];
-        for (_, x, _) in &train {
-            var.iter_mut()
-                .zip(x)
-                .zip(&mean)
-                .for_each(|((s, v), m)| *s += (*v as f64 - m).powi(2) / n);
-        }
-        let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
-        let std: Vec<f32> = var
-            .iter()
-            .map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 })
-            .collect();
+        let rows: Vec<&[f32]> = train.iter().map(|t| t.1.as_slice()).collect();
+        let (mean, std) = column_stats(&rows);
         let mut out = Self {
             mean,
             std,
@@ -198,6 +180,32 @@ impl RetrievalBaseline {
         }
         Ok(Self::new(train))
     }
+}
+
+/// Per-column mean and population std of equal-length rows (std 1 where a column is constant,
+/// so standardising never divides by zero); both empty when there are no rows.
+pub(crate) fn column_stats(rows: &[&[f32]]) -> (Vec<f32>, Vec<f32>) {
+    let d = rows.first().map_or(0, |r| r.len());
+    let n = rows.len().max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    for r in rows {
+        mean.iter_mut()
+            .zip(*r)
+            .for_each(|(m, x)| *m += *x as f64 / n);
+    }
+    let mut var = vec![0.0f64; d];
+    for r in rows {
+        var.iter_mut()
+            .zip(*r)
+            .zip(&mean)
+            .for_each(|((v, x), m)| *v += (*x as f64 - m).powi(2) / n);
+    }
+    (
+        mean.iter().map(|m| *m as f32).collect(),
+        var.iter()
+            .map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 })
+            .collect(),
+    )
 }
 
 /// The captioned whole takes of `corpus`'s train split, in manifest order.

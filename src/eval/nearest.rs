@@ -21,7 +21,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{descriptor, train_whole_takes};
+use super::baseline::{column_stats, descriptor, train_whole_takes};
 use super::labels::{ClipLabels, names_action};
 use crate::motion::{Dataset, Features, MotionError, N_FEATURES, Normalizer, Result};
 
@@ -116,7 +116,8 @@ impl NearestIndex {
         }
         let d = rows[0].len();
         let n = rows.len();
-        let (desc_mean, desc_std) = column_stats(&rows);
+        let (desc_mean, desc_std) =
+            column_stats(&rows.iter().map(Vec::as_slice).collect::<Vec<_>>());
         let z: Vec<f64> = rows
             .iter()
             .flat_map(|r| {
@@ -292,31 +293,6 @@ fn sq_dist(a: &[f32], b: &[f64]) -> f32 {
         .zip(b)
         .map(|(x, y)| (*x as f64 - y).powi(2))
         .sum::<f64>() as f32
-}
-
-/// Per-column mean and population std of equal-length rows (std 1 where a column is constant).
-fn column_stats(rows: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
-    let d = rows[0].len();
-    let n = rows.len() as f64;
-    let mut mean = vec![0.0f64; d];
-    for r in rows {
-        mean.iter_mut()
-            .zip(r)
-            .for_each(|(m, x)| *m += *x as f64 / n);
-    }
-    let mut var = vec![0.0f64; d];
-    for r in rows {
-        var.iter_mut()
-            .zip(r)
-            .zip(&mean)
-            .for_each(|((v, x), m)| *v += (*x as f64 - m).powi(2) / n);
-    }
-    (
-        mean.iter().map(|m| *m as f32).collect(),
-        var.iter()
-            .map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 })
-            .collect(),
-    )
 }
 
 /// The top `k` principal axes of the `(n, d)` row-major data `z` (centred here), as a `(d, k)`

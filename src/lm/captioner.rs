@@ -70,7 +70,9 @@ impl CaptionerConfig {
     /// 1..=2^24, and in `lora` mode a rank in 1..=d_model with a finite α. Callers add the file's
     /// name to the message.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        self.llama.validate()?;
+        self.llama
+            .validate()
+            .map_err(|p| p.describe(super::config::Source::HfLlama))?;
         const MAX: usize = 1 << 24;
         for (name, v) in [
             ("text_vocab", self.text_vocab),

@@ -12,6 +12,9 @@ pub enum LmError {
     },
     #[error("{path}: {msg}")]
     Format { path: PathBuf, msg: String },
+    /// A download failed: `url` and what went wrong (HTTP status, network or TLS error, hash).
+    #[error("{url}: {msg}")]
+    Fetch { url: String, msg: String },
     /// No source of the model worked; `tried` lists each place and why it failed.
     #[error("could not find {what}; tried:\n{tried}")]
     NotFound { what: String, tried: String },
@@ -38,6 +41,13 @@ impl LmError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn fetch(url: impl Into<String>, msg: impl std::fmt::Display) -> Self {
+        Self::Fetch {
+            url: url.into(),
+            msg: msg.to_string(),
         }
     }
 

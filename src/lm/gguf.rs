@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 
-use super::config::LlamaConfig;
+use super::config::{LlamaConfig, Source};
 use super::error::{LmError, Result};
 use super::gguf_check::check_gguf_header;
 
@@ -26,10 +26,12 @@ pub const MAX_TENSOR_ELEMENTS: usize = 1 << 30;
 
 /// Loads and dequantizes `path` onto `device`.
 ///
-/// Errors (all naming the file): not a GGUF file or a malformed header (a `general.alignment`
-/// of 0 included), an architecture other than `llama`, missing metadata or tensors, a tensor
-/// shape with more than [`MAX_TENSOR_ELEMENTS`] elements, sizes that fail
-/// [`LlamaConfig::validate`], tensors that do not fit them ([`LlamaConfig::check_weights`]).
+/// Errors (all naming `path`): not a GGUF file or a malformed header (a `general.alignment` of
+/// 0 included), an architecture other than `llama`, missing metadata or tensors, a tensor shape
+/// with more than [`MAX_TENSOR_ELEMENTS`] elements, sizes that make no decoder
+/// ([`LlamaConfig::validate`]: the metadata key, its value and why), a
+/// `llama.attention.key_length`/`value_length` other than `embedding_length / head_count`, or
+/// tensors that do not fit the sizes ([`LlamaConfig::check_weights`]).
 pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     check_gguf_header(path)?;
     let mut f = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
@@ -74,8 +76,8 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     let eps = md("llama.attention.layer_norm_rms_epsilon")?
         .to_f32()
         .map_err(|e| LmError::format(path, e))? as f64;
-    // Sizes the header's shapes give, checked with the metadata before anything is read.
-    let first_dim = |name: &str| -> Result<usize> {
+    // The sizes held in tensor shapes, read from the header before any tensor is loaded.
+    let rows = |name: &str| -> Result<usize> {
         let info = content
             .tensor_infos
             .get(name)
@@ -86,18 +88,17 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
             .copied()
             .ok_or_else(|| LmError::format(path, format!("tensor `{name}` has no dimensions")))
     };
-    let vocab_size = first_dim("token_embd.weight")?;
-    let intermediate = if layers > 0 {
-        first_dim("blk.0.ffn_gate.weight")?
-    } else {
-        0
-    };
     let tie = !content.tensor_infos.contains_key("output.weight");
     let config = LlamaConfig {
         arch: super::config::Arch::Llama,
-        vocab_size,
+        vocab_size: rows("token_embd.weight")?,
         hidden_size: hidden,
-        intermediate_size: intermediate,
+        // No blocks: `validate` refuses `llama.block_count = 0` before the MLP width matters.
+        intermediate_size: if layers > 0 {
+            rows("blk.0.ffn_gate.weight")?
+        } else {
+            1
+        },
         num_hidden_layers: layers,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
@@ -108,7 +109,21 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
     };
     config
         .validate()
-        .map_err(|msg| LmError::format(path, msg))?;
+        .map_err(|p| LmError::format(path, p.describe(Source::Gguf)))?;
+    for key in ["llama.attention.key_length", "llama.attention.value_length"] {
+        if let Ok(width) = u(key)
+            && width != config.head_dim()
+        {
+            return Err(LmError::format(
+                path,
+                format!(
+                    "{key} = {width}: differs from embedding_length / head_count = {hidden} / \
+                     {heads} = {}; a head width decoupled from the model width is not supported",
+                    config.head_dim()
+                ),
+            ));
+        }
+    }
     let mut get = |name: &str| -> Result<Tensor> {
         let in_tensor =
             |e: candle_core::Error| LmError::format(path, format!("tensor `{name}`: {e}"));
@@ -182,8 +197,15 @@ pub fn load_gguf(path: &Path, device: &Device) -> Result<GgufModel> {
 
 /// Undoes llama.cpp's q/k permutation: within each head, GGUF row 2i + j holds Hugging Face row
 /// j·(d/2) + i (d = head width). `(heads·d, in)` → `(heads·d, in)`.
+///
+/// Errors: `w` is not 2-D, or its rows are not `heads` heads of an even width.
 pub fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
     let (out, inp) = w.dims2()?;
+    if heads == 0 || !out.is_multiple_of(heads) || !(out / heads).is_multiple_of(2) {
+        return Err(LmError::Weights(format!(
+            "{out} rows are not {heads} heads of an even width"
+        )));
+    }
     let d = out / heads;
     Ok(w.reshape((heads, d / 2, 2, inp))?
         .transpose(1, 2)?

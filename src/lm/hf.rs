@@ -20,7 +20,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use super::config::{Arch, LlamaConfig};
+use super::config::{Arch, LlamaConfig, Source};
 use super::error::{LmError, Result};
 use super::tokenizer::SpecialTokens;
 
@@ -34,6 +34,9 @@ struct HfLlamaConfig {
     num_attention_heads: usize,
     #[serde(default)]
     num_key_value_heads: Option<usize>,
+    /// Newer configs state the head width; only `hidden_size / num_attention_heads` is supported.
+    #[serde(default)]
+    head_dim: Option<usize>,
     #[serde(default = "default_eps")]
     rms_norm_eps: f64,
     #[serde(default = "default_theta")]
@@ -46,9 +49,6 @@ struct HfLlamaConfig {
     bos_token_id: Option<serde_json::Value>,
     #[serde(default)]
     eos_token_id: Option<serde_json::Value>,
-    /// Per-head width; the forward pass needs it to be `hidden_size / num_attention_heads`.
-    #[serde(default)]
-    head_dim: Option<usize>,
 }
 
 fn default_eps() -> f64 {
@@ -123,8 +123,8 @@ pub type HfModel = (
 ///
 /// Errors (each naming the file or folder): a missing or malformed file; a `model_type` other
 /// than `llama`, `mistral` or `gpt2`; a GPT-2 activation other than the tanh GELU; sizes that
-/// fail [`LlamaConfig::validate`] (zero heads, heads not divisible by KV heads, a `head_dim`
-/// other than hidden / heads, …); a missing or misshapen tensor
+/// make no decoder ([`LlamaConfig::validate`]: `config.json`, the field, its value and why) or
+/// a `head_dim` other than `hidden_size / num_attention_heads`; a missing or misshapen tensor
 /// ([`LlamaConfig::check_weights`]); no bos/eos ids, or ids past the vocabulary.
 pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
     let cfg_path = dir.join("config.json");
@@ -154,11 +154,17 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                     "scale_attn_by_inverse_layer_idx is not supported",
                 ));
             }
+            let intermediate_size = match g.n_inner {
+                Some(n) => n,
+                None => g.n_embd.checked_mul(4).ok_or_else(|| {
+                    LmError::format(&cfg_path, format!("n_embd = {}: too large", g.n_embd))
+                })?,
+            };
             let config = LlamaConfig {
                 arch: Arch::Gpt2,
                 vocab_size: g.vocab_size,
                 hidden_size: g.n_embd,
-                intermediate_size: g.n_inner.unwrap_or(g.n_embd.saturating_mul(4)),
+                intermediate_size,
                 num_hidden_layers: g.n_layer,
                 num_attention_heads: g.n_head,
                 num_key_value_heads: g.n_head,
@@ -167,23 +173,14 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                 max_position_embeddings: g.n_positions,
                 tie_word_embeddings: true,
             };
+            config
+                .validate()
+                .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfGpt2)))?;
             (config, g.bos_token_id, g.eos_token_id)
         }
         None | Some("llama" | "mistral") => {
             let hf: HfLlamaConfig =
                 serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
-            if let Some(hd) = hf.head_dim
-                && hf.num_attention_heads.checked_mul(hd) != Some(hf.hidden_size)
-            {
-                return Err(LmError::format(
-                    &cfg_path,
-                    format!(
-                        "head_dim {hd} times num_attention_heads {} is not hidden_size {}: \
-                         not supported",
-                        hf.num_attention_heads, hf.hidden_size
-                    ),
-                ));
-            }
             let config = LlamaConfig {
                 arch: Arch::Llama,
                 vocab_size: hf.vocab_size,
@@ -197,6 +194,21 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
                 max_position_embeddings: hf.max_position_embeddings,
                 tie_word_embeddings: hf.tie_word_embeddings,
             };
+            config
+                .validate()
+                .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfLlama)))?;
+            if let Some(hd) = hf.head_dim.filter(|&hd| hd != config.head_dim()) {
+                return Err(LmError::format(
+                    &cfg_path,
+                    format!(
+                        "head_dim = {hd}: differs from hidden_size / num_attention_heads = {} / {} = {}; \
+                         a head width decoupled from the model width is not supported",
+                        config.hidden_size,
+                        config.num_attention_heads,
+                        config.head_dim()
+                    ),
+                ));
+            }
             (config, hf.bos_token_id, hf.eos_token_id)
         }
         Some(t) => {
@@ -208,9 +220,6 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
             ));
         }
     };
-    config
-        .validate()
-        .map_err(|msg| LmError::format(&cfg_path, msg))?;
     let mut tensors = load_safetensors(dir, device)?;
     if config.arch == Arch::Gpt2 {
         tensors = gpt2_to_llama_names(tensors, &config, dir).map_err(|e| match e {

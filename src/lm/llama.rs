@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use candle_core::{D, DType, Device, Tensor};
 
-use super::config::{Arch, LlamaConfig};
+use super::config::{Arch, LlamaConfig, Source};
 use super::error::{LmError, Result};
 use super::lora::{Lora, Target};
 
@@ -75,8 +75,15 @@ impl Llama {
     /// Builds the model from Hugging Face-named tensors (`model.layers.{i}.self_attn.q_proj.weight`, …;
     /// for GPT-2 also `….bias`, `model.embed_positions.weight` and `model.norm.bias`).
     ///
-    /// Errors: a missing tensor (named) or a shape that disagrees with `config`.
+    /// Errors: a `config` that makes no decoder ([`LlamaConfig::validate`]), a missing tensor
+    /// (named), or a tensor whose shape disagrees with `config` (named, with both shapes:
+    /// [`LlamaConfig::check_weights`]). Every shape is checked here, so code that indexes weights
+    /// by the config's sizes (the inference engine) stays in bounds.
     pub fn from_tensors(config: &LlamaConfig, tensors: &HashMap<String, Tensor>) -> Result<Self> {
+        config.validate().map_err(|p| {
+            LmError::Weights(format!("decoder config: {}", p.describe(Source::HfLlama)))
+        })?;
+        config.check_weights(tensors).map_err(LmError::Weights)?;
         let get = |name: &str| -> Result<Tensor> {
             tensors
                 .get(name)
@@ -88,10 +95,6 @@ impl Llama {
         let biased = |name: &str| -> Result<Option<Tensor>> {
             if gpt2 { get(name).map(Some) } else { Ok(None) }
         };
-        config
-            .validate()
-            .and_then(|()| config.check_weights(tensors))
-            .map_err(LmError::Weights)?;
         let embed = get("model.embed_tokens.weight")?;
         let blocks = (0..config.num_hidden_layers)
             .map(|i| {
@@ -371,18 +374,26 @@ impl Llama {
 
 /// `x · W^T` for `x (…, in)` and `W (out, in)`. When `x` carries a gradient and `W` is frozen
 /// (on the CPU), through [`FrozenLinear`], whose backward forms only ∂x.
+///
+/// Errors: `x` is a scalar (rank 0), or its last dimension is not `W`'s second.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let inp = *dims.last().expect("rank ≥ 1");
-    let rows: usize = dims[..dims.len() - 1].iter().product();
+    let mut out = x.dims().to_vec();
+    let Some((&inp, lead)) = out.split_last() else {
+        return Err(LmError::Weights(format!(
+            "a linear layer needs an input of rank ≥ 1, got a scalar (weight {:?})",
+            w.dims()
+        )));
+    };
+    let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, inp))?;
     let y = if x.track_op() && !w.track_op() && x.device().is_cpu() {
         x2.contiguous()?.apply_op1(FrozenLinear { w: w.clone() })?
     } else {
         x2.matmul(&w.t()?)?
     };
-    let mut out = dims;
-    *out.last_mut().expect("rank ≥ 1") = w.dim(0)?;
+    if let Some(last) = out.last_mut() {
+        *last = w.dim(0)?;
+    }
     Ok(y.reshape(out)?)
 }
 

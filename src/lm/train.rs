@@ -130,6 +130,9 @@ pub enum LmProgress {
         total: usize,
     },
     Step(LmStep),
+    /// Something the user should know that does not stop the run (e.g. why the finished
+    /// captioner has no nearest-take index).
+    Note(String),
 }
 
 /// One optimiser step's figures.
@@ -333,8 +336,14 @@ pub fn train(
         return Ok(TrainEnd::Cancelled { step: end });
     }
     // The check the captioner's output is shown with (`eval::doubt`), from the same train split.
-    crate::eval::nearest::NearestIndex::build(&req.data, crate::eval::nearest::COMPONENTS)?
-        .save(&req.out)?;
+    // A corpus that cannot give one (no manifest, too few captioned whole takes) still gives a
+    // captioner, whose doubts then come from its token probabilities only.
+    match crate::eval::nearest::NearestIndex::build(&req.data, crate::eval::nearest::COMPONENTS) {
+        Ok(index) => index.save(&req.out)?,
+        Err(e) => progress(&LmProgress::Note(format!(
+            "no nearest-take index beside the captioner: {e}"
+        ))),
+    }
     Ok(TrainEnd::Finished)
 }
 

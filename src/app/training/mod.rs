@@ -234,6 +234,7 @@ fn drain_training(
             TrainMsg::Lm(LmProgress::Preparing { done, total }) => {
                 t.curves.rate = format!("encoding the corpus: {done}/{total}");
             }
+            TrainMsg::Lm(LmProgress::Note(n)) => t.log.push(n),
             TrainMsg::Lm(LmProgress::Step(s)) => {
                 let c = &mut t.curves;
                 c.loss.push((s.step, s.caption_loss, 0.0));

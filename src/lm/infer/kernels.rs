@@ -121,7 +121,7 @@ unsafe impl Sync for Out {}
 
 /// `y (t, rows) = x (t, cols) · Wᵀ` on `pool`. Rows are split into tasks; for `t > 1` each
 /// row is expanded to f32 once and reused for every input row.
-pub fn matmul(pool: &SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32]) {
+pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32]) {
     let (rows, cols) = (w.rows(), w.cols());
     assert_eq!(x.len(), t * cols, "matmul input");
     assert_eq!(y.len(), t * rows, "matmul output");
@@ -419,13 +419,13 @@ mod tests {
                 })
             })
             .collect();
-        let pool = SpinPool::new(2);
+        let mut pool = SpinPool::new(2);
         // Q8_0 rounds each weight to within d/2 = max|w|/254 of itself.
         for (quant, tol) in [(false, 1e-4), (true, 5e-2)] {
             let m = Matrix::new(w.clone(), rows, cols, quant);
             for tt in [1, 3, t] {
                 let mut y = vec![0f32; tt * rows];
-                matmul(&pool, &m, &x[..tt * cols], tt, &mut y);
+                matmul(&mut pool, &m, &x[..tt * cols], tt, &mut y);
                 let err = y
                     .iter()
                     .zip(&naive)
@@ -459,12 +459,12 @@ mod speed {
             for quant in [false, true] {
                 let m = Matrix::new(w.clone(), rows, cols, quant);
                 let mut y = vec![0f32; 32 * rows];
-                let pool = SpinPool::for_machine();
+                let mut pool = SpinPool::for_machine();
                 for t in [1usize, 32] {
                     let reps = if t == 1 { 200 } else { 10 };
                     let t0 = std::time::Instant::now();
                     for _ in 0..reps {
-                        matmul(&pool, &m, &x[..t * cols], t, &mut y[..t * rows]);
+                        matmul(&mut pool, &m, &x[..t * cols], t, &mut y[..t * rows]);
                     }
                     let dt = t0.elapsed().as_secs_f64() / reps as f64;
                     eprintln!(

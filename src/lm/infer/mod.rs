@@ -106,9 +106,16 @@ impl Engine {
     /// ([`Llama::merge_lora`]); `weights` picks f32 or Q8_0 matrices (norms, biases and position
     /// embeddings stay f32).
     ///
-    /// Errors: a weight the architecture needs is missing.
+    /// Errors: the decoder's config makes no decoder ([`LlamaConfig::validate`]; its fields are
+    /// public), or a weight the architecture needs is missing.
     pub fn new(llama: &Llama, weights: DecodeWeights) -> Result<Self> {
         let c = llama.config.clone();
+        c.validate().map_err(|p| {
+            LmError::Weights(format!(
+                "decoder config: {}",
+                p.describe(super::config::Source::HfLlama)
+            ))
+        })?;
         let named: HashMap<String, Tensor> = llama.named_weights().into_iter().collect();
         let tensor = |n: &str| -> Result<&Tensor> {
             named
@@ -131,6 +138,13 @@ impl Engine {
                     Some(x) => b.extend(x),
                     None => biased = false,
                 }
+            }
+            if cols == 0 || !w.len().is_multiple_of(cols) {
+                return Err(LmError::Weights(format!(
+                    "`{}.weight`: {} values are not rows of {cols}",
+                    names[0],
+                    w.len()
+                )));
             }
             let rows = w.len() / cols;
             Ok((Matrix::new(w, rows, cols, quant), biased.then_some(b)))
@@ -221,16 +235,32 @@ impl Engine {
     /// the logits `(V,)` of the last one over the backbone's vocabulary (a buffer the next call
     /// overwrites).
     ///
-    /// Errors: for GPT-2, a sequence longer than its position embedding.
+    /// Errors: `t` is 0, `x` does not hold `t` rows of d_model, the sequence length or a
+    /// buffer size would overflow, or (GPT-2) the sequence is longer than the position
+    /// embedding.
     pub fn forward(&mut self, x: &[f32], t: usize) -> Result<&[f32]> {
         let c = &self.config;
         let d = c.hidden_size;
-        assert_eq!(x.len(), t * d, "input embeddings");
+        if t == 0 || t.checked_mul(d) != Some(x.len()) {
+            return Err(LmError::Data(format!(
+                "the engine takes t ≥ 1 input rows of width {d}; got {} values for t = {t}",
+                x.len()
+            )));
+        }
+        // The config passed `validate` in `new`, so the widths below fit; each buffer is `t`
+        // rows of one of them, so one check of the widest bounds every product.
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim());
         let (qw, kvw) = (nh * hd, nkv * hd);
         let ff = c.intermediate_size;
-        let eps = c.rms_norm_eps as f32;
+        let widest = (qw + 2 * kvw).max(2 * ff).max(d);
         let off = self.len;
+        let end = off.checked_add(t);
+        if t.checked_mul(widest).is_none() || end.and_then(|e| e.checked_mul(kvw)).is_none() {
+            return Err(LmError::Data(format!(
+                "{t} more positions after {off} overflow the engine's buffers"
+            )));
+        }
+        let eps = c.rms_norm_eps as f32;
         let s = &mut self.s;
         s.x.clear();
         s.x.extend_from_slice(x);
@@ -250,7 +280,7 @@ impl Engine {
         for l in &mut self.layers {
             norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps);
             resize(&mut s.qkv, t * (qw + 2 * kvw));
-            matmul(&self.pool, &l.qkv, &s.h, t, &mut s.qkv);
+            matmul(&mut self.pool, &l.qkv, &s.h, t, &mut s.qkv);
             add_bias(&mut s.qkv, l.qkv_b.as_deref());
             let width = qw + 2 * kvw;
             for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
@@ -275,14 +305,14 @@ impl Engine {
                 &mut s.scores,
             );
             resize(&mut s.proj, t * d);
-            matmul(&self.pool, &l.o, &s.att, t, &mut s.proj);
+            matmul(&mut self.pool, &l.o, &s.att, t, &mut s.proj);
             add_bias(&mut s.proj, l.o_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
             }
             norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps);
             resize(&mut s.mlp, t * l.up.rows());
-            matmul(&self.pool, &l.up, &s.h, t, &mut s.mlp);
+            matmul(&mut self.pool, &l.up, &s.h, t, &mut s.mlp);
             add_bias(&mut s.mlp, l.up_b.as_deref());
             resize(&mut s.act, t * ff);
             if gate_up {
@@ -297,7 +327,7 @@ impl Engine {
                     *o = gelu_tanh(v);
                 }
             }
-            matmul(&self.pool, &l.down, &s.act, t, &mut s.proj);
+            matmul(&mut self.pool, &l.down, &s.act, t, &mut s.proj);
             add_bias(&mut s.proj, l.down_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
@@ -307,7 +337,7 @@ impl Engine {
         let last = &s.x[(t - 1) * d..];
         norm_rows(last, &mut s.h, &self.norm, d, eps);
         resize(&mut s.logits, self.head.rows());
-        matmul(&self.pool, &self.head, &s.h, 1, &mut s.logits);
+        matmul(&mut self.pool, &self.head, &s.h, 1, &mut s.logits);
         Ok(&s.logits)
     }
 }

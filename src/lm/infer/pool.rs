@@ -36,10 +36,11 @@ struct Shared {
     wake: Condvar,
 }
 
-// SAFETY: `job` is written only by the caller of `SpinPool::run` while no worker reads it
-// (between jobs, `busy == 0`), and read by workers only after the Acquire load of the bumped
-// `generation` that the caller's Release store published it with. The closure it points to is
-// `Sync`.
+// SAFETY: `job`, `next` and `busy` are written only by `SpinPool::run`, which takes
+// `&mut SpinPool`, so one caller at a time (a task cannot reach the pool either: it would need a
+// second borrow of it); the caller writes them while no worker reads them (between jobs,
+// `busy == 0`), and workers read `job` only after the Acquire load of the bumped `generation`
+// that the caller's store published it with. The closure it points to is `Sync`.
 unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
@@ -105,7 +106,19 @@ impl SpinPool {
 
     /// Runs `f(task)` for every `task < tasks` on the pool's threads and returns when all are
     /// done. Panics if `f` panicked on any thread.
-    pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    ///
+    /// `&mut self`: one job at a time is what makes the pool sound (the job is handed to the
+    /// workers through shared state), and the borrow checker enforces it, across threads and
+    /// from inside a task alike:
+    ///
+    /// ```compile_fail,E0499
+    /// let mut pool = geomotion::lm::infer::pool::SpinPool::new(2);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| pool.run(8, &|_| {}));
+    ///     pool.run(8, &|_| {}); // a second caller while the first may be running
+    /// });
+    /// ```
+    pub fn run(&mut self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let s = &*self.shared;
         if self.workers.is_empty() || tasks <= 1 {
             (0..tasks).for_each(f);
@@ -194,7 +207,7 @@ mod tests {
 
     #[test]
     fn every_task_runs_once_across_many_jobs_and_after_parking() {
-        let pool = SpinPool::new(3);
+        let mut pool = SpinPool::new(3);
         let counts: Vec<AtomicUsize> = (0..97).map(|_| AtomicUsize::new(0)).collect();
         for round in 0..200 {
             if round == 100 {
@@ -209,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_panicking_task_panics_the_caller_and_the_pool_stays_usable() {
-        let pool = SpinPool::new(2);
+        let mut pool = SpinPool::new(2);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pool.run(64, &|t| assert!(t != 63, "task 63"))
         }));
