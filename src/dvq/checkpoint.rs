@@ -141,19 +141,8 @@ pub fn load_model(dir: &Path, device: &Device) -> Result<(CheckpointConfig, DvqM
             "mean/std width differs from input_dim",
         ));
     }
-    let bad_mean = normalizer.mean.iter().position(|m| !m.is_finite());
-    let bad_std = normalizer
-        .std
-        .iter()
-        .position(|s| !(s.is_finite() && *s > 0.0));
-    if let Some(i) = bad_mean.or(bad_std) {
-        return Err(DvqError::checkpoint(
-            &path,
-            format!(
-                "feature {i}: mean {} / std {} (the mean must be finite, the std finite and > 0)",
-                normalizer.mean[i], normalizer.std[i]
-            ),
-        ));
+    if let Some(problem) = normalizer.problem() {
+        return Err(DvqError::checkpoint(&path, problem));
     }
     Ok((config, model, normalizer))
 }

@@ -32,6 +32,19 @@ impl Normalizer {
         Ok(Self { mean, std })
     }
 
+    /// The first feature whose mean is not finite or whose std is not finite and > 0, as a
+    /// message naming its index and values; `None` when every feature can be normalised.
+    pub fn problem(&self) -> Option<String> {
+        let bad_mean = self.mean.iter().position(|m| !m.is_finite());
+        let bad_std = self.std.iter().position(|s| !(s.is_finite() && *s > 0.0));
+        bad_mean.or(bad_std).map(|i| {
+            format!(
+                "feature {i}: mean {} / std {} (the mean must be finite, the std finite and > 0)",
+                self.mean[i], self.std[i]
+            )
+        })
+    }
+
     /// `(x − Mean) / Std` in place on `(T, 263)` row-major features.
     pub fn normalize(&self, features: &mut [f32]) {
         for row in features.chunks_exact_mut(N_FEATURES) {

@@ -106,19 +106,8 @@ impl Evaluator {
             mean: vector("mean")?,
             std: vector("std")?,
         };
-        let bad_mean = normalizer.mean.iter().position(|m| !m.is_finite());
-        let bad_std = normalizer
-            .std
-            .iter()
-            .position(|s| !(s.is_finite() && *s > 0.0));
-        if let Some(i) = bad_mean.or(bad_std) {
-            return Err(LmError::format(
-                &path,
-                format!(
-                    "feature {i}: mean {} / std {} (the mean must be finite, the std finite and > 0)",
-                    normalizer.mean[i], normalizer.std[i]
-                ),
-            ));
+        if let Some(problem) = normalizer.problem() {
+            return Err(LmError::format(&path, problem));
         }
         Ok((ck, model, normalizer))
     }
