@@ -463,7 +463,7 @@ fn diagnose_tokenizer(a: &EvalCaptionsArgs, entries: &[ManifestEntry]) -> Result
     let t0 = Instant::now();
     let device = crate::device::select(&a.device)?;
     let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
-    let clips_with = |preds: &[String]| clip_captions(&entries, preds);
+    let clips_with = |preds: &[String]| clip_captions(entries, preds);
     let features = report(
         &clips_with(&baseline_predictions(&a.data, entries)?),
         false,
