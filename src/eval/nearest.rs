@@ -57,7 +57,7 @@ pub struct NearestIndex {
     desc_mean: Vec<f32>,
     desc_std: Vec<f32>,
     /// `(d, k)` row-major.
-    components: Vec<f32>,
+    components: Vec<f64>,
     k: usize,
     /// `(n, k)` row-major.
     keys: Vec<f32>,
@@ -145,7 +145,8 @@ impl NearestIndex {
             norm,
             desc_mean,
             desc_std,
-            components: components.iter().map(|v| *v as f32).collect(),
+            // Rounded as saved, so a loaded index answers exactly as the built one.
+            components: components.iter().map(|v| *v as f32 as f64).collect(),
             k,
             keys,
             meta: IndexMeta {
@@ -186,8 +187,7 @@ impl NearestIndex {
             .map(|((x, m), s)| ((x - m) / s) as f64)
             .collect();
         let d = z.len();
-        let comps: Vec<f64> = self.components.iter().map(|v| *v as f64).collect();
-        let q: Vec<f64> = project_rows(&z, 1, d, &comps, self.k)
+        let q: Vec<f64> = project_rows(&z, 1, d, &self.components, self.k)
             .iter()
             .map(|v| *v as f64)
             .collect();
@@ -226,7 +226,17 @@ impl NearestIndex {
             ("feature_std".to_string(), t(&self.norm.std, &[N_FEATURES])?),
             ("desc_mean".to_string(), t(&self.desc_mean, &[d])?),
             ("desc_std".to_string(), t(&self.desc_std, &[d])?),
-            ("components".to_string(), t(&self.components, &[d, self.k])?),
+            (
+                "components".to_string(),
+                t(
+                    &self
+                        .components
+                        .iter()
+                        .map(|v| *v as f32)
+                        .collect::<Vec<_>>(),
+                    &[d, self.k],
+                )?,
+            ),
             ("keys".to_string(), t(&self.keys, &[n, self.k])?),
         ]);
         candle_core::safetensors::save(&tensors, &st).map_err(|e| io(&st, &e))?;
@@ -279,7 +289,10 @@ impl NearestIndex {
             },
             desc_mean: get("desc_mean", &[d])?,
             desc_std: get("desc_std", &[d])?,
-            components: get("components", &[d, k])?,
+            components: get("components", &[d, k])?
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
             k,
             keys: get("keys", &[n, k])?,
             meta,

@@ -51,6 +51,33 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The text of a gzipped fixture file.
+pub fn gunzip(path: &Path) -> String {
+    let mut s = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut s,
+    )
+    .unwrap();
+    s
+}
+
+/// A real BVH take cut to its first `frames` frames (the `Frames:` header set to match).
+pub fn bvh_seed(rel: &str, frames: usize) -> String {
+    let text = gunzip(&fixture(rel));
+    let lines: Vec<&str> = text.lines().collect();
+    let motion = lines.iter().position(|l| l.trim() == "MOTION").unwrap();
+    let mut out: Vec<String> = lines[..=motion].iter().map(|l| l.to_string()).collect();
+    out.push(format!("Frames: {frames}"));
+    out.push(lines[motion + 2].to_string());
+    out.extend(
+        lines[motion + 3..motion + 3 + frames]
+            .iter()
+            .map(|l| l.to_string()),
+    );
+    out.join("\n") + "\n"
+}
+
 /// A file of the repository.
 pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)

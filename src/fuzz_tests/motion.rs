@@ -2,11 +2,10 @@
 //! kinematics, rig, resampling, features), `.npy`, `texts/` caption files, split lists and
 //! rig TOML files.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::mutate::Mutator;
-use super::{Campaign, SEED, all_finite, fixture, message, repo};
+use super::{Campaign, SEED, all_finite, bvh_seed, fixture, gunzip, message, repo};
 use crate::cli::terminal::printable_line;
 use crate::motion::import::asf::read_asf;
 use crate::motion::import::file::{ImportOptions, import_motion};
@@ -24,30 +23,6 @@ const NPY_CASES: usize = 3000;
 const TEXTS_CASES: usize = 3000;
 const SPLIT_CASES: usize = 1500;
 const RIG_CASES: usize = 2000;
-
-fn gunzip(path: &Path) -> String {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s
-}
-
-/// A real BVH take cut to its first `frames` frames (the `Frames:` header set to match).
-fn bvh_seed(rel: &str, frames: usize) -> String {
-    let text = gunzip(&fixture(rel));
-    let lines: Vec<&str> = text.lines().collect();
-    let motion = lines.iter().position(|l| l.trim() == "MOTION").unwrap();
-    let mut out: Vec<String> = lines[..=motion].iter().map(|l| l.to_string()).collect();
-    out.push(format!("Frames: {frames}"));
-    out.push(lines[motion + 2].to_string());
-    out.extend(
-        lines[motion + 3..motion + 3 + frames]
-            .iter()
-            .map(|l| l.to_string()),
-    );
-    out.join("\n") + "\n"
-}
 
 /// A real AMC trial cut to its first `frames` frames.
 fn amc_seed(frames: usize) -> String {

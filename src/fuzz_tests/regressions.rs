@@ -19,28 +19,10 @@ fn import_error(dir: &Path, name: &str, text: &str, options: &ImportOptions) -> 
 }
 
 fn bandai_take(frames: usize) -> String {
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(
-            std::fs::File::open(fixture(
-                "bandai/dataset-2/dataset-2_walk-turn-left_active_001.bvh.gz",
-            ))
-            .unwrap(),
-        ),
-        &mut text,
+    super::bvh_seed(
+        "bandai/dataset-2/dataset-2_walk-turn-left_active_001.bvh.gz",
+        frames,
     )
-    .unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let motion = lines.iter().position(|l| l.trim() == "MOTION").unwrap();
-    let mut out: Vec<String> = lines[..=motion].iter().map(|l| l.to_string()).collect();
-    out.push(format!("Frames: {frames}"));
-    out.push(lines[motion + 2].to_string());
-    out.extend(
-        lines[motion + 3..motion + 3 + frames]
-            .iter()
-            .map(|l| l.to_string()),
-    );
-    out.join("\n") + "\n"
 }
 
 fn set_line(text: &str, prefix: &str, line: &str) -> String {
