@@ -64,6 +64,11 @@ pub struct TrainArgs {
     /// Stop after this step (resume later with --resume).
     #[arg(long)]
     stop_at: Option<usize>,
+    /// Give the captioner a motion summary read as this many soft tokens before the codes (the
+    /// nearest-take index's principal components through a learned linear map; see
+    /// `src/lm/summary.rs`). Off by default: the captioner reads the codes only.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    summary_tokens: Option<u64>,
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -168,6 +173,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         init: a.init,
         stop_at: a.stop_at,
+        summary_tokens: a.summary_tokens.map(|t| t as usize),
     };
     let cancel = cancel_on_ctrlc()?;
     eprintln!(
@@ -302,8 +308,9 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
-    let scored = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?;
     let index = load_nearest_index(&model_path(&a.model))?;
+    let summary = index.as_ref().and_then(|i| i.summary(features.as_slice()));
+    let scored = cap.generate_scored(&codes, summary.as_deref(), MAX_NEW_TOKENS, &mut |_| true)?;
     let near = index.as_ref().and_then(|i| i.query(features.as_slice()));
     let c = scored.confidence;
     let doubts = crate::eval::doubt::doubts(&scored.text, &c, near.as_ref());
@@ -556,8 +563,14 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             Some((dvq, cap, index)) => {
                 let f = Features::load(&ds.features_path(&e.id))?;
                 let codes = dvq.encode(f.as_slice())?;
+                let summary = index.as_ref().and_then(|i| i.summary(f.as_slice()));
                 (
-                    Some(cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |_| true)?),
+                    Some(cap.generate_scored(
+                        &codes,
+                        summary.as_deref(),
+                        MAX_NEW_TOKENS,
+                        &mut |_| true,
+                    )?),
                     index.as_ref().and_then(|i| i.query(f.as_slice())),
                 )
             }

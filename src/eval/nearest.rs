@@ -62,6 +62,8 @@ pub struct NearestIndex {
     /// `(n, k)` row-major.
     keys: Vec<f32>,
     meta: IndexMeta,
+    /// Standard deviation of each component over the keys, once [`Self::summary`] needed it.
+    key_std: std::sync::OnceLock<Vec<f64>>,
 }
 
 /// What the index says about one motion.
@@ -154,6 +156,7 @@ impl NearestIndex {
                 far_distance,
                 takes,
             },
+            key_std: Default::default(),
         })
     }
 
@@ -174,7 +177,52 @@ impl NearestIndex {
     /// The nearest training take to a motion given as raw `(T, 263)` features (`T ≥ 1`), or
     /// `None` when there are no frames.
     pub fn query(&self, features: &[f32]) -> Option<Neighbour> {
-        if features.len() < N_FEATURES || self.is_empty() {
+        if self.is_empty() {
+            return None;
+        }
+        let q = self.project(features)?;
+        let (i, d2) = self
+            .keys
+            .chunks_exact(self.k)
+            .map(|key| sq_dist(key, &q))
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))?;
+        Some(Neighbour {
+            take: self.meta.takes[i].clone(),
+            distance: d2.sqrt(),
+            far_distance: self.meta.far_distance,
+        })
+    }
+
+    /// Width of [`Self::summary`]: the number of principal components.
+    pub fn components(&self) -> usize {
+        self.k
+    }
+
+    /// A motion given as raw `(T, 263)` features (`T ≥ 1`) as its `(k,)` principal-component
+    /// coordinates, each divided by that component's standard deviation over the training
+    /// takes (unit variance on the train split): the captioner's motion summary
+    /// ([`crate::lm::summary`]). `None` when there are no frames.
+    pub fn summary(&self, features: &[f32]) -> Option<Vec<f32>> {
+        let q = self.project(features)?;
+        let std = self.key_std.get_or_init(|| {
+            let n = self.len().max(1) as f64;
+            let mut var = vec![0.0f64; self.k];
+            for key in self.keys.chunks_exact(self.k) {
+                for (v, x) in var.iter_mut().zip(key) {
+                    *v += (*x as f64).powi(2);
+                }
+            }
+            // Keys are centred (the axes were found on centred data): the mean square is the
+            // variance.
+            var.iter().map(|v| (v / n).sqrt().max(1e-9)).collect()
+        });
+        Some(q.iter().zip(std).map(|(x, s)| (x / s) as f32).collect())
+    }
+
+    /// Raw features `(T, 263)` → `(k,)` coordinates in the index's component space.
+    fn project(&self, features: &[f32]) -> Option<Vec<f64>> {
+        if features.len() < N_FEATURES {
             return None;
         }
         let t = features.len() / N_FEATURES;
@@ -187,21 +235,12 @@ impl NearestIndex {
             .map(|((x, m), s)| ((x - m) / s) as f64)
             .collect();
         let d = z.len();
-        let q: Vec<f64> = project_rows(&z, 1, d, &self.components, self.k)
-            .iter()
-            .map(|v| *v as f64)
-            .collect();
-        let (i, d2) = self
-            .keys
-            .chunks_exact(self.k)
-            .map(|key| sq_dist(key, &q))
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        Some(Neighbour {
-            take: self.meta.takes[i].clone(),
-            distance: d2.sqrt(),
-            far_distance: self.meta.far_distance,
-        })
+        Some(
+            project_rows(&z, 1, d, &self.components, self.k)
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
+        )
     }
 
     /// Writes `nearest.safetensors` and `nearest.json` into `dir`.
@@ -296,6 +335,7 @@ impl NearestIndex {
             k,
             keys: get("keys", &[n, k])?,
             meta,
+            key_std: Default::default(),
         };
         Ok(Some(index))
     }
@@ -491,5 +531,29 @@ mod tests {
         assert!(same * 10 >= held_out.len() * 9, "{same}/{}", held_out.len());
         // Bad input: no frames.
         assert!(index.query(&[]).is_none());
+        assert!(index.summary(&[]).is_none());
+        // The captioner's motion summary: unit variance per component over the train takes
+        // (zero mean too), the same from the saved index.
+        let k = index.components();
+        let rows: Vec<Vec<f32>> = takes
+            .iter()
+            .map(|e| index.summary(features(&e.id).as_slice()).unwrap())
+            .collect();
+        assert!(rows.iter().all(|r| r.len() == k));
+        for j in [0, k / 2, k - 1] {
+            let n = rows.len() as f64;
+            let mean = rows.iter().map(|r| r[j] as f64).sum::<f64>() / n;
+            let var = rows
+                .iter()
+                .map(|r| (r[j] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            assert!(
+                mean.abs() < 1e-3 && (var - 1.0).abs() < 1e-3,
+                "{j}: {mean} {var}"
+            );
+        }
+        let f = features(&held_out[0].id);
+        assert_eq!(index.summary(f.as_slice()), loaded.summary(f.as_slice()));
     }
 }

@@ -15,6 +15,7 @@ use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
 use super::lora::{Lora, LoraConfig};
 use super::motion_vocab::{initial_rows, ortho_loss, sparse_projection};
+use super::summary::{MotionSummary, SummaryConfig, splice};
 use super::tokenizer::SpecialTokens;
 
 /// The instruction before the motion (reference: `"Generate text: <Motion_Placeholder>"`).
@@ -62,6 +63,10 @@ pub struct CaptionerConfig {
     pub mode: FineTune,
     /// Adapter settings (used in `lora` mode).
     pub lora: LoraConfig,
+    /// The motion summary's shape when the captioner reads one ([`super::summary`]); absent in
+    /// captioners that read the codes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryConfig>,
 }
 
 impl CaptionerConfig {
@@ -92,6 +97,9 @@ impl CaptionerConfig {
                 return Err(format!("lora alpha {} is not finite", self.lora.alpha));
             }
         }
+        if let Some(s) = &self.summary {
+            s.validate()?;
+        }
         Ok(())
     }
 }
@@ -105,11 +113,14 @@ pub struct Backbone {
     pub special: SpecialTokens,
 }
 
-/// One training pair as token ids: the prompt (instruction + motion) and the caption + eos.
+/// One training pair as token ids: the prompt (instruction + motion) and the caption + eos,
+/// with the motion summary when the captioner reads one.
 #[derive(Clone, Debug)]
 pub struct Example {
     pub prompt: Vec<u32>,
     pub caption: Vec<u32>,
+    /// `(dim,)` motion summary ([`super::summary`]).
+    pub summary: Option<Vec<f32>>,
 }
 
 /// What [`Captioner::timed_greedy`] measured.
@@ -134,6 +145,8 @@ pub struct Captioner {
     /// `(D, d_model)` the sparse projection the motion rows started from.
     projection: Tensor,
     lora: Option<Lora>,
+    /// The motion summary's soft tokens, when the captioner reads one.
+    summary: Option<MotionSummary>,
     /// Full mode: every backbone weight as a variable, by Hugging Face name.
     full: Vec<(String, Var)>,
     /// The inference engine, once [`Captioner::merge_for_inference`] built it.
@@ -182,8 +195,56 @@ impl Captioner {
             projection_seed,
             mode,
             lora: lora.clone(),
+            summary: None,
         };
         Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)
+    }
+
+    /// Gives a captioner that reads the codes only a fresh motion summary of `config`'s shape
+    /// (outputs scaled like text-embedding rows, seeded with `seed`), to train.
+    ///
+    /// Errors: it already reads one; a shape out of range.
+    pub fn add_summary(&mut self, config: SummaryConfig, seed: u64) -> Result<()> {
+        if self.summary.is_some() {
+            return Err(LmError::Data(
+                "the captioner already reads a motion summary".into(),
+            ));
+        }
+        config.validate().map_err(LmError::Data)?;
+        let row_norm = self
+            .text_embedding()
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .mean_all()?
+            .to_scalar::<f32>()? as f64;
+        self.summary = Some(MotionSummary::new(
+            config,
+            self.config.llama.hidden_size,
+            row_norm,
+            seed,
+            self.device(),
+        )?);
+        self.config.summary = Some(config);
+        Ok(())
+    }
+
+    /// Width of the motion summary this captioner reads, if it reads one.
+    pub fn summary_dim(&self) -> Option<usize> {
+        self.config.summary.map(|s| s.dim)
+    }
+
+    /// Position of the first soft token in the prompt (right after `<start>`).
+    fn summary_at(&self) -> usize {
+        self.prompt_ids.len() + 1
+    }
+
+    /// The soft tokens `(B, n, d_model)` of a batch's summaries, when the captioner reads them.
+    fn soft_tokens(&self, rows: &[Option<&[f32]>]) -> Result<Option<Tensor>> {
+        match &self.summary {
+            Some(m) => Ok(Some(m.forward(&m.batch(rows, self.device())?)?)),
+            None => Ok(None),
+        }
     }
 
     /// Rebuilds a saved captioner from its config, its backbone and its saved tensors
@@ -214,13 +275,19 @@ impl Captioner {
                 *t = get(name)?;
             }
         }
-        Self::assemble(
+        let summary = config
+            .summary
+            .map(|s| MotionSummary::from_saved(s, config.llama.hidden_size, tensors))
+            .transpose()?;
+        let mut cap = Self::assemble(
             config,
             backbone,
             Var::from_tensor(&rows)?,
             projection,
             Some(tensors),
-        )
+        )?;
+        cap.summary = summary;
+        Ok(cap)
     }
 
     fn assemble(
@@ -275,6 +342,7 @@ impl Captioner {
             motion_rows,
             projection,
             lora,
+            summary: None,
             full,
             engine: None,
             prompt_ids,
@@ -321,6 +389,9 @@ impl Captioner {
         let mut out = vec![("motion_rows".to_string(), self.motion_rows.clone())];
         if let Some(l) = &self.lora {
             out.extend(l.named_vars());
+        }
+        if let Some(m) = &self.summary {
+            out.extend(m.named_vars());
         }
         out.extend(self.full.iter().cloned());
         out
@@ -392,7 +463,9 @@ impl Captioner {
             .to_vec())
     }
 
-    /// `Generate text: <start> <motion_id_c…> <end> \n ` as ids, for codes `(N,)`.
+    /// `Generate text: <start> <motion_id_c…> <end> \n ` as ids, for codes `(N,)`; a captioner
+    /// that reads a motion summary has its soft tokens' slots (`<mask>` ids, replaced by the
+    /// summary's embeddings) right after `<start>`.
     ///
     /// Errors: a code ≥ K.
     pub fn prompt(&self, codes: &[u32]) -> Result<Vec<u32>> {
@@ -404,25 +477,36 @@ impl Captioner {
         }
         let mut ids = self.prompt_ids.clone();
         ids.push(self.start_token());
+        let mask = self.motion_token(self.config.nb_code as u32 + 2);
+        let slots = self.config.summary.map_or(0, |s| s.tokens);
+        ids.extend(std::iter::repeat_n(mask, slots));
         ids.extend(codes.iter().map(|&c| self.motion_token(c)));
         ids.push(self.end_token());
         ids.extend_from_slice(&self.separator_ids);
         Ok(ids)
     }
 
-    /// A training example: prompt for `codes`, and `caption` + eos.
+    /// A training example: prompt for `codes` (and the motion's `(dim,)` summary, which a
+    /// captioner that reads one needs), and `caption` + eos.
     pub fn example(
         &self,
         codes: &[u32],
+        summary: Option<&[f32]>,
         caption: &str,
         max_caption_tokens: usize,
     ) -> Result<Example> {
         let mut caption_ids = self.encode_text(caption.trim())?;
         caption_ids.truncate(max_caption_tokens);
         caption_ids.push(self.special.eos);
+        if self.summary.is_some() && summary.is_none() {
+            return Err(LmError::Data(
+                "this captioner reads a motion summary and the example has none".into(),
+            ));
+        }
         Ok(Example {
             prompt: self.prompt(codes)?,
             caption: caption_ids,
+            summary: summary.map(<[f32]>::to_vec),
         })
     }
 
@@ -490,7 +574,11 @@ impl Captioner {
         }
         let dev = self.device();
         let ids = Tensor::from_vec(ids, (b, len), dev)?;
-        let x = self.embed(&ids)?;
+        let mut x = self.embed(&ids)?;
+        let summaries: Vec<Option<&[f32]>> = batch.iter().map(|e| e.summary.as_deref()).collect();
+        if let Some(s) = self.soft_tokens(&summaries)? {
+            x = splice(&x, self.summary_at(), &s)?;
+        }
         let h = self.llama.hidden_states(&x, None, self.lora.as_ref())?;
         let d = self.config.llama.hidden_size;
         let n = rows.len();
@@ -509,23 +597,30 @@ impl Captioner {
     pub fn generate(
         &self,
         codes: &[u32],
+        summary: Option<&[f32]>,
         max_new: usize,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String> {
-        Ok(self.generate_scored(codes, max_new, on_text)?.text)
+        Ok(self.generate_scored(codes, summary, max_new, on_text)?.text)
     }
 
     /// [`Self::generate`] with how sure the model was of each token it chose (see
-    /// [`Confidence`]).
+    /// [`Confidence`]). `summary` is the motion's `(dim,)` summary
+    /// ([`crate::eval::nearest::NearestIndex::summary`]), needed by a captioner that reads one
+    /// ([`Self::summary_dim`]) and ignored by the others.
+    ///
+    /// Errors: a code ≥ K; a summary missing or of the wrong width.
     pub fn generate_scored(
         &self,
         codes: &[u32],
+        summary: Option<&[f32]>,
         max_new: usize,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<ScoredCaption> {
         let prompt = self.prompt(codes)?;
+        let soft = self.soft_tokens(&[summary])?;
         let mut dec = self.decoder()?;
-        let (mut next, mut logp) = dec.feed(&prompt, true)?;
+        let (mut next, mut logp) = dec.feed(&prompt, soft.as_ref(), true)?;
         let mut out: Vec<u32> = Vec::new();
         let mut logps: Vec<f32> = Vec::new();
         let mut text = String::new();
@@ -547,7 +642,7 @@ impl Captioner {
             if !on_text(clean(&text)) {
                 break;
             }
-            (next, logp) = dec.feed(&[next], true)?;
+            (next, logp) = dec.feed(&[next], None, true)?;
         }
         let caption = clean(&text).to_string();
         let _ = on_text(&caption);
@@ -557,16 +652,20 @@ impl Captioner {
         })
     }
 
-    /// Timing of a forced greedy run: prefill of the prompt for `codes`, then exactly `new_tokens`
-    /// greedy tokens whatever they are (eos included), as the latency benchmark measures it.
+    /// Timing of a forced greedy run: prefill of the prompt for `codes` (with a zero motion
+    /// summary when the captioner reads one: the time does not depend on its values), then
+    /// exactly `new_tokens` greedy tokens whatever they are (eos included), as the latency
+    /// benchmark measures it. The summary's projection is timed with the prefill.
     pub fn timed_greedy(&self, codes: &[u32], new_tokens: usize) -> Result<GreedyTiming> {
         let prompt = self.prompt(codes)?;
+        let zeros = vec![0.0f32; self.summary_dim().unwrap_or(0)];
         let t0 = std::time::Instant::now();
+        let soft = self.soft_tokens(&[Some(&zeros)])?;
         let mut dec = self.decoder()?;
-        let (mut next, _) = dec.feed(&prompt, false)?;
+        let (mut next, _) = dec.feed(&prompt, soft.as_ref(), false)?;
         let prefill_s = t0.elapsed().as_secs_f64();
         for _ in 1..new_tokens {
-            (next, _) = dec.feed(&[next], false)?;
+            (next, _) = dec.feed(&[next], None, false)?;
         }
         Ok(GreedyTiming {
             prompt_tokens: prompt.len(),
@@ -584,23 +683,28 @@ enum Greedy<'a> {
 }
 
 impl Greedy<'_> {
-    /// Appends `ids` to the sequence; returns the argmax of the next token over the text
-    /// vocabulary (captions are text) and, with `score`, its log-probability (softmax over that
-    /// vocabulary; 0 without: the latency benchmark does not pay the log-sum-exp).
-    fn feed(&mut self, ids: &[u32], score: bool) -> Result<(u32, f32)> {
+    /// Appends `ids` to the sequence (the prompt with its soft tokens `(1, n, d_model)`, or one
+    /// chosen token); returns the argmax of the next token over the text vocabulary (captions
+    /// are text) and, with `score`, its log-probability (softmax over that vocabulary; 0
+    /// without: the latency benchmark does not pay the log-sum-exp).
+    fn feed(&mut self, ids: &[u32], soft: Option<&Tensor>, score: bool) -> Result<(u32, f32)> {
         let cap = match self {
             Greedy::Engine(cap, _) | Greedy::Graph(cap, _) => *cap,
         };
         let t = Tensor::from_vec(ids.to_vec(), (1, ids.len()), cap.device())?;
+        let mut x = cap.embed(&t)?;
+        if let Some(s) = soft {
+            x = splice(&x, cap.summary_at(), s)?;
+        }
         match self {
             Greedy::Engine(_, engine) => {
-                let x = cap.embed(&t)?.flatten_all()?.to_vec1::<f32>()?;
+                let x = x.flatten_all()?.to_vec1::<f32>()?;
                 Ok(argmax_logprob(engine.forward(&x, ids.len())?, score))
             }
             Greedy::Graph(_, cache) => {
                 let h = cap
                     .llama
-                    .hidden_states(&cap.embed(&t)?, Some(cache), cap.lora.as_ref())?;
+                    .hidden_states(&x, Some(cache), cap.lora.as_ref())?;
                 let d = cap.config.llama.hidden_size;
                 let last = h.narrow(1, ids.len() - 1, 1)?.reshape((1, d))?;
                 let logits = cap

@@ -26,6 +26,9 @@ pub struct CaptionPair {
     /// The clip's label group for balanced sampling: `dataset/content` when the manifest
     /// carries a content label (Bandai), else the dataset (`cmu`), else `""`.
     pub group: String,
+    /// The clip's motion summary ([`crate::lm::summary`]), when pairs were loaded for a
+    /// captioner that reads one.
+    pub summary: Option<Vec<f32>>,
 }
 
 /// Sampling weights of caption kinds and of windows (training).
@@ -111,14 +114,16 @@ fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
     ))
 }
 
-/// Every (clip, caption) pair of `split`, clips encoded with `tokenizer`. Clips shorter than one
-/// code or without captions are left out. `progress(done, total)` is called per clip.
+/// Every (clip, caption) pair of `split`, clips encoded with `tokenizer` and, with `summaries`,
+/// summarised by that nearest-take index. Clips shorter than one code or without captions are
+/// left out. `progress(done, total)` is called per clip.
 ///
 /// Errors: an unreadable corpus, manifest or clip (named).
 pub fn load_pairs(
     corpus: &Path,
     split: Split,
     tokenizer: &Tokenizer,
+    summaries: Option<&crate::eval::nearest::NearestIndex>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<CaptionPair>> {
     let ds = Dataset::open(corpus)?;
@@ -147,6 +152,7 @@ pub fn load_pairs(
             continue;
         }
         let codes = tokenizer.encode(f.as_slice())?;
+        let summary = summaries.and_then(|i| i.summary(f.as_slice()));
         for (caption, kind) in captions {
             out.push(CaptionPair {
                 id: id.to_string(),
@@ -155,6 +161,7 @@ pub fn load_pairs(
                 kind,
                 whole_take,
                 group: group.clone(),
+                summary: summary.clone(),
             });
         }
     }

@@ -35,6 +35,7 @@ pub mod lora;
 pub mod motion_vocab;
 pub mod pypi;
 pub mod resolve;
+pub mod summary;
 pub mod tokenizer;
 pub mod train;
 pub mod wheel;

@@ -266,8 +266,14 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     use crate::dvq::optim::{AdamW, GroupHyper};
     let dev = Device::Cpu;
     let (cap, dvq) = fresh_captioner(&dev);
-    let pairs =
-        super::data::load_pairs(&demo(), crate::motion::Split::Test, &dvq, &mut |_, _| {}).unwrap();
+    let pairs = super::data::load_pairs(
+        &demo(),
+        crate::motion::Split::Test,
+        &dvq,
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert!(pairs.len() >= 20, "{} pairs", pairs.len());
     // Four fixed real pairs of different clips.
     let mut chosen = Vec::new();
@@ -284,7 +290,7 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     }
     let examples: Vec<_> = chosen
         .iter()
-        .map(|p| cap.example(&p.codes, &p.caption, 32).unwrap())
+        .map(|p| cap.example(&p.codes, None, &p.caption, 32).unwrap())
         .collect();
     let batch: Vec<_> = examples.iter().collect();
 
@@ -354,14 +360,14 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     // Decoding always terminates within its budget, and streams what it returns.
     let mut streamed = String::new();
     let caption = cap
-        .generate(&chosen[0].codes, 12, &mut |s| {
+        .generate(&chosen[0].codes, None, 12, &mut |s| {
             streamed = s.to_string();
             true
         })
         .unwrap();
     assert_eq!(caption, streamed);
     let n_tokens = cap
-        .example(&[], &caption, 100)
+        .example(&[], None, &caption, 100)
         .map(|e| e.caption.len())
         .unwrap_or(0);
     assert!(
@@ -607,12 +613,18 @@ fn gpt2_captioner_trains_and_decodes() {
         !names.iter().any(|n| n.contains("gate_proj")),
         "GPT-2 has no gate"
     );
-    let pairs =
-        super::data::load_pairs(&demo(), crate::motion::Split::Test, &dvq, &mut |_, _| {}).unwrap();
+    let pairs = super::data::load_pairs(
+        &demo(),
+        crate::motion::Split::Test,
+        &dvq,
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let examples: Vec<_> = pairs
         .iter()
         .take(8)
-        .map(|p| cap.example(&p.codes, &p.caption, 24).unwrap())
+        .map(|p| cap.example(&p.codes, None, &p.caption, 24).unwrap())
         .collect();
     let batch: Vec<_> = examples.iter().collect();
     let mut opt = AdamW::new(&cap.param_groups()).unwrap();
@@ -642,7 +654,9 @@ fn gpt2_captioner_trains_and_decodes() {
     assert!(last < 0.9 * first, "loss {first} -> {last}");
     let moved = max_abs_diff(cap.text_embedding(), &text_before);
     assert_eq!(moved, 0.0, "text rows are frozen");
-    let caption = cap.generate(&pairs[0].codes, 40, &mut |_| true).unwrap();
+    let caption = cap
+        .generate(&pairs[0].codes, None, 40, &mut |_| true)
+        .unwrap();
     eprintln!("GPT-2 tiny caption: {caption:?}");
 }
 
@@ -678,6 +692,7 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         kind: CaptionKind::Template,
         whole_take,
         group: group.into(),
+        summary: None,
     };
     let pairs: Vec<CaptionPair> = (0..9)
         .map(|_| pair("bandai-2/walk", true))
@@ -752,6 +767,7 @@ fn init_starts_from_a_finished_run() {
         resume: false,
         init,
         stop_at: None,
+        summary_tokens: None,
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&request(dirs.0.path(), 3, None), &dev, &cancel, &mut |_| {}).unwrap();
@@ -771,4 +787,98 @@ fn init_starts_from_a_finished_run() {
     for (name, t) in &first {
         assert_eq!(max_abs_diff(t, &second[name]), 0.0, "{name}");
     }
+}
+
+/// A captioner that reads a motion summary ([`super::summary`]) on a small real corpus (the
+/// dataset-2 waves with the left hand and walks turning left, with their mirrors) and the tiny
+/// GPT-2: `--summary-tokens` adds the map and saves the nearest-take index it reads through; a
+/// stopped run resumes onto the same index; the saved captioner captions with a summary, and
+/// without one says what is missing; the summary changes what it predicts.
+#[test]
+fn summary_captioner_trains_resumes_and_needs_its_summary() {
+    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    let dev = Device::Cpu;
+    let corpus = tempfile::tempdir().unwrap();
+    let keep = |s: &crate::motion::import::corpus::Source| {
+        s.id.starts_with("dataset-2_wave-left-hand_")
+            || s.id.starts_with("dataset-2_walk-turn-left_")
+    };
+    crate::motion::import::corpus::build_corpus(
+        &crate::testdata::shared_data(),
+        corpus.path(),
+        Some(&keep),
+        &|_, _| {},
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut req = LmTrainRequest {
+        data: corpus.path().to_path_buf(),
+        split: crate::motion::Split::Train,
+        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
+        backbone: Some(gpt2_tiny()),
+        out: out.path().to_path_buf(),
+        mode: super::FineTune::Lora,
+        lora: super::lora::LoraConfig::default(),
+        train: LmTrainConfig {
+            steps: 3,
+            batch_size: 2,
+            checkpoint_every: 1,
+            ..Default::default()
+        },
+        resume: false,
+        init: None,
+        stop_at: Some(1),
+        summary_tokens: Some(2),
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    train(&req, &dev, &cancel, &mut |_| {}).unwrap();
+    let index = crate::eval::nearest::NearestIndex::load(out.path())
+        .unwrap()
+        .expect("the index beside the checkpoint");
+    let (cfg, tensors) = read_checkpoint(out.path(), &dev).unwrap();
+    let s = cfg.captioner.summary.expect("a summary in config.json");
+    assert_eq!((s.dim, s.tokens), (index.components(), 2));
+    assert!(
+        tensors.contains_key(super::summary::WEIGHT) && tensors.contains_key(super::summary::BIAS)
+    );
+    req.resume = true;
+    req.stop_at = None;
+    train(&req, &dev, &cancel, &mut |_| {}).unwrap();
+    let (_, after) = read_checkpoint(out.path(), &dev).unwrap();
+    assert!(
+        max_abs_diff(
+            &tensors[super::summary::WEIGHT],
+            &after[super::summary::WEIGHT]
+        ) > 0.0
+    );
+    let (cap, _) = load_captioner(out.path(), Some(&gpt2_tiny()), None, &dev).unwrap();
+    let ds = crate::motion::Dataset::open(corpus.path()).unwrap();
+    let id = ds.split_ids(crate::motion::Split::Test)[0].to_string();
+    let f = crate::motion::Features::load(&ds.features_path(&id)).unwrap();
+    let dvq = shipped_dvq(&dev);
+    let codes = dvq.encode(f.as_slice()).unwrap();
+    let summary = index.summary(f.as_slice()).unwrap();
+    let with = cap
+        .generate(&codes, Some(&summary), 6, &mut |_| true)
+        .unwrap();
+    let e = cap
+        .generate(&codes, None, 6, &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("motion summary"), "{e}");
+    let short = cap
+        .generate(&codes, Some(&summary[..3]), 6, &mut |_| true)
+        .unwrap_err();
+    assert!(short.to_string().contains("width 3"), "{short}");
+    // The soft tokens reach the model: the loss of one example moves with its summary.
+    let ex = |s: &[f32]| cap.example(&codes, Some(s), &with, 16).unwrap();
+    let loss = |e: &super::captioner::Example| {
+        cap.caption_loss(&[e])
+            .unwrap()
+            .0
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let other: Vec<f32> = summary.iter().map(|v| -3.0 * v).collect();
+    assert_ne!(loss(&ex(&summary)), loss(&ex(&other)));
 }

@@ -18,9 +18,11 @@ use super::captioner::{Captioner, CaptionerConfig, Example, FineTune};
 use super::data::{CaptionPair, KindWeights, load_pairs};
 use super::error::{LmError, Result};
 use super::lora::LoraConfig;
+use super::summary::SummaryConfig;
 use crate::dvq::optim::{AdamW, GroupHyper};
 use crate::dvq::train::step_rng;
 use crate::dvq::{TrainEnd, checkpoint as dvq_checkpoint};
+use crate::eval::nearest::{COMPONENTS, NearestIndex};
 use crate::motion::Split;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -119,6 +121,10 @@ pub struct LmTrainRequest {
     pub init: Option<PathBuf>,
     /// Stop after this step (the schedule still spans `train.steps`).
     pub stop_at: Option<usize>,
+    /// Give the captioner a motion summary read as this many soft tokens ([`super::summary`];
+    /// its width is the nearest-take index's components) if it has none (a fresh one, or one
+    /// started from `init`). Ignored with `resume`.
+    pub summary_tokens: Option<usize>,
 }
 
 /// What the progress callback receives.
@@ -168,7 +174,12 @@ impl Buckets {
             .zip(cfg.weights.weights(pairs))
             .map(|(p, w)| {
                 Ok((
-                    cap.example(&p.codes, &p.caption, cfg.max_caption_tokens)?,
+                    cap.example(
+                        &p.codes,
+                        p.summary.as_deref(),
+                        &p.caption,
+                        cfg.max_caption_tokens,
+                    )?,
                     w,
                 ))
             })
@@ -229,7 +240,7 @@ pub fn train(
 ) -> Result<TrainEnd> {
     let dvq = crate::dvq::Tokenizer::load(&req.dvq, device)?;
     let backbone = load_backbone(req.backbone.as_deref(), device)?;
-    let (ckpt, cap, start, opt_state) = if req.resume {
+    let (mut ckpt, mut cap, start, opt_state) = if req.resume {
         let (ckpt, tensors) = read_checkpoint(&req.out, device)?;
         let cap = Captioner::from_saved(ckpt.captioner.clone(), backbone, &tensors)?;
         (ckpt, cap, 0, true)
@@ -264,6 +275,45 @@ pub fn train(
             dvq.nb_code()
         )));
     }
+    // A captioner that reads a motion summary reads it through the nearest-take index it trained
+    // with: built once at the start, saved beside the checkpoint, reloaded on resume.
+    let add = if opt_state { None } else { req.summary_tokens };
+    let wants = cap.summary_dim().or(add.map(|_| 0));
+    let index = match wants {
+        None => None,
+        Some(_) => {
+            let index = match NearestIndex::load(&req.out)? {
+                Some(i) if opt_state => i,
+                _ => {
+                    let i = NearestIndex::build(&req.data, COMPONENTS)?;
+                    std::fs::create_dir_all(&req.out)
+                        .map_err(|e| LmError::Data(format!("{}: {e}", req.out.display())))?;
+                    i.save(&req.out)?;
+                    i
+                }
+            };
+            if let Some(tokens) = add
+                && cap.summary_dim().is_none()
+            {
+                let s = SummaryConfig {
+                    dim: index.components(),
+                    tokens,
+                };
+                cap.add_summary(s, ckpt.train.seed ^ 0x5_0AA)?;
+                ckpt.captioner = cap.config.clone();
+            }
+            let dim = cap.summary_dim().unwrap_or(0);
+            if index.components() != dim {
+                return Err(LmError::Data(format!(
+                    "the captioner reads a motion summary of {dim} values; the nearest-take index \
+                     of {} gives {}",
+                    req.data.display(),
+                    index.components()
+                )));
+            }
+            Some(index)
+        }
+    };
     let cfg = &ckpt.train;
     let params = cap.param_groups();
     let mut opt = AdamW::new(&params)?;
@@ -272,9 +322,13 @@ pub fn train(
     } else {
         start
     };
-    let pairs = load_pairs(&req.data, req.split, &dvq, &mut |done, total| {
-        progress(&LmProgress::Preparing { done, total })
-    })?;
+    let pairs = load_pairs(
+        &req.data,
+        req.split,
+        &dvq,
+        index.as_ref(),
+        &mut |done, total| progress(&LmProgress::Preparing { done, total }),
+    )?;
     let buckets = Buckets::new(&cap, &pairs, cfg)?;
     let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     let mut log = TrainLog::open(&req.out, start)?;
@@ -338,7 +392,11 @@ pub fn train(
     // The check the captioner's output is shown with (`eval::doubt`), from the same train split.
     // A corpus that cannot give one (no manifest, too few captioned whole takes) still gives a
     // captioner, whose doubts then come from its token probabilities only.
-    match crate::eval::nearest::NearestIndex::build(&req.data, crate::eval::nearest::COMPONENTS) {
+    // A captioner with a motion summary already has the index it trained with.
+    if index.is_some() {
+        return Ok(TrainEnd::Finished);
+    }
+    match NearestIndex::build(&req.data, COMPONENTS) {
         Ok(index) => index.save(&req.out)?,
         Err(e) => progress(&LmProgress::Note(format!(
             "no nearest-take index beside the captioner: {e}"

@@ -134,7 +134,8 @@ pub(super) fn track_selection(
     let tx = live.tx.clone();
     let index = live.index.clone();
     crate::app::background::spawn("caption", move || {
-        let r = cap.generate_scored(&codes, MAX_NEW_TOKENS, &mut |s| {
+        let summary = index.as_ref().and_then(|i| i.summary(&features));
+        let r = cap.generate_scored(&codes, summary.as_deref(), MAX_NEW_TOKENS, &mut |s| {
             let _ = tx.send(CaptionMsg::Partial(key.clone(), s.to_string()));
             !cancel.load(Ordering::Relaxed)
         });

@@ -178,6 +178,7 @@ impl Training {
                         resume,
                         init: None,
                         stop_at: None,
+                        summary_tokens: None,
                     };
                     crate::lm::train::train(&req, &device, &cancel, &mut |p| {
                         let _ = tx.send(TrainMsg::Lm(p.clone()));
