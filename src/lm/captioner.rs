@@ -439,6 +439,20 @@ impl Captioner {
         Ok(())
     }
 
+    /// The instruction-set path of the inference engine's kernels (`None`: decoding runs on the
+    /// candle graph).
+    pub fn simd(&self) -> Option<super::infer::simd::Simd> {
+        let e = self.engine.as_ref()?.lock().ok()?;
+        Some(e.simd())
+    }
+
+    /// Runs the engine's kernels on `isa` from now on (no-op without an engine).
+    pub fn set_simd(&self, isa: super::infer::simd::Supported) {
+        if let Some(Ok(mut e)) = self.engine.as_ref().map(|e| e.lock()) {
+            e.set_simd(isa);
+        }
+    }
+
     /// A fresh greedy decoder over this captioner: feed it ids (prompt, then each chosen token),
     /// get the argmax next text token. Runs on the [`Engine`] when there is one.
     fn decoder(&self) -> Result<Greedy<'_>> {

@@ -2,11 +2,13 @@
 //! f32 or in Q8_0 (ggml's layout: blocks of 32 weights sharing one scale `d = max|w| / 127`,
 //! `w ≈ d·q`, `q` an i8; the scale is kept in f32 here), over `T` input rows at once.
 //!
-//! The build targets baseline x86-64, so the dot products are compiled three times, for
-//! AVX-512, AVX2 + FMA and plain SSE2, and the widest the CPU has is picked at run time
-//! (`is_x86_feature_detected!`, cached by std). Rows are split over the engine's [`SpinPool`].
+//! Every kernel (the f32 and Q8_0 dot products, the prefill's register tile) has an AVX-512,
+//! an AVX2 + FMA, a NEON and a portable scalar body; the engine picks one path per run
+//! ([`super::simd`]: the widest the CPU has, or `GEOMOTION_SIMD`), and each path is tested
+//! against the scalar one. Rows are split over the engine's [`SpinPool`].
 
 use super::pool::SpinPool;
+use super::simd::{Simd, Supported};
 
 /// Weights per Q8_0 block (as ggml's `QK8_0`).
 pub const BLOCK: usize = 32;
@@ -73,9 +75,9 @@ impl Matrix {
     }
 
     /// Row `r` · `x (cols)`.
-    fn dot_row(&self, r: usize, x: &[f32]) -> f32 {
+    fn dot_row(&self, r: usize, x: &[f32], isa: Supported) -> f32 {
         match self {
-            Matrix::F32 { cols, w, .. } => dot_f32(&w[r * cols..(r + 1) * cols], x),
+            Matrix::F32 { cols, w, .. } => dot_f32(&w[r * cols..(r + 1) * cols], x, isa),
             Matrix::Q8 {
                 cols, scales, q, ..
             } => {
@@ -84,6 +86,7 @@ impl Matrix {
                     &scales[r * nb..(r + 1) * nb],
                     &q[r * cols..(r + 1) * cols],
                     x,
+                    isa,
                 )
             }
         }
@@ -119,9 +122,9 @@ struct Out(*mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
-/// `y (t, rows) = x (t, cols) · Wᵀ` on `pool`. Rows are split into tasks; for `t > 1` each
-/// row is expanded to f32 once and reused for every input row.
-pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32]) {
+/// `y (t, rows) = x (t, cols) · Wᵀ` on `pool`, with the `isa` kernels. Rows are split into
+/// tasks; for `t > 1` each row is expanded to f32 once and reused for every input row.
+pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32], isa: Supported) {
     let (rows, cols) = (w.rows(), w.cols());
     assert_eq!(x.len(), t * cols, "matmul input");
     assert_eq!(y.len(), t * rows, "matmul output");
@@ -136,7 +139,7 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
             let out = out;
             for r in c * chunk..((c + 1) * chunk).min(rows) {
                 // SAFETY: r < rows = y.len(), and task c alone writes rows c·chunk..
-                unsafe { *out.0.add(r) = w.dot_row(r, x) };
+                unsafe { *out.0.add(r) = w.dot_row(r, x, isa) };
             }
         });
         return;
@@ -170,6 +173,7 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
                     cols,
                     nu,
                     &mut tile,
+                    isa,
                 );
                 for u in 0..nu {
                     let dst = (u0 + u) * rows + r0;
@@ -189,29 +193,54 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
     });
 }
 
-/// Rows per packed panel of the prefill product (one AVX-512 register of f32).
+/// Rows per packed panel of the prefill product (one AVX-512 register of f32, two AVX2, four
+/// NEON).
 const PANEL: usize = 16;
-/// Inputs per register tile (12 accumulators + panel + broadcasts fit AVX-512's 32 registers).
+/// Inputs per register tile (12 accumulators + panel + broadcasts fit AVX-512's 32 registers;
+/// AVX2 and NEON take them 6 at a time: 12 of AVX2's 16 registers, 24 of NEON's 32).
 const TILE_T: usize = 12;
 
 /// `tile[u·16 + j] = Σ_k packed[k·16 + j] · x[u·cols + k]` for `u < nu ≤ 12` inputs.
-fn panel_tile(packed: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f32; PANEL * TILE_T]) {
+fn panel_tile(
+    packed: &[f32],
+    x: &[f32],
+    cols: usize,
+    nu: usize,
+    tile: &mut [f32; PANEL * TILE_T],
+    isa: Supported,
+) {
     assert!(packed.len() >= cols * PANEL && x.len() >= nu * cols && nu <= TILE_T);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        macro_rules! go {
-            ($($n:literal)*) => {
-                match nu {
-                    // SAFETY: the CPU has AVX-512F (checked above); the assert above bounds
-                    // every read, and the tile holds 12·16 floats.
-                    $($n => unsafe { panel_tile_avx512::<$n>(packed, x, cols, tile) },)*
+    // `$f::<N>` for N = nu (or nu in groups of $g), on its own slice of x and of the tile.
+    #[allow(unused_macros)]
+    macro_rules! by_group {
+        ($f:ident, $g:literal, $($n:literal)*) => {{
+            let mut u0 = 0;
+            while u0 < nu {
+                let n = (nu - u0).min($g);
+                let (xs, ts) = (&x[u0 * cols..], &mut tile[u0 * PANEL..]);
+                match n {
+                    // SAFETY: `isa` proves the CPU runs this path; `xs` holds n·cols floats
+                    // and `ts` n·16 (nu ≤ 12, asserted above); the kernel reads and writes
+                    // no more.
+                    $($n => unsafe { $f::<$n>(packed, xs, cols, ts) },)*
                     _ => unreachable!(),
                 }
-            };
-        }
-        go!(1 2 3 4 5 6 7 8 9 10 11 12);
-        return;
+                u0 += n;
+            }
+        }};
     }
+    match isa.get() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => by_group!(panel_tile_avx512, 12, 1 2 3 4 5 6 7 8 9 10 11 12),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => by_group!(panel_tile_avx2, 6, 1 2 3 4 5 6),
+        #[cfg(target_arch = "aarch64")]
+        Simd::Neon => by_group!(panel_tile_neon, 6, 1 2 3 4 5 6),
+        _ => panel_tile_scalar(packed, x, cols, nu, tile),
+    }
+}
+
+fn panel_tile_scalar(packed: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f32]) {
     for u in 0..nu {
         let mut acc = [0f32; PANEL];
         for (k, &xv) in x[u * cols..(u + 1) * cols].iter().enumerate() {
@@ -223,18 +252,19 @@ fn panel_tile(packed: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f32
     }
 }
 
+/// Safety: AVX-512F; `packed ≥ cols·16`, `x ≥ NU·cols`, `tile ≥ NU·16` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn panel_tile_avx512<const NU: usize>(
     packed: &[f32],
     x: &[f32],
     cols: usize,
-    tile: &mut [f32; PANEL * TILE_T],
+    tile: &mut [f32],
 ) {
     use std::arch::x86_64::*;
     let (pw, px) = (packed.as_ptr(), x.as_ptr());
     let mut acc = [_mm512_setzero_ps(); NU];
-    // SAFETY: `panel_tile` asserted packed ≥ cols·16 and x ≥ NU·cols floats.
+    // SAFETY: the caller's bounds.
     unsafe {
         for k in 0..cols {
             let wv = _mm512_loadu_ps(pw.add(k * PANEL));
@@ -248,42 +278,104 @@ unsafe fn panel_tile_avx512<const NU: usize>(
     }
 }
 
-/// `a · b` for equal-length slices.
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { dot_f32_avx512(a, b) };
+/// Safety: AVX2 + FMA; `packed ≥ cols·16`, `x ≥ NU·cols`, `tile ≥ NU·16` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn panel_tile_avx2<const NU: usize>(
+    packed: &[f32],
+    x: &[f32],
+    cols: usize,
+    tile: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let (pw, px) = (packed.as_ptr(), x.as_ptr());
+    let mut lo = [_mm256_setzero_ps(); NU];
+    let mut hi = [_mm256_setzero_ps(); NU];
+    // SAFETY: the caller's bounds.
+    unsafe {
+        for k in 0..cols {
+            let w0 = _mm256_loadu_ps(pw.add(k * PANEL));
+            let w1 = _mm256_loadu_ps(pw.add(k * PANEL + 8));
+            for u in 0..NU {
+                let xv = _mm256_broadcast_ss(&*px.add(u * cols + k));
+                lo[u] = _mm256_fmadd_ps(w0, xv, lo[u]);
+                hi[u] = _mm256_fmadd_ps(w1, xv, hi[u]);
+            }
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { dot_f32_avx2(a, b) };
+        for u in 0..NU {
+            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL), lo[u]);
+            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL + 8), hi[u]);
         }
     }
-    dot_f32_body::<false>(a, b)
 }
 
-/// `Σ_b d_b · (q_b · x_b)` over Q8_0 blocks: `scales (n/32)`, `q (n)`, `x (n)`.
-pub fn dot_q8(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
-    debug_assert_eq!(q.len(), x.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-        {
-            // SAFETY: the CPU has AVX-512F/BW, checked just above.
-            return unsafe { dot_q8_avx512(scales, q, x) };
+/// Safety: NEON; `packed ≥ cols·16`, `x ≥ NU·cols`, `tile ≥ NU·16` floats.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn panel_tile_neon<const NU: usize>(
+    packed: &[f32],
+    x: &[f32],
+    cols: usize,
+    tile: &mut [f32],
+) {
+    use std::arch::aarch64::*;
+    let (pw, px) = (packed.as_ptr(), x.as_ptr());
+    let mut acc = [[vdupq_n_f32(0.0); 4]; NU];
+    // SAFETY: the caller's bounds.
+    unsafe {
+        for k in 0..cols {
+            let w = [
+                vld1q_f32(pw.add(k * PANEL)),
+                vld1q_f32(pw.add(k * PANEL + 4)),
+                vld1q_f32(pw.add(k * PANEL + 8)),
+                vld1q_f32(pw.add(k * PANEL + 12)),
+            ];
+            for u in 0..NU {
+                let xv = *px.add(u * cols + k);
+                for (a, wv) in acc[u].iter_mut().zip(&w) {
+                    *a = vfmaq_n_f32(*a, *wv, xv);
+                }
+            }
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { dot_q8_avx2(scales, q, x) };
+        for u in 0..NU {
+            for (j, a) in acc[u].iter().enumerate() {
+                vst1q_f32(tile.as_mut_ptr().add(u * PANEL + 4 * j), *a);
+            }
         }
     }
-    dot_q8_body::<false>(scales, q, x)
+}
+
+/// `a · b` for equal-length slices, on the `isa` path.
+pub fn dot_f32(a: &[f32], b: &[f32], isa: Supported) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    match isa.get() {
+        // SAFETY (each arm): `isa` proves the CPU has the features; the kernels bound their
+        // reads by both lengths.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { dot_f32_avx512(a, b) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { dot_f32_avx2(a, b) },
+        #[cfg(target_arch = "aarch64")]
+        Simd::Neon => unsafe { dot_f32_neon(a, b) },
+        _ => dot_f32_scalar(a, b),
+    }
+}
+
+/// `Σ_b d_b · (q_b · x_b)` over Q8_0 blocks: `scales (n/32)`, `q (n)`, `x (n)`, on the `isa`
+/// path.
+pub fn dot_q8(scales: &[f32], q: &[i8], x: &[f32], isa: Supported) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    match isa.get() {
+        // SAFETY (each arm): `isa` proves the CPU has the features; the kernels bound their
+        // reads by the three lengths.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { dot_q8_avx512(scales, q, x) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { dot_q8_avx2(scales, q, x) },
+        #[cfg(target_arch = "aarch64")]
+        Simd::Neon => unsafe { dot_q8_neon(scales, q, x) },
+        _ => dot_q8_scalar(scales, q, x),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -321,7 +413,77 @@ unsafe fn dot_f32_avx512(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_f32_body::<true>(a, b)
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY: every load reads 8 floats below `n`, the length of both slices.
+    unsafe {
+        while i + 32 <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let o = i + 8 * j;
+                *a = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pb.add(o)), *a);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(
+                _mm256_loadu_ps(pa.add(i)),
+                _mm256_loadu_ps(pb.add(i)),
+                acc[0],
+            );
+            i += 8;
+        }
+    }
+    let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut s = hsum256(v);
+    for j in i..n {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+/// Sum of the 8 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn hsum256(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+}
+
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn dot_f32_neon(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::aarch64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [vdupq_n_f32(0.0); 4];
+    let mut i = 0;
+    // SAFETY: every load reads 4 floats below `n`, the length of both slices.
+    unsafe {
+        while i + 16 <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let o = i + 4 * j;
+                *a = vfmaq_f32(*a, vld1q_f32(pa.add(o)), vld1q_f32(pb.add(o)));
+            }
+            i += 16;
+        }
+        while i + 4 <= n {
+            acc[0] = vfmaq_f32(acc[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+            i += 4;
+        }
+    }
+    let mut s = vaddvq_f32(vaddq_f32(
+        vaddq_f32(acc[0], acc[1]),
+        vaddq_f32(acc[2], acc[3]),
+    ));
+    for j in i..n {
+        s += a[j] * b[j];
+    }
+    s
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -348,24 +510,110 @@ unsafe fn dot_q8_avx512(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_q8_avx2(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
-    dot_q8_body::<true>(scales, q, x)
+    use std::arch::x86_64::*;
+    let nb = scales.len().min(q.len() / BLOCK).min(x.len() / BLOCK);
+    let mut acc = [_mm256_setzero_ps(); 2];
+    // SAFETY: block b reads q[32b..32b+32] and x[32b..32b+32], inside both slices for b < nb.
+    unsafe {
+        for b in 0..nb {
+            let qp = q.as_ptr().add(b * BLOCK);
+            let xp = x.as_ptr().add(b * BLOCK);
+            let mut s = _mm256_setzero_ps();
+            for j in 0..4 {
+                let q8 = _mm_loadl_epi64(qp.add(8 * j) as *const __m128i);
+                let qf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+                s = _mm256_fmadd_ps(qf, _mm256_loadu_ps(xp.add(8 * j)), s);
+            }
+            let d = _mm256_set1_ps(*scales.get_unchecked(b));
+            acc[b & 1] = _mm256_fmadd_ps(s, d, acc[b & 1]);
+        }
+    }
+    hsum256(_mm256_add_ps(acc[0], acc[1]))
 }
 
-/// `acc + a·b`, fused where the caller was compiled with FMA.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
-    if FMA { a.mul_add(b, acc) } else { acc + a * b }
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn dot_q8_neon(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+    use std::arch::aarch64::*;
+    let nb = scales.len().min(q.len() / BLOCK).min(x.len() / BLOCK);
+    let mut acc = vdupq_n_f32(0.0);
+    // SAFETY: block b reads q[32b..32b+32] and x[32b..32b+32], inside both slices for b < nb.
+    unsafe {
+        for b in 0..nb {
+            let qp = q.as_ptr().add(b * BLOCK);
+            let xp = x.as_ptr().add(b * BLOCK);
+            let mut s = vdupq_n_f32(0.0);
+            for h in 0..2 {
+                let q16 = vld1q_s8(qp.add(16 * h));
+                let lo = vmovl_s8(vget_low_s8(q16));
+                let hi = vmovl_high_s8(q16);
+                let parts = [
+                    vmovl_s16(vget_low_s16(lo)),
+                    vmovl_high_s16(lo),
+                    vmovl_s16(vget_low_s16(hi)),
+                    vmovl_high_s16(hi),
+                ];
+                for (j, p) in parts.iter().enumerate() {
+                    let xv = vld1q_f32(xp.add(16 * h + 4 * j));
+                    s = vfmaq_f32(s, vcvtq_f32_s32(*p), xv);
+                }
+            }
+            acc = vfmaq_n_f32(acc, s, *scales.get_unchecked(b));
+        }
+    }
+    vaddvq_f32(acc)
 }
 
-/// The f32 dot product over 32 independent lanes (vectorized by the compiler for whatever
-/// the enclosing function enables), then the tail.
+/// `y += a·x` for equal-length slices, on the `isa` path (attention's weighted sum of values).
+pub fn axpy(a: f32, x: &[f32], y: &mut [f32], isa: Supported) {
+    debug_assert_eq!(x.len(), y.len());
+    match isa.get() {
+        // SAFETY (each arm): `isa` proves the CPU has the features; the bodies are safe code.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { axpy_avx512(a, x, y) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { axpy_avx2(a, x, y) },
+        #[cfg(target_arch = "aarch64")]
+        Simd::Neon => unsafe { axpy_neon(a, x, y) },
+        _ => axpy_body(a, x, y),
+    }
+}
+
+/// The loop every path compiles (vectorised for the features its caller enables; no FMA
+/// contraction, so every path gives the scalar result bit for bit).
 #[inline(always)]
-fn dot_f32_body<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+fn axpy_body(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn axpy_avx512(a: f32, x: &[f32], y: &mut [f32]) {
+    axpy_body(a, x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_avx2(a: f32, x: &[f32], y: &mut [f32]) {
+    axpy_body(a, x, y)
+}
+
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn axpy_neon(a: f32, x: &[f32], y: &mut [f32]) {
+    axpy_body(a, x, y)
+}
+
+/// The f32 dot product over 32 independent lanes, then the tail: portable code (the baseline
+/// target's auto-vectorisation is all it gets).
+fn dot_f32_scalar(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len() / BLOCK * BLOCK;
     let mut acc = [0f32; BLOCK];
     for (ca, cb) in a[..n].chunks_exact(BLOCK).zip(b[..n].chunks_exact(BLOCK)) {
         for j in 0..BLOCK {
-            acc[j] = madd::<FMA>(ca[j], cb[j], acc[j]);
+            acc[j] += ca[j] * cb[j];
         }
     }
     let mut s = acc.iter().sum::<f32>();
@@ -375,20 +623,15 @@ fn dot_f32_body<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-#[inline(always)]
-fn dot_q8_body<const FMA: bool>(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
+fn dot_q8_scalar(scales: &[f32], q: &[i8], x: &[f32]) -> f32 {
     let mut acc = [0f32; BLOCK];
     for ((&d, qs), xs) in scales
         .iter()
         .zip(q.chunks_exact(BLOCK))
         .zip(x.chunks_exact(BLOCK))
     {
-        let mut s = [0f32; BLOCK];
         for j in 0..BLOCK {
-            s[j] = qs[j] as f32 * xs[j];
-        }
-        for j in 0..BLOCK {
-            acc[j] = madd::<FMA>(s[j], d, acc[j]);
+            acc[j] += qs[j] as f32 * xs[j] * d;
         }
     }
     acc.iter().sum()
@@ -425,7 +668,14 @@ mod tests {
             let m = Matrix::new(w.clone(), rows, cols, quant);
             for tt in [1, 3, t] {
                 let mut y = vec![0f32; tt * rows];
-                matmul(&mut pool, &m, &x[..tt * cols], tt, &mut y);
+                matmul(
+                    &mut pool,
+                    &m,
+                    &x[..tt * cols],
+                    tt,
+                    &mut y,
+                    Supported::best(),
+                );
                 let err = y
                     .iter()
                     .zip(&naive)
@@ -438,6 +688,67 @@ mod tests {
             Matrix::new(w, rows, cols, true).bytes(),
             rows * cols + 4 * rows * 3
         );
+    }
+
+    /// Every path this CPU runs (all of AVX-512, AVX2 and scalar on an AVX-512 x86-64; NEON and
+    /// scalar on aarch64) against the scalar one: dot products of lengths with and without a
+    /// tail, Q8_0 dots, axpy, and the product for 1 input (dots) and 1–14 inputs (the prefill
+    /// tile, whole and in AVX2/NEON's groups of 6).
+    #[test]
+    fn every_path_matches_the_scalar_one() {
+        let scalar = Supported::new(Simd::Scalar).unwrap();
+        let paths = Supported::all();
+        println!(
+            "paths: {:?}",
+            paths.iter().map(|p| p.get()).collect::<Vec<_>>()
+        );
+        let close = |a: f32, b: f32, scale: f32| (a - b).abs() <= 1e-5 * scale.max(1.0);
+        for isa in paths {
+            for n in [1, 7, 8, 16, 31, 32, 33, 64, 100, 576] {
+                let (a, b) = (data(n, 3), data(n, 4));
+                let scale: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum();
+                let (got, want) = (dot_f32(&a, &b, isa), dot_f32(&a, &b, scalar));
+                assert!(
+                    close(got, want, scale),
+                    "{isa:?} dot_f32 n {n}: {got} vs {want}"
+                );
+                let mut y1 = data(n, 5);
+                let mut y2 = y1.clone();
+                axpy(0.37, &a, &mut y1, isa);
+                axpy(0.37, &a, &mut y2, scalar);
+                assert_eq!(y1, y2, "{isa:?} axpy n {n}");
+            }
+            for blocks in [1, 2, 3, 18] {
+                let n = blocks * BLOCK;
+                let m = Matrix::new(data(n, 6), 1, n, true);
+                let Matrix::Q8 { scales, q, .. } = &m else {
+                    unreachable!()
+                };
+                let x = data(n, 7);
+                let (got, want) = (dot_q8(scales, q, &x, isa), dot_q8(scales, q, &x, scalar));
+                assert!(
+                    close(got, want, n as f32),
+                    "{isa:?} dot_q8 n {n}: {got} vs {want}"
+                );
+            }
+            let (rows, cols) = (37, 64);
+            let mut pool = SpinPool::new(2);
+            for quant in [false, true] {
+                let m = Matrix::new(data(rows * cols, 8), rows, cols, quant);
+                for t in [1, 2, 5, 6, 7, 12, 13, 14] {
+                    let x = data(t * cols, 9);
+                    let (mut y, mut want) = (vec![0f32; t * rows], vec![0f32; t * rows]);
+                    matmul(&mut pool, &m, &x, t, &mut y, isa);
+                    matmul(&mut pool, &m, &x, t, &mut want, scalar);
+                    for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                        assert!(
+                            close(*a, *b, cols as f32),
+                            "{isa:?} q8 {quant} t {t} [{i}]: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -456,7 +767,10 @@ mod speed {
             let x: Vec<f32> = (0..32 * cols)
                 .map(|i| ((i * 31) % 100) as f32 / 100.0)
                 .collect();
-            for quant in [false, true] {
+            for (quant, isa) in [false, true]
+                .into_iter()
+                .flat_map(|q| Supported::all().into_iter().map(move |i| (q, i)))
+            {
                 let m = Matrix::new(w.clone(), rows, cols, quant);
                 let mut y = vec![0f32; 32 * rows];
                 let mut pool = SpinPool::for_machine();
@@ -464,11 +778,12 @@ mod speed {
                     let reps = if t == 1 { 200 } else { 10 };
                     let t0 = std::time::Instant::now();
                     for _ in 0..reps {
-                        matmul(&mut pool, &m, &x[..t * cols], t, &mut y[..t * rows]);
+                        matmul(&mut pool, &m, &x[..t * cols], t, &mut y[..t * rows], isa);
                     }
                     let dt = t0.elapsed().as_secs_f64() / reps as f64;
                     eprintln!(
-                        "{rows}x{cols} q8={quant} t={t}: {:.3} ms, {:.1} GB/s, {:.1} GFLOP/s",
+                        "{rows}x{cols} q8={quant} {:?} t={t}: {:.3} ms, {:.1} GB/s, {:.1} GFLOP/s",
+                        isa.get(),
                         dt * 1e3,
                         m.bytes() as f64 / dt / 1e9,
                         2.0 * (rows * cols * t) as f64 / dt / 1e9

@@ -10,6 +10,7 @@
 
 pub mod kernels;
 pub mod pool;
+pub mod simd;
 
 use std::collections::HashMap;
 
@@ -18,8 +19,9 @@ use candle_core::Tensor;
 use super::config::{Arch, LlamaConfig};
 use super::error::{LmError, Result};
 use super::llama::Llama;
-use kernels::{Matrix, dot_f32, matmul};
+use kernels::{Matrix, axpy, dot_f32, matmul};
 use pool::SpinPool;
+use simd::{Simd, Supported};
 
 /// How the engine stores its weight matrices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +97,8 @@ pub struct Engine {
     len: usize,
     s: Scratch,
     pool: SpinPool,
+    /// The kernels' instruction-set path.
+    isa: Supported,
 }
 
 fn host(t: &Tensor) -> Result<Vec<f32>> {
@@ -106,9 +110,14 @@ impl Engine {
     /// ([`Llama::merge_lora`]); `weights` picks f32 or Q8_0 matrices (norms, biases and position
     /// embeddings stay f32).
     ///
+    /// The kernels run on the widest instruction set this CPU has, or the one `GEOMOTION_SIMD`
+    /// names ([`simd`]).
+    ///
     /// Errors: the decoder's config makes no decoder ([`LlamaConfig::validate`]; its fields are
-    /// public), or a weight the architecture needs is missing.
+    /// public), a weight the architecture needs is missing, or `GEOMOTION_SIMD` names a path
+    /// that is not one or that this CPU cannot run.
     pub fn new(llama: &Llama, weights: DecodeWeights) -> Result<Self> {
+        let isa = Supported::from_env().map_err(LmError::Data)?;
         let c = llama.config.clone();
         c.validate().map_err(|p| {
             LmError::Weights(format!(
@@ -199,8 +208,19 @@ impl Engine {
             len: 0,
             s: Scratch::default(),
             pool: SpinPool::for_machine(),
+            isa,
             config: c,
         })
+    }
+
+    /// The instruction-set path the kernels run on.
+    pub fn simd(&self) -> Simd {
+        self.isa.get()
+    }
+
+    /// Runs the kernels on `isa` from now on (the benchmark times each path this way).
+    pub fn set_simd(&mut self, isa: Supported) {
+        self.isa = isa;
     }
 
     /// Bytes of weight matrices (what one decoding step reads).
@@ -261,6 +281,7 @@ impl Engine {
             )));
         }
         let eps = c.rms_norm_eps as f32;
+        let isa = self.isa;
         let s = &mut self.s;
         s.x.clear();
         s.x.extend_from_slice(x);
@@ -278,9 +299,9 @@ impl Engine {
         }
         let gate_up = c.arch == Arch::Llama;
         for l in &mut self.layers {
-            norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps);
+            norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps, isa);
             resize(&mut s.qkv, t * (qw + 2 * kvw));
-            matmul(&mut self.pool, &l.qkv, &s.h, t, &mut s.qkv);
+            matmul(&mut self.pool, &l.qkv, &s.h, t, &mut s.qkv, isa);
             add_bias(&mut s.qkv, l.qkv_b.as_deref());
             let width = qw + 2 * kvw;
             for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
@@ -303,16 +324,17 @@ impl Engine {
                 (nh, nkv, hd),
                 &mut s.att,
                 &mut s.scores,
+                isa,
             );
             resize(&mut s.proj, t * d);
-            matmul(&mut self.pool, &l.o, &s.att, t, &mut s.proj);
+            matmul(&mut self.pool, &l.o, &s.att, t, &mut s.proj, isa);
             add_bias(&mut s.proj, l.o_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
             }
-            norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps);
+            norm_rows(&s.x, &mut s.h, &l.mlp_norm, d, eps, isa);
             resize(&mut s.mlp, t * l.up.rows());
-            matmul(&mut self.pool, &l.up, &s.h, t, &mut s.mlp);
+            matmul(&mut self.pool, &l.up, &s.h, t, &mut s.mlp, isa);
             add_bias(&mut s.mlp, l.up_b.as_deref());
             resize(&mut s.act, t * ff);
             if gate_up {
@@ -327,7 +349,7 @@ impl Engine {
                     *o = gelu_tanh(v);
                 }
             }
-            matmul(&mut self.pool, &l.down, &s.act, t, &mut s.proj);
+            matmul(&mut self.pool, &l.down, &s.act, t, &mut s.proj, isa);
             add_bias(&mut s.proj, l.down_b.as_deref());
             for (a, b) in s.x.iter_mut().zip(&s.proj) {
                 *a += b;
@@ -335,9 +357,9 @@ impl Engine {
         }
         self.len += t;
         let last = &s.x[(t - 1) * d..];
-        norm_rows(last, &mut s.h, &self.norm, d, eps);
+        norm_rows(last, &mut s.h, &self.norm, d, eps, isa);
         resize(&mut s.logits, self.head.rows());
-        matmul(&mut self.pool, &self.head, &s.h, 1, &mut s.logits);
+        matmul(&mut self.pool, &self.head, &s.h, 1, &mut s.logits, isa);
         Ok(&s.logits)
     }
 }
@@ -357,12 +379,12 @@ fn add_bias(y: &mut [f32], b: Option<&[f32]>) {
 }
 
 /// RMSNorm (no bias) or LayerNorm (bias) of every `d`-wide row of `x` into `out`.
-fn norm_rows(x: &[f32], out: &mut Vec<f32>, n: &Norm, d: usize, eps: f32) {
+fn norm_rows(x: &[f32], out: &mut Vec<f32>, n: &Norm, d: usize, eps: f32, isa: Supported) {
     out.resize(x.len(), 0.0);
     for (xr, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         match &n.b {
             None => {
-                let ms = dot_f32(xr, xr) / d as f32;
+                let ms = dot_f32(xr, xr, isa) / d as f32;
                 let inv = 1.0 / (ms + eps).sqrt();
                 for ((o, &v), &w) in o.iter_mut().zip(xr).zip(&n.w) {
                     *o = v * inv * w;
@@ -411,6 +433,7 @@ fn attention(
     (nh, nkv, hd): (usize, usize, usize),
     out: &mut [f32],
     scores: &mut Vec<f32>,
+    isa: Supported,
 ) {
     let kvw = nkv * hd;
     let rep = nh / nkv;
@@ -423,7 +446,7 @@ fn attention(
             let kh = (h / rep) * hd;
             let mut max = f32::NEG_INFINITY;
             for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot_f32(q, &k[j * kvw + kh..j * kvw + kh + hd]) * scale;
+                *s = dot_f32(q, &k[j * kvw + kh..j * kvw + kh + hd], isa) * scale;
                 max = max.max(*s);
             }
             let mut sum = 0.0;
@@ -434,10 +457,7 @@ fn attention(
             let o = &mut out[tt * nh * hd + h * hd..tt * nh * hd + (h + 1) * hd];
             o.fill(0.0);
             for (j, &p) in scores.iter().enumerate() {
-                let p = p / sum;
-                for (o, &vv) in o.iter_mut().zip(&v[j * kvw + kh..j * kvw + kh + hd]) {
-                    *o += p * vv;
-                }
+                axpy(p / sum, &v[j * kvw + kh..j * kvw + kh + hd], o, isa);
             }
         }
     }
