@@ -9,6 +9,8 @@ pub mod library;
 pub mod perf;
 pub mod playback;
 pub mod review;
+#[cfg(test)]
+mod testing;
 pub mod tokens;
 pub mod training;
 pub mod ui_frame;

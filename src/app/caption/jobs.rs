@@ -148,13 +148,13 @@ pub(super) fn track_selection(
 
 pub(super) fn drain_caption_jobs(
     mut live: ResMut<LiveCaption>,
-    mut tokens: ResMut<Tokens>,
+    mut gram: MessageWriter<crate::app::tokens::CaptionerGram>,
     mut problems: ResMut<Problems>,
 ) {
     while let Ok(msg) = live.rx.try_recv() {
         match msg {
             CaptionMsg::Loaded(Ok(loaded)) => {
-                tokens.set_lm_gram(loaded.gram);
+                gram.write(crate::app::tokens::CaptionerGram(loaded.gram));
                 live.status = format!("captioner on {}", loaded.device);
                 if loaded.index.is_none() {
                     live.status

@@ -13,15 +13,33 @@ pub use state::{CaptionKey, LiveCaption};
 
 use crate::app::UiSystems;
 
+/// Another feature trained a captioner: load the one in this folder (the current selection
+/// is captioned again).
+#[derive(Message, Debug, Clone)]
+pub struct ReloadCaptioner(pub std::path::PathBuf);
+
+fn read_messages(mut reload: MessageReader<ReloadCaptioner>, mut live: ResMut<LiveCaption>) {
+    for ReloadCaptioner(dir) in reload.read() {
+        live.reload_from(dir);
+    }
+}
+
 pub struct CaptionPlugin;
 
 impl Plugin for CaptionPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LiveCaption>()
+            .add_message::<ReloadCaptioner>()
+            .add_message::<crate::app::tokens::CaptionerGram>()
             .add_systems(Startup, jobs::load_captioner)
             .add_systems(
                 Update,
-                (jobs::drain_caption_jobs, jobs::track_selection).chain(),
+                (
+                    read_messages,
+                    jobs::drain_caption_jobs,
+                    jobs::track_selection,
+                )
+                    .chain(),
             )
             .add_systems(
                 EguiPrimaryContextPass,

@@ -45,6 +45,7 @@ impl Plugin for CapturePlugin {
                 frames: 0,
                 shot: false,
             })
+            .add_message::<crate::app::library::SelectClip>()
             .add_systems(Last, drive_capture);
     }
 }

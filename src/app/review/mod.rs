@@ -66,6 +66,8 @@ pub struct ReviewPlugin;
 impl Plugin for ReviewPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Review>()
+            // Review moves the library's selection with its cursor.
+            .add_message::<crate::app::library::SelectClip>()
             .add_systems(Update, (ui::review_keys, ui::follow_cursor))
             .add_systems(
                 EguiPrimaryContextPass,

@@ -17,15 +17,40 @@ pub use state::{ClipTokens, GhostMode, GramView, SplitUsage, Tokens, code_color}
 
 use crate::app::UiSystems;
 
+/// Another feature trained (or picked) a tokenizer: load the one in this folder.
+#[derive(Message, Debug, Clone)]
+pub struct ReloadTokenizer(pub std::path::PathBuf);
+
+/// A captioner was loaded: show the Gram matrix of its motion-token rows beside the codebook's.
+#[derive(Message, Debug, Clone)]
+pub struct CaptionerGram(pub GramView);
+
+/// Applies the messages other features send.
+fn read_messages(
+    mut reload: MessageReader<ReloadTokenizer>,
+    mut gram: MessageReader<CaptionerGram>,
+    mut tokens: ResMut<Tokens>,
+) {
+    for ReloadTokenizer(dir) in reload.read() {
+        tokens.reload_from(dir);
+    }
+    for CaptionerGram(g) in gram.read() {
+        tokens.set_lm_gram(g.clone());
+    }
+}
+
 pub struct TokensPlugin;
 
 impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Tokens>()
+            .add_message::<ReloadTokenizer>()
+            .add_message::<CaptionerGram>()
             .add_systems(Startup, jobs::load_tokenizer)
             .add_systems(
                 Update,
                 (
+                    read_messages,
                     jobs::drain_token_jobs,
                     jobs::track_primary,
                     jobs::track_usage,

@@ -211,8 +211,8 @@ fn drain_training(
     mut problems: ResMut<Problems>,
     library: Res<Library>,
     mut frame_times: ResMut<FrameTimes>,
-    mut tokens: ResMut<crate::app::tokens::Tokens>,
-    mut live: ResMut<crate::app::caption::LiveCaption>,
+    mut reload_tokenizer: MessageWriter<crate::app::tokens::ReloadTokenizer>,
+    mut reload_captioner: MessageWriter<crate::app::caption::ReloadCaptioner>,
 ) {
     let t = &mut *training;
     while let Ok(msg) = t.rx.try_recv() {
@@ -249,7 +249,8 @@ fn drain_training(
                         t.log.push(format!("{stage:?} finished"));
                         match stage {
                             Stage::Tokenizer => {
-                                tokens.reload_from(&t.dvq_dir());
+                                reload_tokenizer
+                                    .write(crate::app::tokens::ReloadTokenizer(t.dvq_dir()));
                                 if t.settings.then_captioner
                                     && let Some(ds) = library.dataset.as_ref()
                                 {
@@ -260,7 +261,8 @@ fn drain_training(
                             Stage::Captioner => {
                                 t.log
                                     .push(format!("captioner written to {}", t.lm_dir().display()));
-                                live.reload_from(&t.lm_dir());
+                                reload_captioner
+                                    .write(crate::app::caption::ReloadCaptioner(t.lm_dir()));
                             }
                         }
                     }
@@ -288,6 +290,8 @@ pub struct TrainingPlugin;
 impl Plugin for TrainingPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Training>()
+            .add_message::<crate::app::tokens::ReloadTokenizer>()
+            .add_message::<crate::app::caption::ReloadCaptioner>()
             .add_systems(Update, drain_training)
             .add_systems(
                 EguiPrimaryContextPass,
@@ -315,6 +319,44 @@ mod tests {
                 TrainMsg::StageEnded(s, r) => return (s, r, steps),
             }
         }
+    }
+
+    /// A finished stage tells the feature that owns the model to reload it, by message: the
+    /// tokens feature loads the new tokenizer, the caption feature the new captioner.
+    #[test]
+    fn a_finished_stage_reloads_its_model_in_the_owning_feature() {
+        use crate::app::testing::{headless, update_until};
+        let mut app = headless();
+        app.add_plugins((
+            TrainingPlugin,
+            crate::app::tokens::TokensPlugin,
+            crate::app::caption::CaptionPlugin,
+        ));
+        let out = tempfile::tempdir().unwrap();
+        {
+            let mut t = app.world_mut().resource_mut::<Training>();
+            t.settings.out = out.path().to_path_buf();
+            t.settings.then_captioner = false;
+        }
+        app.update();
+        let t = app.world().resource::<Training>();
+        let (dvq, lm) = (t.dvq_dir(), t.lm_dir());
+        for stage in [Stage::Tokenizer, Stage::Captioner] {
+            t.tx.send(TrainMsg::StageEnded(stage, Ok(TrainEnd::Finished)))
+                .unwrap();
+        }
+        let names = |w: &World, dir: &std::path::Path| {
+            let d = dir.display().to_string();
+            let problems = &w.resource::<crate::app::library::Problems>().entries;
+            problems.iter().any(|(_, m)| m.contains(&d))
+                || w.resource::<crate::app::tokens::Tokens>()
+                    .status
+                    .contains(&d)
+                || w.resource::<crate::app::caption::LiveCaption>()
+                    .status
+                    .contains(&d)
+        };
+        assert!(update_until(&mut app, |w| names(w, &dvq) && names(w, &lm)));
     }
 
     /// What the panel's Start, Pause and Resume do, on a small real corpus: tokenizer training
