@@ -13,8 +13,9 @@
 //!
 //! Conventions (column vectors; checked on the CMU files, see `shared/NOTES.md`):
 //! - Rotations are per-axis rotations composed in the order given, the first applied first:
-//!   axis order `XYZ` (or dof order `rx ry rz`) is `Rz · Ry · Rx`. The CMU documentation writes
-//!   the same product in row-vector order.
+//!   axis order `XYZ` (or dof order `rx ry rz`) is `Rz · Ry · Rx`
+//!   ([`euler_extrinsic`](crate::motion::rotation::euler_extrinsic)). The CMU documentation
+//!   writes the same product in row-vector order.
 //! - A bone's local rotation is `C · M · C⁻¹`: `C` from the bone's `axis` angles in its axis
 //!   order, `M` from the frame's dof values in dof order (absent axes are zero, no dofs gives
 //!   `M = I`). The root's is `C · M · C⁻¹` with `C` from the ASF root `orientation` (root `axis`
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use super::{Capture, read_text};
 use crate::motion::error::{MotionError, Result};
 use crate::motion::limits::{MAX_JOINTS, MAX_SOURCE_FRAMES, check_array_size};
+use crate::motion::rotation::{IDENTITY, Mat3, conjugate, euler_extrinsic, mat_mul, mat_vec};
 
 /// Frames per second of AMC data. AMC files have no frame-rate field; the CMU database
 /// captured at 120 fps (`cmu_descriptions.csv` lists 120 for every trial stored here).
@@ -39,9 +41,6 @@ pub const AMC_FPS: f64 = 120.0;
 
 const METRES_PER_INCH: f64 = 0.0254;
 const DEG: f64 = std::f64::consts::PI / 180.0;
-
-type Mat3 = [[f64; 3]; 3];
-const IDENTITY: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
 
 /// One ASF bone (`:bonedata` block).
 #[derive(Debug, Clone, PartialEq)]
@@ -161,39 +160,6 @@ fn parse_order(s: &str) -> Option<[usize; 3]> {
     }
 }
 
-/// Rotation by `rad` radians about axis 0, 1 or 2 (x, y, z), column-vector convention.
-fn rotation(axis: usize, rad: f64) -> Mat3 {
-    let (s, c) = rad.sin_cos();
-    match axis {
-        0 => [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
-        1 => [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
-        _ => [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
-    }
-}
-
-fn mul(a: &Mat3, b: &Mat3) -> Mat3 {
-    [0usize, 1, 2]
-        .map(|i| [0usize, 1, 2].map(|j| (0..3usize).map(|k| a[i][k] * b[k][j]).sum::<f64>()))
-}
-
-fn apply(a: &Mat3, v: [f64; 3]) -> [f64; 3] {
-    [0usize, 1, 2].map(|i| a[i][0] * v[0] + a[i][1] * v[1] + a[i][2] * v[2])
-}
-
-/// `C · M · C⁻¹` for a rotation `C`.
-fn conjugate(c: &Mat3, m: &Mat3) -> Mat3 {
-    let c_inv = [0usize, 1, 2].map(|i| [c[0][i], c[1][i], c[2][i]]);
-    mul(&mul(c, m), &c_inv)
-}
-
-/// Composes per-axis rotations `(axis, radians)`, the first listed applied first: x then y
-/// then z gives `Rz · Ry · Rx`.
-fn compose(steps: impl IntoIterator<Item = (usize, f64)>) -> Mat3 {
-    steps
-        .into_iter()
-        .fold(IDENTITY, |m, (a, rad)| mul(&rotation(a, rad), &m))
-}
-
 /// The skeleton checked and compiled for forward kinematics.
 struct AsfKinematics {
     /// (is a rotation, axis) per root channel.
@@ -218,7 +184,7 @@ impl AsfKinematics {
         let euler = |order: &str, deg: [f64; 3], who: &str| {
             let o =
                 parse_order(order).ok_or_else(|| bad(format!("{who}: axis order `{order}`")))?;
-            Ok::<_, MotionError>(compose(o.map(|a| (a, deg[a] * DEG))))
+            Ok::<_, MotionError>(euler_extrinsic(o.map(|a| (a, deg[a] * DEG))))
         };
         let scale = sk.metres_per_unit();
         if !scale.is_finite() || scale <= 0.0 {
@@ -314,7 +280,7 @@ impl AsfKinematics {
             }
         }
         let root = t.map(|x| x * self.scale);
-        let g_root = conjugate(&self.c_root, &compose(steps));
+        let g_root = conjugate(&self.c_root, &euler_extrinsic(steps));
         let n = self.axes.len();
         let (mut global, mut ends) = (vec![IDENTITY; n], vec![[0.0; 3]; n]);
         for &b in &self.order {
@@ -323,14 +289,14 @@ impl AsfKinematics {
                 None => (g_root, root),
             };
             let dofs = &values[self.channels(b + 1)];
-            let m = compose(
+            let m = euler_extrinsic(
                 self.axes[b]
                     .iter()
                     .zip(dofs)
                     .map(|(&a, &v)| (a, v * to_rad)),
             );
-            global[b] = mul(&g_parent, &conjugate(&self.c[b], &m));
-            let v = apply(&global[b], self.vectors[b]);
+            global[b] = mat_mul(&g_parent, &conjugate(&self.c[b], &m));
+            let v = mat_vec(&global[b], self.vectors[b]);
             ends[b] = [0usize, 1, 2].map(|i| start[i] + v[i]);
         }
         out.push(root);
