@@ -222,7 +222,7 @@ fn amc_frame_number_2_pow_64_minus_1_is_an_error() {
         format!(":DEGREES\n18446744073709551615\n{root}{frame}0\n{root}{frame}"),
     )
     .unwrap();
-    let e = crate::motion::import::asf::read_amc(&path, &sk)
+    let e = crate::motion::import::amc::read_amc(&path, &sk)
         .unwrap_err()
         .to_string();
     assert!(

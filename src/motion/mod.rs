@@ -1,5 +1,6 @@
 //! Human motion in the HumanML3D representation: the 263-d feature layout, the 22-joint SMPL
-//! skeleton, `recover_from_ric`, Mean/Std normalisation, `.npy` IO and the dataset reader.
+//! skeleton, `recover_from_ric`, Mean/Std normalisation, `.npy` IO, the dataset reader and the
+//! quaternion / Euler rotation helpers every part uses.
 //! Never imports Bevy.
 
 pub mod dataset;
@@ -11,6 +12,7 @@ pub mod limits;
 pub mod normalize;
 pub mod npy;
 pub mod recover;
+pub mod rotation;
 pub mod skeleton;
 pub mod texts;
 

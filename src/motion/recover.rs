@@ -5,30 +5,7 @@
 use num_traits::Float;
 
 use super::layout::{N_JOINTS, RIC};
-
-/// Rotates `v` by the unit quaternion `q = (w, x, y, z)`: `v + 2 (w (q⃗ × v) + q⃗ × (q⃗ × v))`
-/// (HumanML3D `qrot`).
-#[inline]
-pub fn qrot<F: Float>(q: [F; 4], v: [F; 3]) -> [F; 3] {
-    let qv = [q[1], q[2], q[3]];
-    let uv = cross(qv, v);
-    let uuv = cross(qv, uv);
-    let two = F::one() + F::one();
-    [
-        v[0] + two * (q[0] * uv[0] + uuv[0]),
-        v[1] + two * (q[0] * uv[1] + uuv[1]),
-        v[2] + two * (q[0] * uv[2] + uuv[2]),
-    ]
-}
-
-#[inline]
-fn cross<F: Float>(a: [F; 3], b: [F; 3]) -> [F; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
+use super::rotation::{qinv, qrot};
 
 /// Root yaw and root position per frame (`recover_root_rot_pos`).
 ///
@@ -58,11 +35,6 @@ pub fn recover_root_rot_pos<F: Float>(features: &[F], width: usize) -> (Vec<[F; 
     (quats, positions)
 }
 
-#[inline]
-fn qinv<F: Float>(q: [F; 4]) -> [F; 4] {
-    [q[0], -q[1], -q[2], -q[3]]
-}
-
 /// Global joint positions from HumanML3D features (`recover_from_ric`).
 ///
 /// `features`: `(T, 263)` row-major (any float type). Returns `(T, 22, 3)` joint positions in
@@ -84,17 +56,4 @@ pub fn recover_from_ric<F: Float>(features: &[F], width: usize) -> Vec<[F; 3]> {
         }
     }
     joints
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qrot_quarter_turn_about_y() {
-        let h = (0.5f64).sqrt();
-        // +90° about +Y takes +Z to +X.
-        let v = qrot([h, 0.0, h, 0.0], [0.0, 0.0, 1.0]);
-        assert!((v[0] - 1.0).abs() < 1e-12 && v[1].abs() < 1e-12 && v[2].abs() < 1e-12);
-    }
 }

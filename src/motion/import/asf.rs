@@ -1,47 +1,28 @@
-//! Reader for Acclaim ASF/AMC motion capture, the format of the CMU Graphics Lab Motion Capture
-//! Database, with our own forward kinematics.
+//! Reader for Acclaim ASF skeletons, the skeleton half of the CMU Graphics Lab Motion Capture
+//! Database's ASF/AMC pairs (the motion half: [`super::amc`]).
 //!
 //! The Acclaim format (Acclaim Entertainment's "ASF/AMC file format specification", as
-//! documented with the CMU database) splits a capture in two text files:
-//! - **ASF** (skeleton): `:units`, `:root` (`order`, `axis`, `position`, `orientation`),
-//!   `:bonedata` (`begin`/`end` blocks with `name`, `direction`, `length`, `axis`, `dof`,
-//!   `limits`) and `:hierarchy` (`begin`/`end`, lines `parent child1 child2 ...`). `:version`,
-//!   `:documentation`, `:bodyweight` and limit values are read past.
-//! - **AMC** (motion): a header (`#` comments, `:FULLY-SPECIFIED`, `:DEGREES` or `:RADIANS`),
-//!   then frames: a line holding only the frame number, then one line per joint, `name v1 v2
-//!   ...`, one value per channel of the root `order` or the bone's `dof` list.
+//! documented with the CMU database) splits a capture in two text files. The **ASF** holds the
+//! skeleton: `:units`, `:root` (`order`, `axis`, `position`, `orientation`), `:bonedata`
+//! (`begin`/`end` blocks with `name`, `direction`, `length`, `axis`, `dof`, `limits`) and
+//! `:hierarchy` (`begin`/`end`, lines `parent child1 child2 ...`). `:version`,
+//! `:documentation`, `:bodyweight` and limit values are read past.
 //!
-//! Conventions (column vectors; checked on the CMU files, see `shared/NOTES.md`):
-//! - Rotations are per-axis rotations composed in the order given, the first applied first:
-//!   axis order `XYZ` (or dof order `rx ry rz`) is `Rz · Ry · Rx`. The CMU documentation writes
-//!   the same product in row-vector order.
-//! - A bone's local rotation is `C · M · C⁻¹`: `C` from the bone's `axis` angles in its axis
-//!   order, `M` from the frame's dof values in dof order (absent axes are zero, no dofs gives
-//!   `M = I`). The root's is `C · M · C⁻¹` with `C` from the ASF root `orientation` (root `axis`
-//!   order) and `M` from the RX/RY/RZ channels in `order`.
-//! - A bone's global rotation `G` is its parent's `G` (the root's for top bones) times its local
-//!   rotation; its end is `start + G · (direction · length)`, `start` being the parent's end or
-//!   the root position. `direction` is in world axes at rest, so the rest pose has `G = I`.
-//! - CMU data is Y up; lengths and root translations are in ASF units: metres = value /
-//!   `:units length` (0.45 for CMU) × 0.0254. AMC files carry no frame rate: see [`AMC_FPS`].
+//! Units: lengths and root translations are in ASF units, metres = value / `:units length`
+//! (0.45 for CMU) × 0.0254; angles are degrees unless `:units angle rad` (stored as degrees).
+//! How bones pose is in the forward kinematics (`asf_kinematics.rs`).
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::{Capture, read_text};
+use super::asf_kinematics::AsfKinematics;
+use super::read_text;
 use crate::motion::error::{MotionError, Result};
-use crate::motion::limits::{MAX_JOINTS, MAX_SOURCE_FRAMES, check_array_size};
-
-/// Frames per second of AMC data. AMC files have no frame-rate field; the CMU database
-/// captured at 120 fps (`cmu_descriptions.csv` lists 120 for every trial stored here).
-pub const AMC_FPS: f64 = 120.0;
+use crate::motion::limits::MAX_JOINTS;
 
 const METRES_PER_INCH: f64 = 0.0254;
-const DEG: f64 = std::f64::consts::PI / 180.0;
-
-type Mat3 = [[f64; 3]; 3];
-const IDENTITY: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+/// Radians per degree.
+pub(super) const DEG: f64 = std::f64::consts::PI / 180.0;
 
 /// One ASF bone (`:bonedata` block).
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +83,8 @@ impl AsfSkeleton {
     }
 }
 
-fn text_err(path: &Path, line: usize, msg: impl Into<String>) -> MotionError {
+/// An error at `line` (1-based) of `path`.
+pub(super) fn text_err(path: &Path, line: usize, msg: impl Into<String>) -> MotionError {
     MotionError::Text {
         path: path.to_path_buf(),
         line,
@@ -110,7 +92,8 @@ fn text_err(path: &Path, line: usize, msg: impl Into<String>) -> MotionError {
     }
 }
 
-fn invalid(path: &Path, msg: impl Into<String>) -> MotionError {
+/// An error about the whole file `path`.
+pub(super) fn invalid(path: &Path, msg: impl Into<String>) -> MotionError {
     MotionError::Invalid {
         path: path.to_path_buf(),
         msg: msg.into(),
@@ -118,7 +101,7 @@ fn invalid(path: &Path, msg: impl Into<String>) -> MotionError {
 }
 
 /// A finite number, or an error naming the file and line.
-fn number(tok: &str, path: &Path, line: usize) -> Result<f64> {
+pub(super) fn number(tok: &str, path: &Path, line: usize) -> Result<f64> {
     match tok.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(text_err(path, line, format!("value `{tok}` is not finite"))),
@@ -138,203 +121,6 @@ fn vec3(toks: &[&str], path: &Path, line: usize) -> Result<[f64; 3]> {
             line,
             format!("expected 3 numbers, found {}", toks.len()),
         )),
-    }
-}
-
-fn axis_index(c: u8) -> Option<usize> {
-    match c.to_ascii_lowercase() {
-        b'x' => Some(0),
-        b'y' => Some(1),
-        b'z' => Some(2),
-        _ => None,
-    }
-}
-
-/// A permutation of `XYZ` as axis indices.
-fn parse_order(s: &str) -> Option<[usize; 3]> {
-    match *s.as_bytes() {
-        [a, b, c] => {
-            let o = [axis_index(a)?, axis_index(b)?, axis_index(c)?];
-            (o[0] != o[1] && o[1] != o[2] && o[0] != o[2]).then_some(o)
-        }
-        _ => None,
-    }
-}
-
-/// Rotation by `rad` radians about axis 0, 1 or 2 (x, y, z), column-vector convention.
-fn rotation(axis: usize, rad: f64) -> Mat3 {
-    let (s, c) = rad.sin_cos();
-    match axis {
-        0 => [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
-        1 => [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
-        _ => [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
-    }
-}
-
-fn mul(a: &Mat3, b: &Mat3) -> Mat3 {
-    [0usize, 1, 2]
-        .map(|i| [0usize, 1, 2].map(|j| (0..3usize).map(|k| a[i][k] * b[k][j]).sum::<f64>()))
-}
-
-fn apply(a: &Mat3, v: [f64; 3]) -> [f64; 3] {
-    [0usize, 1, 2].map(|i| a[i][0] * v[0] + a[i][1] * v[1] + a[i][2] * v[2])
-}
-
-/// `C · M · C⁻¹` for a rotation `C`.
-fn conjugate(c: &Mat3, m: &Mat3) -> Mat3 {
-    let c_inv = [0usize, 1, 2].map(|i| [c[0][i], c[1][i], c[2][i]]);
-    mul(&mul(c, m), &c_inv)
-}
-
-/// Composes per-axis rotations `(axis, radians)`, the first listed applied first: x then y
-/// then z gives `Rz · Ry · Rx`.
-fn compose(steps: impl IntoIterator<Item = (usize, f64)>) -> Mat3 {
-    steps
-        .into_iter()
-        .fold(IDENTITY, |m, (a, rad)| mul(&rotation(a, rad), &m))
-}
-
-/// The skeleton checked and compiled for forward kinematics.
-struct AsfKinematics {
-    /// (is a rotation, axis) per root channel.
-    root_channels: Vec<(bool, usize)>,
-    root_position: [f64; 3],
-    c_root: Mat3,
-    /// Per bone: dof axes, `C`, bone vector in metres, parent.
-    axes: Vec<Vec<usize>>,
-    c: Vec<Mat3>,
-    vectors: Vec<[f64; 3]>,
-    parents: Vec<Option<usize>>,
-    /// Bone indices, parents before children.
-    order: Vec<usize>,
-    /// Joint `j` (0 = root, `b + 1` = bone `b`) owns AMC values `offsets[j]..offsets[j + 1]`.
-    offsets: Vec<usize>,
-    scale: f64,
-}
-
-impl AsfKinematics {
-    fn new(sk: &AsfSkeleton) -> Result<Self> {
-        let bad = |msg: String| invalid(&sk.source, msg);
-        let euler = |order: &str, deg: [f64; 3], who: &str| {
-            let o =
-                parse_order(order).ok_or_else(|| bad(format!("{who}: axis order `{order}`")))?;
-            Ok::<_, MotionError>(compose(o.map(|a| (a, deg[a] * DEG))))
-        };
-        let scale = sk.metres_per_unit();
-        if !scale.is_finite() || scale <= 0.0 {
-            return Err(bad(format!(
-                "length unit {} is not positive",
-                sk.length_unit
-            )));
-        }
-        let mut root_channels: Vec<(bool, usize)> = Vec::new();
-        for ch in &sk.root.order {
-            let parsed = match *ch.to_ascii_uppercase().as_bytes() {
-                [k @ (b'T' | b'R'), a] => axis_index(a).map(|a| (k == b'R', a)),
-                _ => None,
-            };
-            match parsed {
-                Some(p) if !root_channels.contains(&p) => root_channels.push(p),
-                _ => return Err(bad(format!("root: bad or repeated channel `{ch}`"))),
-            }
-        }
-        let mut offsets = vec![0, root_channels.len()];
-        let (mut axes, mut c) = (Vec::new(), Vec::new());
-        for bone in &sk.bones {
-            let mut dof_axes: Vec<usize> = Vec::new();
-            for d in &bone.dof {
-                match *d.as_bytes() {
-                    [b'r' | b'R', a] if axis_index(a).is_some_and(|a| !dof_axes.contains(&a)) => {
-                        dof_axes.extend(axis_index(a));
-                    }
-                    _ => {
-                        return Err(bad(format!(
-                            "bone `{}`: bad or repeated dof `{d}`",
-                            bone.name
-                        )));
-                    }
-                }
-            }
-            offsets.push(offsets[offsets.len() - 1] + dof_axes.len());
-            axes.push(dof_axes);
-            c.push(euler(&bone.axis_order, bone.axis, &bone.name)?);
-        }
-        let parents: Vec<Option<usize>> = sk.bones.iter().map(|b| b.parent).collect();
-        let mut children = vec![Vec::new(); parents.len()];
-        let mut order = Vec::with_capacity(parents.len());
-        for (b, parent) in parents.iter().enumerate() {
-            match *parent {
-                None => order.push(b),
-                Some(p) if p < parents.len() => children[p].push(b),
-                Some(_) => {} // a bad index: left out of `order`, reported below
-            }
-        }
-        let mut next = 0;
-        while let Some(&p) = order.get(next) {
-            order.extend_from_slice(&children[p]);
-            next += 1;
-        }
-        if order.len() != parents.len() {
-            return Err(bad(
-                "bone hierarchy has a cycle or a bad parent index".into()
-            ));
-        }
-        Ok(AsfKinematics {
-            root_channels,
-            root_position: sk.root.position,
-            c_root: euler(&sk.root.axis_order, sk.root.orientation, "root")?,
-            axes,
-            c,
-            vectors: sk
-                .bones
-                .iter()
-                .map(|b| b.direction.map(|d| d * b.length * scale))
-                .collect(),
-            parents,
-            order,
-            offsets,
-            scale,
-        })
-    }
-
-    /// AMC values of joint `j` (0 = root, `b + 1` = bone `b`).
-    fn channels(&self, j: usize) -> Range<usize> {
-        self.offsets[j]..self.offsets[j + 1]
-    }
-
-    /// Appends the root position then every bone's end, metres, for one frame of AMC values
-    /// (angles times `to_rad` are radians).
-    fn pose(&self, values: &[f64], to_rad: f64, out: &mut Vec<[f64; 3]>) {
-        let (mut t, mut steps) = (self.root_position, Vec::with_capacity(3));
-        for (&(is_rotation, a), &v) in self.root_channels.iter().zip(values) {
-            if is_rotation {
-                steps.push((a, v * to_rad));
-            } else {
-                t[a] += v;
-            }
-        }
-        let root = t.map(|x| x * self.scale);
-        let g_root = conjugate(&self.c_root, &compose(steps));
-        let n = self.axes.len();
-        let (mut global, mut ends) = (vec![IDENTITY; n], vec![[0.0; 3]; n]);
-        for &b in &self.order {
-            let (g_parent, start) = match self.parents[b] {
-                Some(p) => (global[p], ends[p]),
-                None => (g_root, root),
-            };
-            let dofs = &values[self.channels(b + 1)];
-            let m = compose(
-                self.axes[b]
-                    .iter()
-                    .zip(dofs)
-                    .map(|(&a, &v)| (a, v * to_rad)),
-            );
-            global[b] = mul(&g_parent, &conjugate(&self.c[b], &m));
-            let v = apply(&global[b], self.vectors[b]);
-            ends[b] = [0usize, 1, 2].map(|i| start[i] + v[i]);
-        }
-        out.push(root);
-        out.extend_from_slice(&ends);
     }
 }
 
@@ -562,302 +348,6 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
         };
         sk.bones[k].parent = parent;
     }
-    AsfKinematics::new(&sk)?;
+    AsfKinematics::new(&sk)?; // checks axis orders, dofs and the hierarchy
     Ok(sk)
-}
-
-/// Reads an AMC motion (plain or `.gz`) for `skeleton` and runs forward kinematics. Every frame
-/// must give the root and every bone that has dofs, each once. Positions are metres, Y up (as
-/// in the data), joint 0 the root, joint `k` the end of bone `k - 1`; fps is [`AMC_FPS`].
-///
-/// Errors (file and line): an unknown bone, a wrong value count, a repeated or missing bone in
-/// a frame, a non-finite or malformed value, frame numbers out of sequence, a truncated last
-/// frame, more than [`MAX_SOURCE_FRAMES`] frames or positions past the array limit.
-pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
-    let rig = AsfKinematics::new(skeleton)?;
-    let text = read_text(path)?;
-    let n_joints = skeleton.bones.len() + 1;
-    let joint_name = |j: usize| {
-        if j == 0 {
-            "root"
-        } else {
-            skeleton.bones[j - 1].name.as_str()
-        }
-    };
-    // The first joint with channels that the frame has not given.
-    let absent = |seen: &[bool]| (0..n_joints).find(|&j| !seen[j] && !rig.channels(j).is_empty());
-
-    let by_name: HashMap<&str, usize> = skeleton
-        .bones
-        .iter()
-        .enumerate()
-        .rev() // the first of two bones with one name wins, as in `bone_index`
-        .map(|(b, bone)| (bone.name.as_str(), b + 1))
-        .collect();
-    // Forward kinematics appends `n_joints` positions per frame: stop at the limits first.
-    let room_for_frame = |frames: usize, line: usize| -> Result<()> {
-        if frames >= MAX_SOURCE_FRAMES {
-            let msg = format!("more than {MAX_SOURCE_FRAMES} frames (the limit)");
-            return Err(text_err(path, line, msg));
-        }
-        let positions = (frames + 1).saturating_mul(n_joints);
-        check_array_size(path, "joint positions (frames × joints)", positions, 24)
-    };
-    let mut to_rad = if skeleton.angle_degrees { DEG } else { 1.0 };
-    let mut values = vec![0.0; rig.offsets[n_joints]];
-    let mut seen = vec![false; n_joints];
-    let mut current: Option<(u64, usize)> = None; // (frame number, its line)
-    let (mut positions, mut frames, mut last_line) = (Vec::new(), 0usize, 0);
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let err = |msg: String| text_err(path, line, msg);
-        let toks: Vec<&str> = raw
-            .split('#')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let Some(&name) = toks.first() else { continue };
-        last_line = line;
-        if let Some(kw) = name.strip_prefix(':') {
-            if current.is_some() {
-                return Err(err(format!("`{name}` after the first frame")));
-            }
-            match kw.to_ascii_uppercase().as_str() {
-                "DEGREES" => to_rad = DEG,
-                "RADIANS" => to_rad = 1.0,
-                _ => {} // :FULLY-SPECIFIED
-            }
-            continue;
-        }
-        if toks.len() == 1
-            && let Ok(n) = name.parse::<u64>()
-        {
-            if let Some((prev, at)) = current {
-                if prev.checked_add(1) != Some(n) {
-                    return Err(err(format!("frame {n} follows frame {prev}")));
-                }
-                if let Some(j) = absent(&seen) {
-                    let msg = format!("frame {prev} has no `{}` line", joint_name(j));
-                    return Err(text_err(path, at, msg));
-                }
-                room_for_frame(frames, at)?;
-                rig.pose(&values, to_rad, &mut positions);
-                frames += 1;
-            }
-            current = Some((n, line));
-            seen.fill(false);
-            continue;
-        }
-        if current.is_none() {
-            return Err(err(format!("`{name}` before the first frame number")));
-        }
-        let joint = match name {
-            "root" => 0,
-            _ => *by_name
-                .get(name)
-                .ok_or_else(|| err(format!("unknown bone `{name}`")))?,
-        };
-        let range = rig.channels(joint);
-        if toks.len() - 1 != range.len() {
-            let msg = format!(
-                "`{name}` has {} values, the ASF gives it {}",
-                toks.len() - 1,
-                range.len()
-            );
-            return Err(err(msg));
-        }
-        if std::mem::replace(&mut seen[joint], true) {
-            return Err(err(format!("`{name}` appears twice in one frame")));
-        }
-        for (slot, tok) in values[range].iter_mut().zip(&toks[1..]) {
-            *slot = number(tok, path, line)?;
-        }
-    }
-    let Some((last, _)) = current else {
-        return Err(invalid(path, "no frames"));
-    };
-    if let Some(j) = absent(&seen) {
-        let msg = format!(
-            "file ends inside frame {last} (no `{}` line): truncated",
-            joint_name(j)
-        );
-        return Err(text_err(path, last_line, msg));
-    }
-    room_for_frame(frames, last_line)?;
-    rig.pose(&values, to_rad, &mut positions);
-    frames += 1;
-    let joint_names = (0..n_joints).map(|j| joint_name(j).to_string()).collect();
-    Ok(Capture {
-        source: path.to_path_buf(),
-        joint_names,
-        fps: AMC_FPS,
-        frames,
-        positions,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A file of CMU subject 02 (`02.asf`, `02_01.amc.gz`: in both data tiers).
-    fn cmu(file: &str) -> PathBuf {
-        crate::testdata::shared_data()
-            .join("cmu/asfamc/02")
-            .join(file)
-    }
-
-    #[test]
-    fn cmu_02_01_forward_kinematics() {
-        let sk = read_asf(&cmu("02.asf")).unwrap();
-        assert_eq!(
-            (sk.bones.len(), sk.length_unit, sk.angle_degrees),
-            (30, 0.45, true)
-        );
-        assert_eq!(sk.root.order, ["TX", "TY", "TZ", "RX", "RY", "RZ"]);
-        let lfoot = &sk.bones[sk.bone_index("lfoot").unwrap()];
-        assert_eq!(lfoot.dof, ["rx", "rz"]);
-        assert_eq!(lfoot.parent, sk.bone_index("ltibia"));
-        assert_eq!(sk.bones[sk.bone_index("lhipjoint").unwrap()].parent, None);
-
-        let amc = cmu("02_01.amc.gz");
-        let cap = read_amc(&amc, &sk).unwrap();
-        let text = read_text(&amc).unwrap();
-        let counted = text
-            .lines()
-            .filter(|l| l.trim().parse::<u64>().is_ok())
-            .count();
-        assert_eq!((cap.frames, counted), (343, 343));
-        let n = cap.joint_names.len();
-        assert_eq!((n, cap.fps, cap.positions.len()), (31, AMC_FPS, 343 * 31));
-        assert!(cap.positions.iter().flatten().all(|v| v.is_finite()));
-
-        let j = |name: &str| cap.joint_names.iter().position(|s| s == name).unwrap();
-        let frame = |f: usize| &cap.positions[f * n..(f + 1) * n];
-        let mean_y = |joint: usize| {
-            (0..cap.frames).map(|f| frame(f)[joint][1]).sum::<f64>() / cap.frames as f64
-        };
-        for side in ["l", "r"] {
-            // tibia end = ankle, foot end = toe base, toes end = toe tip.
-            let ankle = mean_y(j(&format!("{side}tibia")));
-            let (base, tip) = (
-                mean_y(j(&format!("{side}foot"))),
-                mean_y(j(&format!("{side}toes"))),
-            );
-            assert!(
-                base < ankle && tip < ankle,
-                "{side}: toes {base} {tip}, ankle {ankle}"
-            );
-        }
-        for f in 0..cap.frames {
-            assert!(
-                frame(f)[j("head")][1] > frame(f)[0][1] + 0.3,
-                "frame {f}: head not above pelvis"
-            );
-        }
-        // Height: top of the head above the lowest foot point, averaged over the walk.
-        let feet = ["ltibia", "lfoot", "ltoes", "rtibia", "rfoot", "rtoes"].map(j);
-        let height = (0..cap.frames)
-            .map(|f| {
-                frame(f)[j("head")][1]
-                    - feet
-                        .iter()
-                        .map(|&k| frame(f)[k][1])
-                        .fold(f64::INFINITY, f64::min)
-            })
-            .sum::<f64>()
-            / cap.frames as f64;
-        assert!((1.4..2.0).contains(&height), "height {height} m");
-    }
-
-    /// The first `lines` lines of 02_01 (CR dropped), each passed through `edit(line_no, text)`,
-    /// written to a temporary `bad.amc`.
-    fn excerpt(lines: usize, edit: impl Fn(usize, &str) -> String) -> (tempfile::TempDir, PathBuf) {
-        let text = read_text(&cmu("02_01.amc.gz")).unwrap();
-        let body: Vec<String> = text
-            .lines()
-            .take(lines)
-            .enumerate()
-            .map(|(i, l)| edit(i + 1, l))
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.amc");
-        std::fs::write(&path, body.join("\n") + "\n").unwrap();
-        (dir, path)
-    }
-
-    #[test]
-    fn malformed_amc_names_file_and_line() {
-        let sk = read_asf(&cmu("02.asf")).unwrap();
-        let text = read_text(&cmu("02_01.amc.gz")).unwrap();
-        let bad = text.lines().position(|l| l.starts_with("lfemur ")).unwrap() + 1;
-        assert!(bad < 34, "frame 1 is lines 4-33, frame 2 starts on line 34");
-        let first_value = |value: &'static str| {
-            move |i: usize, l: &str| {
-                let mut toks: Vec<&str> = l.split_whitespace().collect();
-                if i == bad {
-                    toks[1] = value;
-                }
-                toks.join(" ")
-            }
-        };
-        let read_err = |path: &Path| match read_amc(path, &sk) {
-            Ok(_) => panic!("{} was read", path.display()),
-            Err(e) => e.to_string(),
-        };
-
-        let (_dir, path) = excerpt(40, first_value("1.2.3x"));
-        let msg = read_err(&path);
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
-        assert!(
-            msg.contains(&format!(":{bad}:")) && msg.contains("1.2.3x"),
-            "{msg}"
-        );
-
-        let (_dir, path) = excerpt(33, first_value("NaN"));
-        let msg = read_err(&path);
-        assert!(
-            msg.contains(&format!(":{bad}:")) && msg.contains("not finite"),
-            "{msg}"
-        );
-
-        // Unchanged, 40 lines end inside frame 2.
-        let (_dir, path) = excerpt(40, |_, l| l.to_string());
-        let msg = read_err(&path);
-        assert!(msg.contains(":40:") && msg.contains("truncated"), "{msg}");
-
-        let (_dir, path) = excerpt(63, |i, l| if i == 34 { "3".into() } else { l.to_string() });
-        let msg = read_err(&path);
-        assert!(
-            msg.contains(":34:") && msg.contains("frame 3 follows frame 1"),
-            "{msg}"
-        );
-
-        let (_dir, path) = excerpt(33, |i, l| {
-            if i == bad {
-                l.replacen("lfemur", "lfemurx", 1)
-            } else {
-                l.to_string()
-            }
-        });
-        let msg = read_err(&path);
-        assert!(
-            msg.contains(&format!(":{bad}:")) && msg.contains("unknown bone `lfemurx`"),
-            "{msg}"
-        );
-
-        let (_dir, path) = excerpt(33, |i, l| {
-            if i == bad {
-                format!("{l} 0")
-            } else {
-                l.to_string()
-            }
-        });
-        assert!(read_err(&path).contains("has 4 values"));
-
-        let (_dir, path) = excerpt(33, |_, l| l.to_string());
-        let cap = read_amc(&path, &sk).unwrap();
-        assert_eq!((cap.frames, cap.positions.len()), (1, 31));
-    }
 }

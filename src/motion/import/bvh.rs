@@ -2,7 +2,8 @@
 //!
 //! Any channel order and rotation order, position channels on any joint, end sites, frame time.
 //! Rotations are Euler angles in degrees, composed in the order the channels are listed
-//! (`Zrotation Xrotation Yrotation` → `R = Rz · Rx · Ry`, column vectors), and a joint's world
+//! (`Zrotation Xrotation Yrotation` → `R = Rz · Rx · Ry`, column vectors:
+//! [`euler_intrinsic`](crate::motion::rotation::euler_intrinsic)), and a joint's world
 //! transform is its parent's times `T(translation) · R`. What position channels mean differs
 //! between exporters (added to the OFFSET, or replacing it), so the rig file says
 //! ([`PositionChannels`]). No BVH crate on crates.io is maintained; the format is small.
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use super::{Capture, read_text};
 use crate::motion::error::{MotionError, Result};
 use crate::motion::limits::{MAX_JOINTS, MAX_SOURCE_FRAMES, check_array_size};
+use crate::motion::rotation::{IDENTITY, euler_intrinsic, mat_mul, mat_vec};
 
 /// One animation channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,19 @@ impl Channel {
             "zrotation" => Self::Zrotation,
             _ => return None,
         })
+    }
+
+    /// 0, 1, 2 for an X, Y, Z channel.
+    fn axis(self) -> usize {
+        match self {
+            Self::Xposition | Self::Xrotation => 0,
+            Self::Yposition | Self::Yrotation => 1,
+            Self::Zposition | Self::Zrotation => 2,
+        }
+    }
+
+    fn is_rotation(self) -> bool {
+        matches!(self, Self::Xrotation | Self::Yrotation | Self::Zrotation)
     }
 }
 
@@ -365,28 +380,6 @@ fn open_joint(
     Ok(joints.len() - 1)
 }
 
-type Mat3 = [[f64; 3]; 3];
-
-fn mat_mul(a: &Mat3, b: &Mat3) -> Mat3 {
-    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[k][j]).sum()))
-}
-
-fn mat_vec(a: &Mat3, v: [f64; 3]) -> [f64; 3] {
-    std::array::from_fn(|i| a[i][0] * v[0] + a[i][1] * v[1] + a[i][2] * v[2])
-}
-
-/// Rotation about one axis (0 = X, 1 = Y, 2 = Z) by `deg` degrees, column-vector convention.
-pub(crate) fn axis_rotation(axis: usize, deg: f64) -> Mat3 {
-    let (s, c) = deg.to_radians().sin_cos();
-    match axis {
-        0 => [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]],
-        1 => [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]],
-        _ => [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]],
-    }
-}
-
-const IDENTITY: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-
 impl Bvh {
     /// Frames per second from the header, or `fps_override` when the header lies.
     pub fn fps(&self, fps_override: Option<f64>) -> f64 {
@@ -407,27 +400,22 @@ impl Bvh {
         for f in 0..self.frames {
             let row = &self.values[f * self.n_channels..(f + 1) * self.n_channels];
             for (j, joint) in self.joints.iter().enumerate() {
+                let values = &row[joint.first_channel..][..joint.channels.len()];
+                let channels = || joint.channels.iter().zip(values);
                 let mut t = joint.offset;
-                let mut r = IDENTITY;
                 let mut replaced = false;
-                for (k, ch) in joint.channels.iter().enumerate() {
-                    let v = row[joint.first_channel + k];
-                    let axis = match ch {
-                        Channel::Xposition | Channel::Xrotation => 0,
-                        Channel::Yposition | Channel::Yrotation => 1,
-                        Channel::Zposition | Channel::Zrotation => 2,
-                    };
-                    match ch {
-                        Channel::Xposition | Channel::Yposition | Channel::Zposition => {
-                            if position_channels == PositionChannels::Replace && !replaced {
-                                t = [0.0; 3];
-                                replaced = true;
-                            }
-                            t[axis] += v;
-                        }
-                        _ => r = mat_mul(&r, &axis_rotation(axis, v)),
+                for (ch, &v) in channels().filter(|(ch, _)| !ch.is_rotation()) {
+                    if position_channels == PositionChannels::Replace && !replaced {
+                        t = [0.0; 3];
+                        replaced = true;
                     }
+                    t[ch.axis()] += v;
                 }
+                let r = euler_intrinsic(
+                    channels()
+                        .filter(|(ch, _)| ch.is_rotation())
+                        .map(|(ch, &v)| (ch.axis(), v.to_radians())),
+                );
                 let (prot, ppos) = match joint.parent {
                     Some(p) => (rot[p], pos[p]),
                     None => (IDENTITY, [0.0; 3]),

@@ -11,6 +11,7 @@
 //! component of the per-frame rotation quaternion; rotations are column-major 6D.
 
 use crate::motion::N_FEATURES;
+use crate::motion::rotation::{cross, dot, normalize, qbetween, qinv, qmul, qrot, quat_to_matrix};
 use crate::motion::skeleton::PARENTS;
 
 type Quat = [f64; 4];
@@ -87,92 +88,12 @@ const FID_R: [usize; 2] = [8, 11];
 /// `face_joint_indx`: right hip, left hip, right shoulder, left shoulder.
 const FACE: [usize; 4] = [2, 1, 17, 16];
 
-// --- quaternions (w, x, y, z), as `common/quaternion.py` ---
-
-fn qmul(q: Quat, r: Quat) -> Quat {
-    [
-        q[0] * r[0] - q[1] * r[1] - q[2] * r[2] - q[3] * r[3],
-        q[0] * r[1] + q[1] * r[0] + q[2] * r[3] - q[3] * r[2],
-        q[0] * r[2] - q[1] * r[3] + q[2] * r[0] + q[3] * r[1],
-        q[0] * r[3] + q[1] * r[2] - q[2] * r[1] + q[3] * r[0],
-    ]
-}
-
-fn qinv(q: Quat) -> Quat {
-    [q[0], -q[1], -q[2], -q[3]]
-}
-
-fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
 fn sub(a: V3, b: V3) -> V3 {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 fn add(a: V3, b: V3) -> V3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-
-fn normalize(v: V3) -> V3 {
-    let n = dot(v, v).sqrt();
-    if n > 0.0 { v.map(|x| x / n) } else { v }
-}
-
-fn qrot(q: Quat, v: V3) -> V3 {
-    let qv = [q[1], q[2], q[3]];
-    let uv = cross(qv, v);
-    let uuv = cross(qv, uv);
-    std::array::from_fn(|i| v[i] + 2.0 * (q[0] * uv[i] + uuv[i]))
-}
-
-/// Shortest-arc rotation taking `v0` to `v1` (`qbetween`). Opposite vectors (where the
-/// reference returns NaN) get a half turn about an axis perpendicular to `v0`.
-fn qbetween(v0: V3, v1: V3) -> Quat {
-    let v = cross(v0, v1);
-    let w = (dot(v0, v0) * dot(v1, v1)).sqrt() + dot(v0, v1);
-    let n = (w * w + dot(v, v)).sqrt();
-    if n < 1e-12 {
-        let axis = if v0[0].abs() < 0.9 {
-            [1.0, 0.0, 0.0]
-        } else {
-            [0.0, 1.0, 0.0]
-        };
-        let a = normalize(cross(v0, axis));
-        return [0.0, a[0], a[1], a[2]];
-    }
-    [w / n, v[0] / n, v[1] / n, v[2] / n]
-}
-
-/// Rotation matrix of a quaternion (`quaternion_to_matrix`), rows.
-fn quat_to_matrix(q: Quat) -> [[f64; 3]; 3] {
-    let [r, i, j, k] = q;
-    let two_s = 2.0 / (r * r + i * i + j * j + k * k);
-    [
-        [
-            1.0 - two_s * (j * j + k * k),
-            two_s * (i * j - k * r),
-            two_s * (i * k + j * r),
-        ],
-        [
-            two_s * (i * j + k * r),
-            1.0 - two_s * (i * i + k * k),
-            two_s * (j * k - i * r),
-        ],
-        [
-            two_s * (i * k - j * r),
-            two_s * (j * k + i * r),
-            1.0 - two_s * (i * i + j * j),
-        ],
-    ]
 }
 
 /// `scipy.ndimage.gaussian_filter1d(x, sigma, axis=0, mode='nearest')` with the default

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::asf::{read_amc, read_asf};
+use super::amc::read_amc;
+use super::asf::read_asf;
 use super::bvh::read_bvh;
 use super::convert::joints_to_features;
 use super::resample::resample_to_20fps;

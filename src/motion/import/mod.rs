@@ -2,7 +2,9 @@
 //! with forward kinematics, rig maps to the 22 SMPL joints (data files in `assets/rigs/`),
 //! resampling to 20 fps, and the joints → 263 converter. Never imports Bevy.
 
+pub mod amc;
 pub mod asf;
+mod asf_kinematics;
 pub mod bvh;
 pub mod captions;
 pub mod convert;

@@ -99,6 +99,7 @@ mod real_capture {
     use crate::motion::import::convert::process_joints;
     use crate::motion::import::file::{ImportOptions, ImportedMotion, import_motion};
     use crate::motion::recover_from_ric;
+    use crate::motion::rotation::{axis_rotation, mat_vec};
     use crate::motion::skeleton::PARENTS;
     use crate::testdata::{by_tier, full_data, shared_data};
 
@@ -126,14 +127,10 @@ mod real_capture {
         // forward = Y × across = (across.z, 0, −across.x)
         let (fx, fz) = (across[2], -across[0]);
         let yaw = fx.atan2(fz); // angle of forward from +Z about +Y
-        let (s, c) = (-yaw).sin_cos();
+        let turn = axis_rotation(1, -yaw);
         std::array::from_fn(|j| {
             let d = [p[j][0] - p[0][0], p[j][1] - p[0][1], p[j][2] - p[0][2]];
-            [
-                scale * (c * d[0] + s * d[2]),
-                scale * d[1],
-                scale * (-s * d[0] + c * d[2]),
-            ]
+            mat_vec(&turn, d).map(|v| scale * v)
         })
     }
 
