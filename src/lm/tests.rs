@@ -241,6 +241,18 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
 }
 
+/// The demo sample's test-split caption pairs, encoded with `dvq`.
+fn demo_test_pairs(dvq: &crate::dvq::Tokenizer) -> Vec<super::data::CaptionPair> {
+    super::data::load_pairs(
+        &demo(),
+        crate::motion::Split::Test,
+        dvq,
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
 /// The shipped tokenizer, through the project's models folder.
 fn shipped_dvq(dev: &Device) -> crate::dvq::Tokenizer {
     let dir = super::resolve::models_dir().join("dvq");
@@ -266,14 +278,7 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     use crate::dvq::optim::{AdamW, GroupHyper};
     let dev = Device::Cpu;
     let (cap, dvq) = fresh_captioner(&dev);
-    let pairs = super::data::load_pairs(
-        &demo(),
-        crate::motion::Split::Test,
-        &dvq,
-        None,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let pairs = demo_test_pairs(&dvq);
     assert!(pairs.len() >= 20, "{} pairs", pairs.len());
     // Four fixed real pairs of different clips.
     let mut chosen = Vec::new();
@@ -613,14 +618,7 @@ fn gpt2_captioner_trains_and_decodes() {
         !names.iter().any(|n| n.contains("gate_proj")),
         "GPT-2 has no gate"
     );
-    let pairs = super::data::load_pairs(
-        &demo(),
-        crate::motion::Split::Test,
-        &dvq,
-        None,
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let pairs = demo_test_pairs(&dvq);
     let examples: Vec<_> = pairs
         .iter()
         .take(8)

@@ -65,12 +65,7 @@ pub fn read_amc(path: &Path, skeleton: &AsfSkeleton) -> Result<Capture> {
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let err = |msg: String| text_err(path, line, msg);
-        let toks: Vec<&str> = raw
-            .split('#')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
+        let toks = super::asf::line_tokens(raw);
         let Some(&name) = toks.first() else { continue };
         last_line = line;
         if let Some(kw) = name.strip_prefix(':') {

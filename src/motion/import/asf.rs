@@ -83,6 +83,15 @@ impl AsfSkeleton {
     }
 }
 
+/// The whitespace-separated tokens of an ASF/AMC line, without its `#` comment.
+pub(super) fn line_tokens(raw: &str) -> Vec<&str> {
+    raw.split('#')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
 /// An error at `line` (1-based) of `path`.
 pub(super) fn text_err(path: &Path, line: usize, msg: impl Into<String>) -> MotionError {
     MotionError::Text {
@@ -163,12 +172,7 @@ pub fn read_asf(path: &Path) -> Result<AsfSkeleton> {
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let err = |msg: String| text_err(path, line, msg);
-        let toks: Vec<&str> = raw
-            .split('#')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
+        let toks = line_tokens(raw);
         let Some(&first) = toks.first() else { continue };
         let mut rest = &toks[..];
         if let Some(kw) = first.strip_prefix(':') {
