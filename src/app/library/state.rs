@@ -23,25 +23,54 @@ pub struct Library {
 }
 
 impl Library {
-    /// Ids passing the split filter and the search (over ids and captions), sorted.
+    /// Ids passing the split filter and the search (over ids and captions, word-wise: see
+    /// [`matches_search`]), sorted.
     pub fn visible_ids(&self) -> Vec<&str> {
         let Some(ds) = &self.dataset else {
             return Vec::new();
         };
-        let needle = self.search.trim().to_lowercase();
+        let lowered = self.search.to_lowercase();
+        let words: Vec<&str> = lowered.split_whitespace().collect();
         ds.ids()
             .iter()
             .filter(|id| self.split_filter.is_none_or(|s| ds.split_of(id) == Some(s)))
             .filter(|id| {
-                needle.is_empty()
-                    || id.to_lowercase().contains(&needle)
-                    || self
-                        .caption_index
-                        .get(id.as_str())
-                        .is_some_and(|c| c.contains(&needle))
+                let captions = self
+                    .caption_index
+                    .get(id.as_str())
+                    .map_or("", String::as_str);
+                matches_search(&id.to_lowercase(), captions, &words)
             })
             .map(String::as_str)
             .collect()
+    }
+}
+
+/// Whether a clip matches a search: every word (lowercase) is part of its id or of its
+/// captions (lowercase), in any order: "walk left" finds "a person walks and turns left". No
+/// words match everything.
+pub fn matches_search(id: &str, captions: &str, words: &[&str]) -> bool {
+    words.iter().all(|w| id.contains(w) || captions.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_search;
+
+    #[test]
+    fn search_matches_every_word_in_any_order() {
+        let caps = "a person walks and turns left, looking exhausted.";
+        let id = "dataset-2_walk-turn-left_exhausted_001";
+        assert!(matches_search(id, caps, &[]));
+        assert!(matches_search(id, caps, &["walk", "left"]));
+        assert!(matches_search(id, caps, &["left", "walk"]));
+        assert!(matches_search(id, caps, &["exhausted", "dataset-2"]));
+        assert!(!matches_search(id, caps, &["walk", "right"]));
+        assert!(!matches_search(
+            "cmu_02_01",
+            "a person walks.",
+            &["walk", "left"]
+        ));
     }
 }
 
