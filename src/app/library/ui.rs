@@ -74,7 +74,8 @@ pub(super) fn browser_ui(
             ui.label(egui::RichText::new(root_dir).small().weak());
             let lib = &mut *library;
             ui.add(
-                egui::TextEdit::singleline(&mut lib.search).hint_text("search ids and captions: every word, any order"),
+                egui::TextEdit::singleline(&mut lib.search)
+                    .hint_text("search ids and captions: every word, any order"),
             );
             egui::ComboBox::from_label("split")
                 .selected_text(lib.split_filter.map_or("all", Split::name))

@@ -112,11 +112,14 @@ pub(super) fn fit_viewport(
         ((r.max.x * scale) as u32).min(size.x),
         ((r.max.y * scale) as u32).min(size.y),
     );
-    let viewport = (max.x > min.x + 16 && max.y > min.y + 16).then(|| Viewport {
-        physical_position: min,
-        physical_size: max - min,
-        ..default()
-    });
+    // Before the first UI pass the free area is egui's empty rectangle (min +∞, max −∞), which
+    // casts to min = u32::MAX: hence the saturating sums.
+    let viewport =
+        (max.x > min.x.saturating_add(16) && max.y > min.y.saturating_add(16)).then(|| Viewport {
+            physical_position: min,
+            physical_size: max - min,
+            ..default()
+        });
     let same = match (&camera.viewport, &viewport) {
         (Some(a), Some(b)) => {
             a.physical_position == b.physical_position && a.physical_size == b.physical_size
