@@ -74,9 +74,9 @@ pub(super) fn browser_ui(
             ui.label(egui::RichText::new(root_dir).small().weak());
             let lib = &mut *library;
             ui.add(
-                egui::TextEdit::singleline(&mut lib.search)
-                    .hint_text("search ids and captions: every word, any order"),
-            );
+                egui::TextEdit::singleline(&mut lib.search).hint_text("search ids and captions"),
+            )
+            .on_hover_text("every word must match, in any order: \"walk left\"");
             egui::ComboBox::from_label("split")
                 .selected_text(lib.split_filter.map_or("all", Split::name))
                 .show_ui(ui, |ui| {
