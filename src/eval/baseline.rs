@@ -318,19 +318,11 @@ mod tests {
     fn baseline_names_held_out_actions_on_real_takes() {
         use crate::eval::labels::{Accuracy, ClipLabels, names_action, names_style};
         use crate::testdata::by_tier;
-        let out = tempfile::tempdir().unwrap();
-        let keep = |s: &crate::motion::import::corpus::Source| {
-            ["wave-left-hand_", "wave-right-hand_", "walk-turn-left_"]
-                .iter()
-                .any(|c| s.id.starts_with(&format!("dataset-2_{c}")))
-        };
-        crate::motion::import::corpus::build_corpus(
-            &crate::testdata::shared_data(),
-            out.path(),
-            Some(&keep),
-            &|_, _| {},
-        )
-        .unwrap();
+        let out = crate::testdata::dataset2_corpus(&[
+            "wave-left-hand",
+            "wave-right-hand",
+            "walk-turn-left",
+        ]);
         let nn = RetrievalBaseline::from_corpus(out.path()).unwrap();
         // Full: 20 − 2 val − 2 test train takes per (content, style) group.
         assert_eq!(

@@ -480,18 +480,7 @@ mod tests {
     #[test]
     fn index_of_real_takes_matches_the_retrieval_baseline() {
         use crate::eval::baseline::{RetrievalBaseline, clip_descriptor};
-        let out = tempfile::tempdir().unwrap();
-        let keep = |s: &crate::motion::import::corpus::Source| {
-            s.id.starts_with("dataset-2_wave-left-hand_")
-                || s.id.starts_with("dataset-2_walk-turn-left_")
-        };
-        crate::motion::import::corpus::build_corpus(
-            &crate::testdata::shared_data(),
-            out.path(),
-            Some(&keep),
-            &|_, _| {},
-        )
-        .unwrap();
+        let out = crate::testdata::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
         let index = NearestIndex::build(out.path(), COMPONENTS).unwrap();
         let takes = train_whole_takes(out.path()).unwrap();
         assert_eq!(index.len(), takes.len());

@@ -796,18 +796,7 @@ fn init_starts_from_a_finished_run() {
 fn summary_captioner_trains_resumes_and_needs_its_summary() {
     use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
     let dev = Device::Cpu;
-    let corpus = tempfile::tempdir().unwrap();
-    let keep = |s: &crate::motion::import::corpus::Source| {
-        s.id.starts_with("dataset-2_wave-left-hand_")
-            || s.id.starts_with("dataset-2_walk-turn-left_")
-    };
-    crate::motion::import::corpus::build_corpus(
-        &crate::testdata::shared_data(),
-        corpus.path(),
-        Some(&keep),
-        &|_, _| {},
-    )
-    .unwrap();
+    let corpus = crate::testdata::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
     let mut req = LmTrainRequest {
         data: corpus.path().to_path_buf(),
