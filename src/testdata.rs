@@ -102,25 +102,6 @@ pub fn humanml3d() -> PathBuf {
 
 /// max |a − b| over all elements of two same-shape tensors (for tests).
 #[cfg(test)]
-/// A corpus built (`build_corpus`) from the shared data's Bandai dataset-2 takes whose content
-/// is one of `contents` (e.g. `"wave-left-hand"`), with their mirrors, in a temporary folder.
-pub fn dataset2_corpus(contents: &[&str]) -> tempfile::TempDir {
-    let out = tempfile::tempdir().expect("a temporary folder");
-    let keep = |s: &crate::motion::import::corpus::Source| {
-        contents
-            .iter()
-            .any(|c| s.id.starts_with(&format!("dataset-2_{c}_")))
-    };
-    crate::motion::import::corpus::build_corpus(
-        &shared_data(),
-        out.path(),
-        Some(&keep),
-        &|_, _| {},
-    )
-    .expect("the small corpus");
-    out
-}
-
 pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
     (a - b)
         .unwrap()

@@ -318,7 +318,7 @@ mod tests {
     fn baseline_names_held_out_actions_on_real_takes() {
         use crate::eval::labels::{Accuracy, ClipLabels, names_action, names_style};
         use crate::testdata::by_tier;
-        let out = crate::testdata::dataset2_corpus(&[
+        let out = crate::motion::import::corpus::dataset2_corpus(&[
             "wave-left-hand",
             "wave-right-hand",
             "walk-turn-left",

@@ -480,7 +480,8 @@ mod tests {
     #[test]
     fn index_of_real_takes_matches_the_retrieval_baseline() {
         use crate::eval::baseline::{RetrievalBaseline, clip_descriptor};
-        let out = crate::testdata::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
+        let out =
+            crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
         let index = NearestIndex::build(out.path(), COMPONENTS).unwrap();
         let takes = train_whole_takes(out.path()).unwrap();
         assert_eq!(index.len(), takes.len());

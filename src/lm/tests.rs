@@ -796,7 +796,8 @@ fn init_starts_from_a_finished_run() {
 fn summary_captioner_trains_resumes_and_needs_its_summary() {
     use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
     let dev = Device::Cpu;
-    let corpus = crate::testdata::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
+    let corpus =
+        crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
     let mut req = LmTrainRequest {
         data: corpus.path().to_path_buf(),

@@ -557,3 +557,23 @@ pub fn read_manifest(corpus: &Path) -> Result<Vec<ManifestEntry>> {
         msg: e.to_string(),
     })
 }
+
+#[cfg(test)]
+/// A corpus built (`build_corpus`) from the shared data's Bandai dataset-2 takes whose content
+/// is one of `contents` (e.g. `"wave-left-hand"`), with their mirrors, in a temporary folder.
+pub fn dataset2_corpus(contents: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let keep = |s: &Source| {
+        contents
+            .iter()
+            .any(|c| s.id.starts_with(&format!("dataset-2_{c}_")))
+    };
+    build_corpus(
+        &crate::testdata::shared_data(),
+        out.path(),
+        Some(&keep),
+        &|_, _| {},
+    )
+    .expect("the small corpus");
+    out
+}
