@@ -16,8 +16,13 @@ use crate::motion::{Clip, Dataset, Features, Split, recover_from_ric};
 /// Repeats of a code when it is decoded alone ("play this code"): 4 × 8 frames = 1.6 s.
 const PRIMITIVE_REPEATS: usize = 4;
 
-/// Loads the shipped tokenizer (`models/dvq`) off the render thread.
-pub(super) fn load_tokenizer(tokens: Res<Tokens>) {
+/// Loads the shipped tokenizer (`models/dvq`) off the render thread. Not for a plain `render`,
+/// which shows the skeleton only: whether the reconstruction ghost made it into that frame
+/// would depend on how fast the load was.
+pub(super) fn load_tokenizer(tokens: Res<Tokens>, render: Option<Res<crate::app::RenderRequest>>) {
+    if render.is_some_and(|r| !r.studio) {
+        return;
+    }
     spawn_load(&tokens, crate::lm::resolve::models_dir().join("dvq"));
 }
 
