@@ -501,18 +501,24 @@ fn diagnose_tokenizer(a: &EvalCaptionsArgs, entries: &[ManifestEntry]) -> Result
         table(&codes, 2),
         table(&recon, 2)
     );
+    write_report(
+        a.out.as_deref(),
+        &md,
+        &serde_json::json!({
+            "retrieval_baseline": features,
+            "retrieval_baseline_on_codes": codes,
+            "retrieval_baseline_on_reconstructions": recon,
+        }),
+    )
+}
+
+/// Prints a caption report and, with `out`, writes it there as `report.md` and `report.json`.
+fn write_report(out: Option<&Path>, md: &str, json: &serde_json::Value) -> Result<()> {
     print!("{md}");
-    if let Some(out) = &a.out {
+    if let Some(out) = out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        std::fs::write(out.join("report.md"), &md)?;
-        std::fs::write(
-            out.join("report.json"),
-            serde_json::to_string_pretty(&serde_json::json!({
-                "retrieval_baseline": features,
-                "retrieval_baseline_on_codes": codes,
-                "retrieval_baseline_on_reconstructions": recon,
-            }))?,
-        )?;
+        std::fs::write(out.join("report.md"), md)?;
+        std::fs::write(out.join("report.json"), serde_json::to_string_pretty(json)?)?;
     }
     Ok(())
 }
@@ -732,20 +738,18 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             calibration_markdown(rows)
         ));
     }
-    print!("{md}");
+    write_report(
+        a.out.as_deref(),
+        &md,
+        &serde_json::json!({
+            "captioner": rows,
+            "retrieval_baseline": baseline_rows,
+            "retrieval_baseline_on_codes": tokenizer_baseline_rows.as_ref().map(|r| &r.0),
+            "retrieval_baseline_on_reconstructions": tokenizer_baseline_rows.as_ref().map(|r| &r.1),
+            "calibration": calibration,
+        }),
+    )?;
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-        std::fs::write(out.join("report.md"), &md)?;
-        std::fs::write(
-            out.join("report.json"),
-            serde_json::to_string_pretty(&serde_json::json!({
-                "captioner": rows,
-                "retrieval_baseline": baseline_rows,
-                "retrieval_baseline_on_codes": tokenizer_baseline_rows.as_ref().map(|r| &r.0),
-                "retrieval_baseline_on_reconstructions": tokenizer_baseline_rows.as_ref().map(|r| &r.1),
-                "calibration": calibration,
-            }))?,
-        )?;
         let lines: Vec<String> = clips
             .iter()
             .enumerate()
