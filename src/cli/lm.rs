@@ -43,6 +43,9 @@ pub struct TrainArgs {
     batch_size: Option<usize>,
     #[arg(long)]
     lr: Option<f64>,
+    /// Peak learning rate of the motion summary map (default: --lr).
+    #[arg(long)]
+    summary_lr: Option<f64>,
     /// LoRA rank.
     #[arg(long)]
     rank: Option<usize>,
@@ -149,6 +152,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(lr) = a.lr {
         train.lr = lr;
+    }
+    if let Some(lr) = a.summary_lr {
+        train.summary_lr = Some(lr);
     }
     if let Some(s) = a.seed {
         train.seed = s;

@@ -70,15 +70,25 @@ impl AdamW {
 
     /// One update with `hyper(group)` giving each group's current lr and weight decay.
     pub fn step(&mut self, grads: &GradStore, hyper: impl Fn(Group) -> GroupHyper) -> Result<()> {
+        self.step_named(grads, |_, g| hyper(g))
+    }
+
+    /// One update with `hyper(name, group)` giving each parameter's current lr and weight decay
+    /// (a parameter given its own learning rate, as a PyTorch parameter group would).
+    pub fn step_named(
+        &mut self,
+        grads: &GradStore,
+        hyper: impl Fn(&str, Group) -> GroupHyper,
+    ) -> Result<()> {
         self.step += 1;
         let (b1, b2) = (self.beta1, self.beta2);
         let bc1 = 1.0 - b1.powi(self.step as i32);
         let bc2 = 1.0 - b2.powi(self.step as i32);
-        for (i, (_, group, var)) in self.vars.iter().enumerate() {
+        for (i, (name, group, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let h = hyper(*group);
+            let h = hyper(name, *group);
             // Detached: gradients can carry autograd history, and a moment that kept it would
             // chain every step's graph into memory.
             let g = g.detach();
@@ -119,5 +129,38 @@ impl AdamW {
         }
         self.step = step;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use super::*;
+
+    /// `step_named` gives each parameter the hyper-parameters its name asks for: a parameter at
+    /// lr 0 stays put while its neighbour in the same group moves by lr (Adam's first step moves
+    /// every element by lr · sign(grad)).
+    #[test]
+    fn a_named_parameter_gets_its_own_learning_rate() {
+        let dev = Device::Cpu;
+        let a = Var::from_tensor(&Tensor::new(&[1.0f32, -2.0], &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[3.0f32, 4.0], &dev).unwrap()).unwrap();
+        let mut params = Params::new();
+        params.push_var("a", Group::Bias, a.clone());
+        params.push_var("b", Group::Bias, b.clone());
+        let mut opt = AdamW::new(&params).unwrap();
+        let loss = (a.as_tensor().sqr().unwrap().sum_all().unwrap()
+            + b.as_tensor().sqr().unwrap().sum_all().unwrap())
+        .unwrap();
+        let grads = loss.backward().unwrap();
+        opt.step_named(&grads, |name, _| GroupHyper {
+            lr: if name == "a" { 0.0 } else { 0.1 },
+            weight_decay: 0.0,
+        })
+        .unwrap();
+        assert_eq!(a.as_tensor().to_vec1::<f32>().unwrap(), vec![1.0, -2.0]);
+        let moved = b.as_tensor().to_vec1::<f32>().unwrap();
+        assert!((moved[0] - 2.9).abs() < 1e-5 && (moved[1] - 3.9).abs() < 1e-5, "{moved:?}");
     }
 }

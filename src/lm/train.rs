@@ -18,7 +18,7 @@ use super::captioner::{Captioner, CaptionerConfig, Example, FineTune};
 use super::data::{CaptionPair, KindWeights, load_pairs};
 use super::error::{LmError, Result};
 use super::lora::LoraConfig;
-use super::summary::SummaryConfig;
+use super::summary::{self, SummaryConfig};
 use crate::dvq::optim::{AdamW, GroupHyper};
 use crate::dvq::train::step_rng;
 use crate::dvq::{TrainEnd, checkpoint as dvq_checkpoint};
@@ -39,6 +39,9 @@ pub struct LmTrainConfig {
     pub batch_size: usize,
     /// Peak AdamW learning rate (adapters, motion rows, or every weight in full mode).
     pub lr: f64,
+    /// Peak learning rate of the motion summary map ([`super::summary`]); `None`: `lr`. The map
+    /// starts from noise when it is added to a trained captioner, whose adapters start trained.
+    pub summary_lr: Option<f64>,
     /// Decoupled weight decay of 2-D weights (adapters, full weights); none on norms and the
     /// motion rows.
     pub weight_decay: f64,
@@ -63,6 +66,7 @@ impl Default for LmTrainConfig {
             steps: 400,
             batch_size: 8,
             lr: 1e-3,
+            summary_lr: None,
             weight_decay: 0.01,
             warmup_frac: 0.05,
             ortho_weight: 1e-2,
@@ -354,8 +358,12 @@ pub fn train(
         let loss = (&ce + (&ortho * cfg.ortho_weight)?)?;
         let grads = loss.backward()?;
         let scale = cfg.lr_scale(step);
-        opt.step(&grads, |g| {
-            GroupHyper::decay_weights_only(g, cfg.lr * scale, cfg.weight_decay)
+        opt.step_named(&grads, |name, g| {
+            let lr = match cfg.summary_lr {
+                Some(lr) if name == summary::WEIGHT || name == summary::BIAS => lr,
+                _ => cfg.lr,
+            };
+            GroupHyper::decay_weights_only(g, lr * scale, cfg.weight_decay)
         })?;
         busy += ts.elapsed().as_secs_f64();
         tokens += n;
