@@ -39,9 +39,22 @@ fn render_png(
     data: &std::path::Path,
     clip: &str,
     frame: usize,
+    size: (u32, u32),
+    studio: bool,
+    keep: &str,
+) -> image::RgbImage {
+    render_png_layout(data, clip, frame, size, studio, keep, None)
+}
+
+/// [`render_png`], also writing the studio's layout to `layout` (`render --layout`).
+fn render_png_layout(
+    data: &std::path::Path,
+    clip: &str,
+    frame: usize,
     (w, h): (u32, u32),
     studio: bool,
     keep: &str,
+    layout: Option<&std::path::Path>,
 ) -> image::RgbImage {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{clip}_{frame}.png"));
@@ -53,6 +66,9 @@ fn render_png(
         .arg("render");
     if studio {
         cmd.arg("--studio");
+    }
+    if let Some(l) = layout {
+        cmd.arg("--layout").arg(l);
     }
     let output = cmd
         .args(["--clip", clip, "--frame", &frame.to_string(), "--out"])
@@ -205,4 +221,93 @@ fn render_studio_shows_timeline_plots_and_caption() {
     );
     assert!(plots.0 > 3000 && plots.1 >= 6, "plots: {plots:?}");
     assert!(caption.0 > 200, "caption text: {caption:?}");
+}
+
+/// `[left, top, right, bottom]` of a layout entry.
+fn rect(v: &serde_json::Value) -> [f32; 4] {
+    let a: Vec<f32> = v
+        .as_array()
+        .expect("a rectangle")
+        .iter()
+        .map(|x| x.as_f64().expect("a number") as f32)
+        .collect();
+    [a[0], a[1], a[2], a[3]]
+}
+
+fn named_rects(v: &serde_json::Value) -> Vec<(String, [f32; 4])> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| (e[0].as_str().expect("a name").to_string(), rect(&e[1])))
+        .collect()
+}
+
+/// Area shared by two rectangles (0 when they only touch).
+fn overlap(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = a[2].min(b[2]) - a[0].max(b[0]);
+    let h = a[3].min(b[3]) - a[1].max(b[1]);
+    w.max(0.0) * h.max(0.0)
+}
+
+fn inside(r: [f32; 4], outer: [f32; 4]) -> bool {
+    const SLACK: f32 = 1.0;
+    r[0] >= outer[0] - SLACK && r[1] >= outer[1] - SLACK && r[2] <= outer[2] + SLACK
+        && r[3] <= outer[3] + SLACK
+}
+
+/// The whole studio at a small laptop's, a common laptop's and a desktop's window size: every
+/// panel (menu, browser, captions, timeline, transport bar, plots strip) lies inside the window
+/// and no two overlap; every overlay (view options, Train, Review, live caption, export buttons
+/// and notice, frame times) lies inside the 3-D view and no two overlap. Rectangles come from
+/// egui (`render --layout`); the PNGs are kept as `target/tmp/render_studio_WxH.png`.
+#[test]
+fn studio_layout_fits_1024x600_1366x768_1920x1080() {
+    for (w, h) in [(1024u32, 600u32), (1366, 768), (1920, 1080)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layout.json");
+        render_png_layout(
+            &demo_corpus(),
+            "cmu_02_01",
+            40,
+            (w, h),
+            true,
+            &format!("render_studio_{w}x{h}"),
+            Some(&path),
+        );
+        let layout: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let window = rect(&layout["window"]);
+        assert_eq!(window, [0.0, 0.0, w as f32, h as f32], "{w}×{h}");
+        let view = rect(&layout["view"]);
+        let panels = named_rects(&layout["panels"]);
+        let overlays = named_rects(&layout["overlays"]);
+        println!("{w}×{h}: view {view:?}\n  panels {panels:?}\n  overlays {overlays:?}");
+        for name in ["menu", "browser", "captions", "timeline", "transport", "plots"] {
+            assert!(
+                panels.iter().any(|(n, _)| n == name),
+                "{w}×{h}: no {name} panel"
+            );
+        }
+        for name in ["view_options", "train_toggle", "review_toggle", "live_caption", "export"] {
+            assert!(
+                overlays.iter().any(|(n, _)| n == name),
+                "{w}×{h}: no {name} overlay"
+            );
+        }
+        assert!(
+            view[2] - view[0] >= 300.0 && view[3] - view[1] >= 150.0,
+            "{w}×{h}: the 3-D view is only {view:?}"
+        );
+        for (group, within, list) in [("panel", window, &panels), ("overlay", view, &overlays)] {
+            for (i, (a, ra)) in list.iter().enumerate() {
+                assert!(inside(*ra, within), "{w}×{h}: {group} {a} {ra:?} outside {within:?}");
+                for (b, rb) in &list[i + 1..] {
+                    assert!(
+                        overlap(*ra, *rb) < 1.0,
+                        "{w}×{h}: {group}s {a} {ra:?} and {b} {rb:?} overlap"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -5,16 +5,19 @@ pub mod background;
 pub mod caption;
 pub mod capture;
 pub mod export;
+pub mod keyboard;
 pub mod library;
 pub mod perf;
 pub mod playback;
 pub mod review;
+pub mod settings;
 #[cfg(test)]
 mod testing;
 pub mod tokens;
 pub mod training;
 pub mod ui_frame;
 pub mod viewer;
+pub mod window_fit;
 
 use std::path::PathBuf;
 
@@ -44,16 +47,43 @@ pub struct RenderRequest {
     pub size: (u32, u32),
     /// Draw the whole studio (panels included), as a user sees it.
     pub studio: bool,
+    /// Also write the panels' rectangles to this JSON file ([`ui_frame::Layout`]).
+    pub layout: Option<PathBuf>,
 }
 
 /// Builds and runs the studio. Returns when the window closes (or the render is written).
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
-    let size = options.render.as_ref().map_or((1440, 900), |r| r.size);
+    let size = match &options.render {
+        Some(r) => r.size,
+        None => settings::StudioSettings::load()
+            .window
+            .unwrap_or((1440, 900)),
+    };
+    let interactive = options.render.is_none();
     let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+    app.add_plugins(
+        DefaultPlugins
+            // A render takes its screenshot a fixed number of frames after the pose is set;
+            // pipelines compiled in the background could still be missing then (a skeleton
+            // missing from 1 render in 8 on 2 busy cores), so a render compiles them at once.
+            .set(bevy::render::RenderPlugin {
+                synchronous_pipeline_compilation: options.render.is_some(),
+                ..default()
+            })
+            .set(WindowPlugin {
         primary_window: Some(Window {
-            title: "GeoMotion Studio".into(),
+            title: export::TITLE.into(),
             resolution: WindowResolution::new(size.0, size.1),
+            // Smaller than this, panels overlap (`window_fit`); a render takes its own size.
+            resize_constraints: if interactive {
+                bevy::window::WindowResizeConstraints {
+                    min_width: window_fit::MIN_SIZE.x,
+                    min_height: window_fit::MIN_SIZE.y,
+                    ..default()
+                }
+            } else {
+                default()
+            },
             ..default()
         }),
         exit_condition: ExitCondition::OnPrimaryClosed,
@@ -63,8 +93,21 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     // egui gets its own full-window camera (`spawn_ui_camera`), not the 3-D one.
     .insert_resource(EguiGlobalSettings {
         auto_create_primary_context: false,
+        // Keys reach egui through `keyboard::forward_keys`, with their own modifiers.
+        input_system_settings: bevy_egui::EguiInputSystemSettings {
+            run_write_keyboard_input_messages_system: false,
+            ..default()
+        },
         ..default()
     })
+    .add_systems(
+        PreUpdate,
+        keyboard::forward_keys.in_set(bevy_egui::EguiInputSet::ReadBevyMessages),
+    )
+    .add_systems(
+        Update,
+        (window_fit::fit_to_monitor, window_fit::remember_size).run_if(move || interactive),
+    )
     .insert_resource(ClearColor(Color::srgb(0.11, 0.11, 0.12)))
     .insert_resource(GlobalAmbientLight {
         color: Color::WHITE,
@@ -86,12 +129,16 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             UiSystems::Bottom,
             UiSystems::Plots,
             UiSystems::Overlay,
+            UiSystems::End,
         )
             .chain(),
     )
     .add_systems(
         EguiPrimaryContextPass,
-        ui_frame::begin_ui_frame.in_set(UiSystems::Begin),
+        (
+            ui_frame::begin_ui_frame.in_set(UiSystems::Begin),
+            ui_frame::end_ui_frame.in_set(UiSystems::End),
+        ),
     )
     .add_plugins((
         library::LibraryPlugin {

@@ -31,6 +31,7 @@ pub fn headless() -> App {
         out: Default::default(),
         size: (64, 64),
         studio: false,
+        layout: None,
     })
     .init_resource::<super::library::Library>()
     .init_resource::<super::library::LoadedClips>()

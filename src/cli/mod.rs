@@ -53,6 +53,10 @@ enum Command {
         /// Draw the whole studio (panels, browser, captions, transport), not just the scene.
         #[arg(long)]
         studio: bool,
+        /// With --studio: also write the panels' rectangles (egui points) and the window size
+        /// to this JSON file, to check the layout at a window size.
+        #[arg(long, requires = "studio")]
+        layout: Option<PathBuf>,
     },
     /// Print what a dataset holds, or one clip's summary.
     Info {
@@ -195,6 +199,7 @@ pub fn run() -> Result<()> {
             out,
             size,
             studio,
+            layout,
         }) => {
             let data = cli
                 .data
@@ -217,6 +222,7 @@ pub fn run() -> Result<()> {
                     out,
                     size,
                     studio,
+                    layout,
                 }),
             })
         }

@@ -15,7 +15,7 @@ const SURE: egui::Color32 = egui::Color32::from_rgb(150, 230, 150);
 /// latency to the first text and to the end, and which tokens it describes.
 pub(super) fn caption_overlay_ui(
     mut contexts: EguiContexts,
-    frame: Res<UiFrame>,
+    mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     live: Res<LiveCaption>,
     render: Option<Res<crate::app::RenderRequest>>,
@@ -34,12 +34,15 @@ pub(super) fn caption_overlay_ui(
     } else {
         PRESENTATION_SIZE
     };
-    egui::Area::new(egui::Id::new("live_caption"))
-        .fixed_pos(egui::pos2(
-            area.left() + 12.0,
-            area.top() + if studio.visible { 46.0 } else { 16.0 },
-        ))
-        .order(egui::Order::Foreground)
+    // Under the row of view options and buttons (as tall as it wrapped in the last pass).
+    let top = if studio.visible {
+        (area.top() + 46.0).max(frame.top_row_bottom + 6.0)
+    } else {
+        area.top() + 16.0
+    };
+    let shown = egui::Area::new(egui::Id::new("live_caption"))
+        .fixed_pos(egui::pos2(area.left() + 12.0, top))
+        .order(egui::Order::Background)
         .interactable(false)
         .show(ctx, |ui| {
             ui.set_max_width(area.width() - 24.0);
@@ -96,8 +99,14 @@ pub(super) fn caption_overlay_ui(
                     } else if live.busy() {
                         info.push_str(" · captioning…");
                     }
-                    ui.label(egui::RichText::new(info).small().weak());
+                    // Readable on the dark frame: 12 pt light grey, not egui's small weak text.
+                    ui.label(
+                        egui::RichText::new(info)
+                            .size(12.0)
+                            .color(egui::Color32::from_gray(200)),
+                    );
                 });
         });
+    frame.overlay("live_caption", shown.response.rect);
     Ok(())
 }

@@ -62,6 +62,7 @@ fn drive_capture(
     live: Res<LiveCaption>,
     time: Res<Time>,
     frame_times: Option<Res<crate::app::perf::FrameTimes>>,
+    ui_frame: Res<crate::app::UiFrame>,
     mut select: MessageWriter<SelectClip>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -126,6 +127,14 @@ fn drive_capture(
             ft.busy_longest_ms
                 .map_or("–".into(), |v| format!("{v:.1} ms")),
         );
+    }
+    if let Some(path) = &request.layout {
+        let layout = crate::app::ui_frame::Layout::of(&ui_frame);
+        let json = serde_json::to_string_pretty(&layout).expect("layout serializes");
+        if let Err(e) = std::fs::write(path, json) {
+            fail(&state, &mut exit, format!("{}: {e}", path.display()));
+            return;
+        }
     }
     let out = request.out.clone();
     commands

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -47,6 +48,8 @@ pub struct Export {
     /// Presentation mode: panels hidden, caption enlarged.
     pub presentation: bool,
     pub message: String,
+    /// A PNG is being captured: notices and hints stay out of it.
+    capturing: Arc<std::sync::atomic::AtomicBool>,
     gif: Option<GifCapture>,
     tx: Sender<Result<String, String>>,
     rx: Receiver<Result<String, String>>,
@@ -58,6 +61,7 @@ impl Default for Export {
         Self {
             presentation: false,
             message: String::new(),
+            capturing: Default::default(),
             gif: None,
             tx,
             rx,
@@ -71,14 +75,46 @@ fn stamp() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn screenshot_png(commands: &mut Commands, clip: &str, frame: usize) -> PathBuf {
+/// Takes a PNG of the window; the export notices are hidden until it is captured.
+fn screenshot_png(commands: &mut Commands, export: &mut Export, clip: &str, frame: usize) {
+    use std::sync::atomic::Ordering;
     let dir = export_dir();
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{clip}-f{frame}-{}.png", stamp()));
+    export.capturing.store(true, Ordering::SeqCst);
+    let capturing = export.capturing.clone();
     commands
         .spawn(Screenshot::primary_window())
-        .observe(save_to_disk(path.clone()));
-    path
+        .observe(save_to_disk(path.clone()))
+        .observe(move |_: On<ScreenshotCaptured>| {
+            capturing.store(false, Ordering::SeqCst)
+        });
+    export.message = format!("saved {}", path.display());
+}
+
+/// The window title while a GIF records: its progress and how to cancel (the panels are hidden
+/// and anything drawn in the window would be recorded).
+fn gif_title(g: &GifCapture) -> String {
+    format!(
+        "{TITLE} — recording {}: frame {} of {} (Esc cancels)",
+        g.clip,
+        g.next.min(g.frames.len()),
+        g.frames.len()
+    )
+}
+
+/// The studio window's title.
+pub const TITLE: &str = "GeoMotion Studio";
+
+/// Keeps the window title on the GIF's progress while it records.
+fn gif_progress_title(export: Res<Export>, mut windows: Query<&mut Window, With<PrimaryWindow>>) {
+    let Ok(mut window) = windows.single_mut() else {
+        return;
+    };
+    let title = export.gif.as_ref().map_or(TITLE.to_string(), gif_title);
+    if window.title != title {
+        window.title = title;
+    }
 }
 
 fn start_gif(export: &mut Export, clips: &LoadedClips, studio: &mut StudioUi) {
@@ -109,13 +145,20 @@ fn export_keys(
     clips: Res<LoadedClips>,
     playback: Res<Playback>,
 ) {
-    if frame.keyboard_in_ui || export.gif.is_some() {
+    if let Some(g) = &export.gif {
+        if keys.just_pressed(KeyCode::Escape) {
+            studio.visible = g.was_visible && !export.presentation;
+            export.message = format!("GIF of {} cancelled", g.clip);
+            export.gif = None;
+        }
+        return;
+    }
+    if frame.keyboard_in_ui {
         return;
     }
     if keys.just_pressed(KeyCode::F12) {
         let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
-        let p = screenshot_png(&mut commands, id, playback.frame());
-        export.message = format!("saved {}", p.display());
+        screenshot_png(&mut commands, &mut export, id, playback.frame());
     }
     if keys.just_pressed(KeyCode::KeyP) {
         export.presentation = !export.presentation;
@@ -253,7 +296,7 @@ fn ffmpeg_mp4(base: &std::path::Path, shots: &[(usize, image::RgbaImage)]) -> Op
 /// The export buttons beside Train / Review, and the last message.
 fn export_ui(
     mut contexts: EguiContexts,
-    frame: Res<UiFrame>,
+    mut frame: ResMut<UiFrame>,
     mut studio: ResMut<StudioUi>,
     mut export: ResMut<Export>,
     mut commands: Commands,
@@ -262,8 +305,11 @@ fn export_ui(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let area = frame.free;
+    let capturing = export
+        .capturing
+        .load(std::sync::atomic::Ordering::SeqCst);
     if !studio.visible {
-        if export.presentation {
+        if export.presentation && !capturing {
             egui::Area::new(egui::Id::new("present_hint"))
                 .fixed_pos(egui::pos2(area.right() - 170.0, area.bottom() - 24.0))
                 .interactable(false)
@@ -273,15 +319,17 @@ fn export_ui(
         }
         return Ok(());
     }
-    egui::Area::new(egui::Id::new("export_buttons"))
-        .fixed_pos(egui::pos2(area.right() - 190.0, area.bottom() - 58.0))
-        .order(egui::Order::Foreground)
+    // The one notice area: bottom-right of the view, growing upwards, half the view wide at most.
+    let shown = egui::Area::new(egui::Id::new("export_buttons"))
+        .fixed_pos(egui::pos2(area.right() - 8.0, area.bottom() - 8.0))
+        .pivot(egui::Align2::RIGHT_BOTTOM)
+        .order(egui::Order::Background)
         .show(ctx, |ui| {
+            ui.set_max_width((area.width() * 0.5).max(180.0));
             ui.horizontal(|ui| {
                 if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
                     let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
-                    let p = screenshot_png(&mut commands, id, playback.frame());
-                    export.message = format!("saved {}", p.display());
+                    screenshot_png(&mut commands, &mut export, id, playback.frame());
                 }
                 if ui
                     .button("GIF")
@@ -299,10 +347,19 @@ fn export_ui(
                     studio.visible = false;
                 }
             });
-            if !export.message.is_empty() {
-                ui.label(egui::RichText::new(&export.message).small().weak());
+            // Read again: the PNG button above may have just started a capture.
+            let capturing = export
+                .capturing
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if !export.message.is_empty() && !capturing {
+                ui.label(
+                    egui::RichText::new(&export.message)
+                        .size(12.0)
+                        .color(egui::Color32::from_gray(200)),
+                );
             }
         });
+    frame.overlay("export", shown.response.rect);
     Ok(())
 }
 
@@ -311,7 +368,7 @@ pub struct ExportPlugin;
 impl Plugin for ExportPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Export>()
-            .add_systems(Update, (export_keys, drive_gif).chain())
+            .add_systems(Update, (export_keys, drive_gif, gif_progress_title).chain())
             .add_systems(EguiPrimaryContextPass, export_ui.in_set(UiSystems::Overlay));
     }
 }

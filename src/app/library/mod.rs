@@ -2,7 +2,6 @@
 //! folder), the clip browser with search and split filter, captions, compare selection, and the
 //! problems panel that lists every error while the app keeps running.
 
-mod recent;
 mod state;
 mod systems;
 mod ui;

@@ -13,7 +13,7 @@ use crate::motion::{Clip, Dataset};
 /// sample of the demo corpus (`assets/demo`, beside the working directory or the source tree),
 /// else `../shared/data/humanml3d`.
 pub fn default_dataset() -> Option<PathBuf> {
-    if let Some(last) = super::recent::last_dataset() {
+    if let Some(last) = crate::app::settings::last_dataset() {
         return Some(last);
     }
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -161,7 +161,7 @@ pub(super) fn open_dataset(
         }
     };
     info!("opened {} ({} clips)", path.display(), ds.ids().len());
-    super::recent::remember_dataset(&path);
+    crate::app::settings::remember_dataset(&path);
     if let Err(e) = ds.normalizer() {
         problems.push(e.to_string());
     }

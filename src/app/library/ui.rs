@@ -60,9 +60,11 @@ pub(super) fn browser_ui(
     }
     let ctx = contexts.ctx_mut()?;
     let mut root = frame.root(ctx, "browser");
+    // Side panels start narrower in a small window, leaving the 3-D view room.
+    let w = frame.window.width();
     egui::Panel::left("browser")
         .resizable(true)
-        .default_size(250.0)
+        .default_size((w * 0.2).clamp(190.0, 250.0))
         .show(&mut root, |ui| {
             let Some(ds) = &library.dataset else {
                 ui.heading("Clips");
@@ -103,10 +105,12 @@ pub(super) fn browser_ui(
             egui::ScrollArea::vertical()
                 .auto_shrink([false, false])
                 .show_rows(ui, row_h, ids.len(), |ui, range| {
+                    // One row per clip: a long id is cut with "…" (its hover shows the caption).
+                    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
                     for id in &ids[range] {
                         let mut label = (*id).to_string();
                         if clips.compare_mode && compare == Some(*id) {
-                            label.push_str("  ◧");
+                            label.push_str("  (compare)");
                         }
                         let r = ui.selectable_label(primary == Some(*id), label);
                         let r = match library.caption_index.get(*id) {
@@ -142,9 +146,10 @@ pub(super) fn captions_ui(
     }
     let ctx = contexts.ctx_mut()?;
     let mut root = frame.root(ctx, "captions");
+    let w = frame.window.width();
     egui::Panel::right("captions")
         .resizable(true)
-        .default_size(300.0)
+        .default_size((w * 0.2).clamp(190.0, 300.0))
         .show(&mut root, |ui| {
             for (slot, title) in [(Slot::Primary, "Clip"), (Slot::Compare, "Compare")] {
                 let Some(clip) = clips.get(slot) else {

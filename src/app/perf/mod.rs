@@ -61,7 +61,7 @@ fn record(time: Res<Time<Real>>, live: Res<LiveCaption>, mut ft: ResMut<FrameTim
 
 fn readout_ui(
     mut contexts: EguiContexts,
-    frame: Res<UiFrame>,
+    mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     ft: Res<FrameTimes>,
     live: Res<LiveCaption>,
@@ -84,11 +84,14 @@ fn readout_ui(
             ""
         }
     );
-    egui::Area::new(egui::Id::new("frame_times"))
-        .fixed_pos(egui::pos2(area.left() + 12.0, area.bottom() - 34.0))
-        .order(egui::Order::Foreground)
+    // Bottom-left, growing upwards; wraps short of the export buttons and notice at the right.
+    let shown = egui::Area::new(egui::Id::new("frame_times"))
+        .fixed_pos(egui::pos2(area.left() + 12.0, area.bottom() - 8.0))
+        .pivot(egui::Align2::LEFT_BOTTOM)
+        .order(egui::Order::Background)
         .interactable(false)
         .show(ctx, |ui| {
+            ui.set_max_width((area.width() * 0.5 - 24.0).max(120.0));
             egui::Frame::new()
                 .fill(egui::Color32::from_black_alpha(140))
                 .corner_radius(3.0)
@@ -101,10 +104,11 @@ fn readout_ui(
                                 .monospace()
                                 .color(egui::Color32::from_gray(200)),
                         )
-                        .wrap_mode(egui::TextWrapMode::Extend),
+                        .wrap_mode(egui::TextWrapMode::Wrap),
                     );
                 });
         });
+    frame.overlay("frame_times", shown.response.rect);
     Ok(())
 }
 

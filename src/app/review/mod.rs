@@ -4,6 +4,8 @@
 //! [`session`]) autosaves every change; exports go beside the session file.
 
 pub mod session;
+#[cfg(test)]
+mod tests;
 mod ui;
 
 use bevy::prelude::*;
@@ -23,8 +25,6 @@ pub struct Review {
     pub annotator: String,
     /// The caption being edited (E), until Enter saves it or Escape drops it.
     pub editing: Option<String>,
-    /// Give the edit field the keyboard on its first frame.
-    pub(super) focus_edit: bool,
     /// A shortcut pressed this frame, for the window to apply.
     pending: Option<ui::Action>,
     /// The last export or error, shown in the window.
@@ -39,9 +39,9 @@ impl Default for Review {
             open: false,
             session: None,
             split: Split::Test,
-            annotator: std::env::var("USER").unwrap_or_else(|_| "annotator".into()),
+            // The name last used (remembered in the settings file), else none: Start needs one.
+            annotator: crate::app::settings::annotator(),
             editing: None,
-            focus_edit: false,
             pending: None,
             message: String::new(),
             shown: None,

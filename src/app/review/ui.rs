@@ -10,7 +10,7 @@ use crate::motion::Split;
 /// The "Review" button at the top right of the 3-D view.
 pub(super) fn review_toggle_ui(
     mut contexts: EguiContexts,
-    frame: Res<UiFrame>,
+    mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     mut review: ResMut<Review>,
 ) -> Result {
@@ -19,9 +19,9 @@ pub(super) fn review_toggle_ui(
     }
     let ctx = contexts.ctx_mut()?;
     let area = frame.free;
-    egui::Area::new(egui::Id::new("review_toggle"))
+    let shown = egui::Area::new(egui::Id::new("review_toggle"))
         .fixed_pos(egui::pos2(area.right() - 150.0, area.top() + 10.0))
-        .order(egui::Order::Foreground)
+        .order(egui::Order::Background)
         .show(ctx, |ui| {
             let label = if review.open {
                 "Close review"
@@ -32,6 +32,7 @@ pub(super) fn review_toggle_ui(
                 review.open = !review.open;
             }
         });
+    frame.overlay("review_toggle", shown.response.rect);
     Ok(())
 }
 
@@ -77,31 +78,66 @@ pub(super) fn review_ui(
         return Ok(());
     }
     let ctx = contexts.ctx_mut()?;
-    let review = &mut *review;
+    review_window(
+        ctx,
+        &mut review,
+        &library,
+        &clips,
+        &live,
+        frame.free,
+        &mut problems,
+    );
+    Ok(())
+}
+
+/// Id of the annotator name field.
+pub(super) const ANNOTATOR_FIELD: &str = "review_annotator";
+/// Id of the caption edit field (fixed: an automatic id would change, and drop the focus, when
+/// a widget above it appears mid-edit).
+const EDIT_FIELD: &str = "review_edit";
+
+/// The review window, drawn into `ctx` beside the free area `free`.
+pub(super) fn review_window(
+    ctx: &egui::Context,
+    review: &mut Review,
+    library: &Library,
+    clips: &LoadedClips,
+    live: &LiveCaption,
+    free: egui::Rect,
+    problems: &mut Problems,
+) {
     let mut open = review.open;
     egui::Window::new("Review captions")
         .open(&mut open)
-        .default_pos(egui::pos2(
-            frame.free.right() - 430.0,
-            frame.free.top() + 50.0,
-        ))
+        .default_pos(egui::pos2(free.right() - 430.0, free.top() + 50.0))
         .default_width(400.0)
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
                 ui.label("annotator");
-                ui.text_edit_singleline(&mut review.annotator);
+                ui.add(
+                    egui::TextEdit::singleline(&mut review.annotator)
+                        .id(egui::Id::new(ANNOTATOR_FIELD))
+                        .hint_text("your name (required)"),
+                );
             });
+            let named = !review.annotator.trim().is_empty();
             ui.horizontal(|ui| {
                 ui.label("batch: split");
                 for s in [Split::Train, Split::Val, Split::Test] {
                     ui.selectable_value(&mut review.split, s, s.name());
                 }
-                let start = ui.button(if review.session.is_some() {
-                    "reopen"
-                } else {
-                    "start"
-                });
+                let start = ui
+                    .add_enabled(
+                        named,
+                        egui::Button::new(if review.session.is_some() {
+                            "reopen"
+                        } else {
+                            "start"
+                        }),
+                    )
+                    .on_disabled_hover_text("type your name first: every decision is saved under it");
                 if start.clicked() {
+                    crate::app::settings::remember_annotator(review.annotator.trim());
                     match library.dataset.as_ref() {
                         None => review.message = "open a dataset first".into(),
                         Some(ds) => {
@@ -111,7 +147,7 @@ pub(super) fn review_ui(
                                 .into_iter()
                                 .map(String::from)
                                 .collect();
-                            match ReviewSession::open(&path, order, &review.annotator) {
+                            match ReviewSession::open(&path, order, review.annotator.trim()) {
                                 Ok(s) => {
                                     review.message = format!("saving to {}", path.display());
                                     review.session = Some(s);
@@ -124,10 +160,16 @@ pub(super) fn review_ui(
                 }
             });
             let Some(session) = review.session.as_mut() else {
-                ui.label("Start a batch to walk a split clip by clip; every decision autosaves.");
+                ui.label(if named {
+                    "Start a batch to walk a split clip by clip; every decision autosaves."
+                } else {
+                    "Type your name, then start a batch: every decision is saved under it."
+                });
                 return;
             };
-            session.annotator = review.annotator.clone();
+            if named {
+                session.annotator = review.annotator.trim().to_string();
+            }
             let (done, total) = session.progress();
             ui.add(
                 egui::ProgressBar::new(done as f32 / total.max(1) as f32)
@@ -138,7 +180,7 @@ pub(super) fn review_ui(
                 return;
             };
             ui.heading(format!("{} ({}/{total})", clip, session.cursor() + 1));
-            let generated = generated_for(&live, &clip).map(String::from);
+            let generated = generated_for(live, &clip).map(String::from);
             ui.label(egui::RichText::new("generated").weak());
             match &generated {
                 Some(g) => {
@@ -171,10 +213,11 @@ pub(super) fn review_ui(
             ui.separator();
             let mut act: Option<Action> = None;
             if let Some(text) = review.editing.as_mut() {
-                let r = ui.add(egui::TextEdit::singleline(text).desired_width(f32::INFINITY));
-                if std::mem::take(&mut review.focus_edit) {
-                    r.request_focus();
-                }
+                let r = ui.add(
+                    egui::TextEdit::singleline(text)
+                        .id(egui::Id::new(EDIT_FIELD))
+                        .desired_width(f32::INFINITY),
+                );
                 ui.label(
                     egui::RichText::new("Enter saves · Escape drops")
                         .small()
@@ -229,8 +272,14 @@ pub(super) fn review_ui(
                 });
                 if act.is_none() {
                     act = review.pending.take().filter(|a| {
-                        generated.is_some()
-                            || !matches!(a, Action::Accept | Action::Edit | Action::Reject)
+                        let needs_caption = matches!(a, Action::Accept | Action::Edit | Action::Reject);
+                        if needs_caption && generated.is_none() {
+                            review.message = format!(
+                                "{a:?} not applied: the caption is still being generated \
+                                 (press it again once it is shown)"
+                            );
+                        }
+                        generated.is_some() || !needs_caption
                     });
                 }
             }
@@ -240,8 +289,18 @@ pub(super) fn review_ui(
                     Action::Accept => session.accept(&g).map(|_| ()),
                     Action::Reject => session.reject(&g).map(|_| ()),
                     Action::Edit => {
+                        // The field takes the keyboard in this pass, with the whole caption
+                        // selected: the next key typed replaces it (and fires no shortcut).
+                        let id = egui::Id::new(EDIT_FIELD);
+                        let mut state =
+                            egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
+                        state.cursor.set_char_range(Some(egui::text::CCursorRange::two(
+                            egui::text::CCursor::new(0),
+                            egui::text::CCursor::new(g.chars().count()),
+                        )));
+                        state.store(ui.ctx(), id);
+                        ui.memory_mut(|m| m.request_focus(id));
                         review.editing = Some(g.clone());
-                        review.focus_edit = true;
                         Ok(())
                     }
                     Action::SaveEdit => {
@@ -285,7 +344,6 @@ pub(super) fn review_ui(
             }
         });
     review.open = open;
-    Ok(())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -310,18 +368,36 @@ pub(super) fn review_keys(
     studio: Res<StudioUi>,
     mut review: ResMut<Review>,
 ) {
-    if !studio.visible || !review.open || review.session.is_none() || review.editing.is_some() {
+    if !studio.visible {
         return;
     }
-    if frame.keyboard_in_ui {
-        return;
+    if let Some(a) = review_shortcut(&review, frame.keyboard_in_ui, &keys) {
+        review.pending = Some(a);
     }
+}
+
+/// The shortcut this frame's keys give the open review window: none while a text field has the
+/// keyboard (`keyboard_in_ui`, as the last egui pass left it), while a caption is being edited,
+/// or before a batch is started.
+pub(super) fn review_shortcut(
+    review: &Review,
+    keyboard_in_ui: bool,
+    keys: &ButtonInput<KeyCode>,
+) -> Option<Action> {
+    if !review.open || review.session.is_none() || review.editing.is_some() || keyboard_in_ui {
+        return None;
+    }
+    shortcut(keys)
+}
+
+/// The review action of this frame's keys, if any.
+fn shortcut(keys: &ButtonInput<KeyCode>) -> Option<Action> {
     // Held, or pressed and released within this frame (a quick chord at a low frame rate).
     let held = |a, b| keys.any_pressed([a, b]) || keys.any_just_released([a, b]);
     let ctrl = held(KeyCode::ControlLeft, KeyCode::ControlRight);
     let shift = held(KeyCode::ShiftLeft, KeyCode::ShiftRight);
     let hit = |k| keys.just_pressed(k);
-    let action = if ctrl && hit(KeyCode::KeyZ) {
+    if ctrl && hit(KeyCode::KeyZ) {
         Some(if shift { Action::Redo } else { Action::Undo })
     } else if ctrl {
         None
@@ -337,8 +413,5 @@ pub(super) fn review_keys(
         Some(Action::Prev)
     } else {
         None
-    };
-    if action.is_some() {
-        review.pending = action;
     }
 }

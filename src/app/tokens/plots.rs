@@ -12,6 +12,8 @@ use crate::app::playback::Playback;
 use crate::app::{StudioUi, UiFrame};
 
 const HEIGHT: f32 = 210.0;
+/// Below this strip width (points) the three plots are shown one at a time, as tabs.
+const THREE_COLUMNS: f32 = 780.0;
 
 pub(super) fn plots_ui(
     mut contexts: EguiContexts,
@@ -19,6 +21,7 @@ pub(super) fn plots_ui(
     studio: Res<StudioUi>,
     mut tokens: ResMut<Tokens>,
     playback: Res<Playback>,
+    mut tab: Local<usize>,
 ) -> Result {
     if !studio.visible {
         return Ok(());
@@ -39,11 +42,28 @@ pub(super) fn plots_ui(
     egui::Panel::bottom("plots")
         .exact_size(HEIGHT)
         .show(&mut root, |ui| {
-            ui.columns(3, |cols| {
-                reconstruction_column(&mut cols[0], tokens, &playback);
-                usage_column(&mut cols[1], tokens);
-                gram_column(&mut cols[2], tokens);
+            if ui.available_width() >= THREE_COLUMNS {
+                ui.columns(3, |cols| {
+                    reconstruction_column(&mut cols[0], tokens, &playback);
+                    usage_column(&mut cols[1], tokens);
+                    gram_column(&mut cols[2], tokens);
+                });
+                return;
+            }
+            // Too narrow for three plots side by side (a 1024-pixel window): one at a time.
+            ui.horizontal(|ui| {
+                for (i, name) in ["Reconstruction", "Codebook usage", "Gram matrix"]
+                    .into_iter()
+                    .enumerate()
+                {
+                    ui.selectable_value(&mut *tab, i, name);
+                }
             });
+            match *tab {
+                0 => reconstruction_column(ui, tokens, &playback),
+                1 => usage_column(ui, tokens),
+                _ => gram_column(ui, tokens),
+            }
         });
     frame.finish(ctx, &root);
     Ok(())
@@ -56,7 +76,6 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
     };
     ui.horizontal(|ui| {
         ui.strong("Reconstruction");
-        ui.label(format!("MPJPE {:.1} mm", clip.mean_mpjpe_mm()));
         egui::ComboBox::from_id_salt("ghost")
             .width(80.0)
             .selected_text(match tokens.ghost {
@@ -75,6 +94,7 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
         .or_else(|| tokens.token_at(playback.frame()))
         .map(|i| clip.codes[i]);
     ui.horizontal(|ui| {
+        ui.label(format!("MPJPE {:.1} mm", clip.mean_mpjpe_mm()));
         if let Some(code) = code
             && ui
                 .button(format!("▶ play code {code}"))

@@ -50,12 +50,19 @@ pub(super) fn timeline_ui(
         }
         let current = tokens.token_at(playback.frame());
         if let Some(r) = tokens.selection.clone().filter(|r| r.len() >= 2) {
+            // Inside the strip: the painter clips to it, so an outside stroke lost its top and
+            // bottom edges and the range looked unmarked.
             let span = cell(r.start).union(cell(r.end - 1));
+            painter.rect_filled(
+                span,
+                2.0,
+                egui::Color32::from_rgba_unmultiplied(255, 210, 80, 90),
+            );
             painter.rect_stroke(
-                span.expand(1.0),
+                span,
                 2.0,
                 egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 210, 80)),
-                egui::StrokeKind::Outside,
+                egui::StrokeKind::Inside,
             );
         }
         for (i, stroke) in [

@@ -10,7 +10,7 @@ use crate::app::{StudioUi, UiFrame};
 /// The "Train" button and the training window.
 pub(super) fn training_ui(
     mut contexts: EguiContexts,
-    frame: Res<UiFrame>,
+    mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     mut training: ResMut<Training>,
     library: Res<Library>,
@@ -21,15 +21,16 @@ pub(super) fn training_ui(
     let ctx = contexts.ctx_mut()?;
     let area = frame.free;
     let t = &mut *training;
-    egui::Area::new(egui::Id::new("training_toggle"))
+    let shown = egui::Area::new(egui::Id::new("training_toggle"))
         .fixed_pos(egui::pos2(area.right() - 260.0, area.top() + 10.0))
-        .order(egui::Order::Foreground)
+        .order(egui::Order::Background)
         .show(ctx, |ui| {
             let label = if t.running() { "Training…" } else { "Train" };
             if ui.button(label).clicked() {
                 t.open = !t.open;
             }
         });
+    frame.overlay("train_toggle", shown.response.rect);
     if !t.open {
         return Ok(());
     }
@@ -67,9 +68,19 @@ pub(super) fn training_ui(
                 );
             });
             ui.horizontal(|ui| {
-                let can_start = data.is_some() && !t.running();
+                // A split with no clip cannot train (the demo dataset ships a test split only).
+                let train_clips = train_clips_of(&library);
+                let can_start = train_clips > 0 && !t.running();
                 if ui
                     .add_enabled(can_start, egui::Button::new("Start"))
+                    .on_disabled_hover_text(if data.is_none() {
+                        "open a corpus first"
+                    } else if t.running() {
+                        "a run is going"
+                    } else {
+                        "this dataset's train split is empty: open a corpus with a train split \
+                         (`geomotion corpus`, or a HumanML3D folder)"
+                    })
                     .clicked()
                     && let Some(d) = data.clone()
                 {
@@ -99,18 +110,29 @@ pub(super) fn training_ui(
                     t.cancel();
                 }
             });
+            if data.is_some() && train_clips_of(&library) == 0 {
+                ui.colored_label(
+                    egui::Color32::from_rgb(255, 190, 90),
+                    "this dataset has no train clips: nothing to train on",
+                );
+            }
             let c = &t.curves;
+            // The ETA only while a run goes: a cancelled or paused run shows where it stopped.
+            let eta = if t.running() {
+                format!("ETA {:.0} min", c.eta_s / 60.0)
+            } else {
+                "stopped".to_string()
+            };
             if c.steps > 0 {
                 ui.add(
                     egui::ProgressBar::new(c.step as f32 / c.steps as f32).text(format!(
-                        "{} step {}/{} · ETA {:.0} min · {}",
+                        "{} step {}/{} · {eta} · {}",
                         t.stage.or(t.paused).map_or("", |s| match s {
                             Stage::Tokenizer => "tokenizer",
                             Stage::Captioner => "captioner",
                         }),
                         c.step,
                         c.steps,
-                        c.eta_s / 60.0,
                         c.rate
                     )),
                 );
@@ -153,4 +175,12 @@ pub(super) fn training_ui(
         });
     t.open = open;
     Ok(())
+}
+
+/// Clips in the open dataset's train split (0 without a dataset).
+fn train_clips_of(library: &Library) -> usize {
+    library
+        .dataset
+        .as_ref()
+        .map_or(0, |d| d.split_ids(crate::motion::Split::Train).len())
 }

@@ -75,7 +75,10 @@ pub(super) fn orbit_camera(
             MouseScrollUnit::Pixel => scroll.delta.y / 40.0,
         };
         if lines != 0.0 {
-            cam.distance = (cam.distance * 0.9f32.powf(lines)).clamp(0.5, 40.0);
+            let body = clips
+                .get(Slot::Primary)
+                .map_or(1.7, |clip| body_height(&pose_at(clip, playback.position)));
+            cam.distance = zoom(cam.distance, lines, body);
         }
     }
     if settings.follow_root {
@@ -130,4 +133,35 @@ pub(super) fn fit_viewport(
     if !same {
         camera.viewport = viewport;
     }
+}
+
+/// Height of a pose, metres (`(J, 3)` joints, y up), at least 1 m (a crouch still frames well).
+fn body_height(joints: &[Vec3]) -> f32 {
+    let (lo, hi) = joints
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), j| (lo.min(j.y), hi.max(j.y)));
+    if hi > lo { (hi - lo).max(1.0) } else { 1.7 }
+}
+
+/// The camera distance after `lines` wheel notches (positive: closer), 10 % a notch, kept
+/// between 1.2 and 15 body heights: the wheel cannot take the camera into the skeleton or lose
+/// it in the distance.
+pub(super) fn zoom(distance: f32, lines: f32, body: f32) -> f32 {
+    (distance * 0.9f32.powf(lines)).clamp(1.2 * body, 15.0 * body)
+}
+
+#[test]
+fn the_wheel_stays_outside_the_body_and_within_sight() {
+    let body = body_height(&[Vec3::new(0.0, 0.05, 0.0), Vec3::new(0.1, 1.75, 0.0)]);
+    assert!((body - 1.7).abs() < 1e-6);
+    let mut d = 4.0;
+    for _ in 0..5 {
+        d = zoom(d, 1.0, body);
+    }
+    assert!((d - 4.0 * 0.9f32.powi(5)).abs() < 1e-5, "5 notches: {d}");
+    for _ in 0..50 {
+        d = zoom(d, 1.0, body);
+    }
+    assert!((d - 1.2 * body).abs() < 1e-5, "nearest: {d}");
+    assert!((zoom(4.0, -100.0, body) - 15.0 * body).abs() < 1e-4);
 }

@@ -2,6 +2,7 @@
 //! foot-contact highlight, and an orbit/pan/zoom camera that can follow the root.
 
 mod camera;
+mod labels;
 mod scene;
 mod state;
 mod tint;
@@ -45,7 +46,7 @@ impl Plugin for ViewerPlugin {
             )
             .add_systems(
                 EguiPrimaryContextPass,
-                ui::view_options_ui.in_set(UiSystems::Overlay),
+                (ui::view_options_ui, labels::compare_labels_ui).in_set(UiSystems::Overlay),
             );
     }
 }

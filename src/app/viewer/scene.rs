@@ -144,7 +144,7 @@ pub fn pose_at(clip: &Clip, position: f32) -> [Vec3; N_JOINTS] {
 }
 
 /// Clip shown in a slot and its playhead (the compare clip holds on its last frame).
-fn slot_clip<'a>(clips: &'a LoadedClips, slot: usize) -> Option<(&'a Clip, Vec3)> {
+pub(super) fn slot_clip<'a>(clips: &'a LoadedClips, slot: usize) -> Option<(&'a Clip, Vec3)> {
     match slot {
         0 => clips.get(Slot::Primary).map(|c| (c, Vec3::ZERO)),
         _ => clips.get(Slot::Compare).map(|c| (c, COMPARE_OFFSET)),
