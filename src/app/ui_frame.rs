@@ -164,7 +164,8 @@ pub fn begin_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) ->
     Ok(())
 }
 
-/// Whether a text field has the keyboard, read after every window of this pass has run: a field
+/// Whether a text field has the keyboard (and whether the pointer is on egui), read after every
+/// window of this pass has run: a field
 /// focused by a click in this pass (the review window's, drawn last) already holds the next
 /// frame's keys, so a letter typed right after the click goes into the field and fires no
 /// shortcut. (Read by the panels before the windows, the flag lagged one frame: at the low frame
@@ -172,6 +173,12 @@ pub fn begin_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) ->
 pub fn end_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) -> Result {
     let ctx = contexts.ctx_mut()?;
     frame.keyboard_in_ui = ctx.egui_wants_keyboard_input();
+    // The pointer too, now that the windows of this pass are known.
+    frame.pointer_over_ui |= ctx
+        .pointer_hover_pos()
+        .is_some_and(|p| !frame.free.contains(p))
+        || ctx.egui_wants_pointer_input()
+        || ctx.egui_is_using_pointer();
     Ok(())
 }
 

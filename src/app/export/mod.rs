@@ -326,6 +326,8 @@ fn export_ui(
         .order(egui::Order::Background)
         .show(ctx, |ui| {
             ui.set_max_width((area.width() * 0.5).max(180.0));
+            // Right-aligned: the buttons stay at the corner whatever the notice's width.
+            ui.with_layout(egui::Layout::top_down(egui::Align::Max), |ui| {
             ui.horizontal(|ui| {
                 if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
                     let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
@@ -358,6 +360,7 @@ fn export_ui(
                         .color(egui::Color32::from_gray(200)),
                 );
             }
+            });
         });
     frame.overlay("export", shown.response.rect);
     Ok(())

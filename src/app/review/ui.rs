@@ -84,7 +84,7 @@ pub(super) fn review_ui(
         &library,
         &clips,
         &live,
-        frame.free,
+        frame.window,
         &mut problems,
     );
     Ok(())
@@ -96,20 +96,21 @@ pub(super) const ANNOTATOR_FIELD: &str = "review_annotator";
 /// a widget above it appears mid-edit).
 const EDIT_FIELD: &str = "review_edit";
 
-/// The review window, drawn into `ctx` beside the free area `free`.
+/// The review window, drawn into `ctx`; it first opens at the right of `window` (over the clip's
+/// captions panel, whose references it repeats), leaving the skeleton in view.
 pub(super) fn review_window(
     ctx: &egui::Context,
     review: &mut Review,
     library: &Library,
     clips: &LoadedClips,
     live: &LiveCaption,
-    free: egui::Rect,
+    window: egui::Rect,
     problems: &mut Problems,
 ) {
     let mut open = review.open;
     egui::Window::new("Review captions")
         .open(&mut open)
-        .default_pos(egui::pos2(free.right() - 430.0, free.top() + 50.0))
+        .default_pos(egui::pos2(window.right() - 410.0, window.top() + 30.0))
         .default_width(400.0)
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
