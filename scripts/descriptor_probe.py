@@ -9,9 +9,15 @@ classifier on the same vectors, trained on the train split's whole takes of one 
 accuracy on its test whole takes.
 
     python scripts/descriptor_probe.py CORPUS
+    python scripts/descriptor_probe.py CORPUS --summary   # the captioner's motion summary instead
+
+`--summary` probes what the captioner reads: the descriptor standardised and projected with the
+shipped index (`models/lm/nearest.safetensors`: desc_mean, desc_std, components), each component
+divided by its standard deviation over the index's keys (`NearestIndex::summary`).
 """
 
 import json
+import struct
 import sys
 
 import numpy as np
@@ -28,17 +34,39 @@ def descriptor(corpus, clip, mean, std):
     return np.concatenate(parts)
 
 
-def main(corpus):
+def load_safetensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for key, v in header.items():
+        if key == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        dtype = {"F32": np.float32, "F64": np.float64}[v["dtype"]]
+        out[key] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype=dtype).reshape(v["shape"])
+    return out
+
+
+def main(corpus, summary=False):
     manifest = json.load(open(f"{corpus}/manifest.json"))
     mean, std = np.load(f"{corpus}/Mean.npy"), np.load(f"{corpus}/Std.npy")
+    index = load_safetensors("models/lm/nearest.safetensors") if summary else None
     for dataset in ["bandai-1", "bandai-2"]:
         takes = [e for e in manifest if e["whole_take"] and e["dataset"] == dataset]
         train = [e for e in takes if e["split"] == "train"]
         test = [e for e in takes if e["split"] == "test"]
         xtr = np.stack([descriptor(corpus, e["id"], mean, std) for e in train])
         xte = np.stack([descriptor(corpus, e["id"], mean, std) for e in test])
-        mu, sd = xtr.mean(0), xtr.std(0) + 1e-8
-        xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+        if index is None:
+            mu, sd = xtr.mean(0), xtr.std(0) + 1e-8
+            xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+        else:
+            key_std = np.sqrt((index["keys"].astype(np.float64) ** 2).mean(0))
+            project = lambda x: (
+                ((x - index["desc_mean"]) / index["desc_std"]) @ index["components"] / key_std
+            )
+            xtr, xte = project(xtr), project(xte)
         for label in ["style", "content"]:
             ytr = [e["labels"][label] for e in train]
             yte = [e["labels"][label] for e in test]
@@ -52,4 +80,4 @@ def main(corpus):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], summary="--summary" in sys.argv[2:])
