@@ -101,24 +101,28 @@ pub fn forward_keys(
     }
 }
 
+/// A key message as winit sends it (for tests).
+#[cfg(test)]
+pub fn key_message(code: KeyCode, logical: Key, down: bool) -> KeyboardInput {
+    KeyboardInput {
+        key_code: code,
+        logical_key: logical,
+        state: if down {
+            ButtonState::Pressed
+        } else {
+            ButtonState::Released
+        },
+        text: None,
+        repeat: false,
+        window: Entity::PLACEHOLDER,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key(code: KeyCode, logical: Key, down: bool) -> KeyboardInput {
-        KeyboardInput {
-            key_code: code,
-            logical_key: logical,
-            state: if down {
-                ButtonState::Pressed
-            } else {
-                ButtonState::Released
-            },
-            text: None,
-            repeat: false,
-            window: Entity::PLACEHOLDER,
-        }
-    }
+    use super::key_message as key;
 
     fn a(down: bool) -> KeyboardInput {
         key(KeyCode::KeyA, Key::Character("a".into()), down)

@@ -12,7 +12,7 @@ use bevy_egui::egui;
 use super::ui::{ANNOTATOR_FIELD, review_shortcut, review_window};
 use super::{Review, ReviewSession};
 use crate::app::caption::{CaptionKey, LiveCaption};
-use crate::app::keyboard::{Held, egui_events};
+use crate::app::keyboard::{Held, egui_events, key_message as message};
 use crate::app::library::{Library, LoadedClips, Problems};
 
 struct Studio {
@@ -25,21 +25,6 @@ struct Studio {
     keys: ButtonInput<KeyCode>,
     held: Held,
     keyboard_in_ui: bool,
-}
-
-fn message(code: KeyCode, logical: Key, down: bool) -> KeyboardInput {
-    KeyboardInput {
-        key_code: code,
-        logical_key: logical,
-        state: if down {
-            ButtonState::Pressed
-        } else {
-            ButtonState::Released
-        },
-        text: None,
-        repeat: false,
-        window: Entity::PLACEHOLDER,
-    }
 }
 
 /// Press and release of the key that types `c` (a lowercase letter or a space).
@@ -139,10 +124,17 @@ impl Studio {
             self.live.text = format!("a person waves ({clip}).");
             self.live.done = true;
         }
+        let events = egui_events(&mut self.held, messages);
+        self.pass(events);
+        self.keyboard_in_ui = self.ctx.egui_wants_keyboard_input();
+    }
+
+    /// One egui pass of the review window with these input events.
+    fn pass(&mut self, events: Vec<egui::Event>) {
         let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
         let input = egui::RawInput {
             screen_rect: Some(screen),
-            events: egui_events(&mut self.held, messages),
+            events,
             ..Default::default()
         };
         let Self {
@@ -157,7 +149,6 @@ impl Studio {
         let _ = ctx.run_ui(input, |ui| {
             review_window(ui.ctx(), review, library, clips, live, screen, problems)
         });
-        self.keyboard_in_ui = self.ctx.egui_wants_keyboard_input();
     }
 
     fn type_text(&mut self, text: &str) {
@@ -239,20 +230,7 @@ fn a_decision_before_the_caption_is_refused_visibly() {
     s.keys.clear();
     s.keys.press(KeyCode::KeyA);
     s.review.pending = review_shortcut(&s.review, false, &s.keys);
-    let input = egui::RawInput::default();
-    let Studio {
-        ctx,
-        review,
-        live,
-        library,
-        clips,
-        problems,
-        ..
-    } = &mut s;
-    let free = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 800.0));
-    let _ = ctx.run_ui(input, |ui| {
-        review_window(ui.ctx(), review, library, clips, live, free, problems)
-    });
+    s.pass(Vec::new());
     assert!(!path.exists());
     assert!(
         s.review.message.contains("still being generated"),
