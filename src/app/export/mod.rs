@@ -309,7 +309,7 @@ fn export_ui(
         .capturing
         .load(std::sync::atomic::Ordering::SeqCst);
     if !studio.visible {
-        if export.presentation && !capturing {
+        if export.presentation && !capturing && export.gif.is_none() {
             egui::Area::new(egui::Id::new("present_hint"))
                 .fixed_pos(egui::pos2(area.right() - 170.0, area.bottom() - 24.0))
                 .interactable(false)
