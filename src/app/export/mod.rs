@@ -328,10 +328,16 @@ fn export_ui(
             ui.set_max_width((area.width() * 0.5).max(180.0));
             // Right-aligned: the buttons stay at the corner whatever the notice's width.
             ui.with_layout(egui::Layout::top_down(egui::Align::Max), |ui| {
+            // In the right-aligned layout a row runs right to left: PNG, GIF, Present read left
+            // to right on screen.
             ui.horizontal(|ui| {
-                if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
-                    let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
-                    screenshot_png(&mut commands, &mut export, id, playback.frame());
+                if ui
+                    .button("Present")
+                    .on_hover_text("hide panels, enlarge the caption (P)")
+                    .clicked()
+                {
+                    export.presentation = true;
+                    studio.visible = false;
                 }
                 if ui
                     .button("GIF")
@@ -340,13 +346,9 @@ fn export_ui(
                 {
                     start_gif(&mut export, &clips, &mut studio);
                 }
-                if ui
-                    .button("Present")
-                    .on_hover_text("hide panels, enlarge the caption (P)")
-                    .clicked()
-                {
-                    export.presentation = true;
-                    studio.visible = false;
+                if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
+                    let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
+                    screenshot_png(&mut commands, &mut export, id, playback.frame());
                 }
             });
             // Read again: the PNG button above may have just started a capture.

@@ -5,6 +5,7 @@
 //! (exactly: the checkpoints hold the optimiser state); Cancel stops for good. When a stage
 //! finishes, its model loads into the viewer.
 
+pub mod demo_corpus;
 mod ui;
 
 use std::path::PathBuf;
@@ -290,9 +291,12 @@ pub struct TrainingPlugin;
 impl Plugin for TrainingPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Training>()
+            .init_resource::<demo_corpus::DemoCorpus>()
+            .init_resource::<crate::app::library::Problems>()
             .add_message::<crate::app::tokens::ReloadTokenizer>()
             .add_message::<crate::app::caption::ReloadCaptioner>()
-            .add_systems(Update, drain_training)
+            .add_message::<crate::app::library::OpenDataset>()
+            .add_systems(Update, (drain_training, demo_corpus::finish_build))
             .add_systems(
                 EguiPrimaryContextPass,
                 ui::training_ui.in_set(UiSystems::Overlay),

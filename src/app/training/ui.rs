@@ -2,7 +2,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 
-use super::{Stage, Training};
+use super::{Stage, Training, demo_corpus};
 use crate::app::library::Library;
 use crate::app::tokens::code_color;
 use crate::app::{StudioUi, UiFrame};
@@ -13,6 +13,7 @@ pub(super) fn training_ui(
     mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     mut training: ResMut<Training>,
+    mut demo: ResMut<super::demo_corpus::DemoCorpus>,
     library: Res<Library>,
 ) -> Result {
     if !studio.visible {
@@ -115,6 +116,34 @@ pub(super) fn training_ui(
                     egui::Color32::from_rgb(255, 190, 90),
                     "this dataset has no train clips: nothing to train on",
                 );
+                // The fix, one click away when the shared motion data is beside the studio.
+                match demo_corpus::shared_data() {
+                    Some(from) => {
+                        if ui
+                            .add_enabled(
+                                !demo.building(),
+                                egui::Button::new("Build the demo corpus and open it"),
+                            )
+                            .on_hover_text(format!(
+                                "from {} into {} (about 5 s)",
+                                from.display(),
+                                demo_corpus::corpus_dir().display()
+                            ))
+                            .clicked()
+                        {
+                            demo.start(from, demo_corpus::corpus_dir());
+                        }
+                    }
+                    None => {
+                        ui.label(
+                            "build one with `geomotion data build --from SHARED/data --out DIR`, \
+                             then File → Open dataset…",
+                        );
+                    }
+                }
+            }
+            if !demo.status.is_empty() {
+                ui.label(egui::RichText::new(&demo.status).size(12.0));
             }
             let c = &t.curves;
             // The ETA only while a run goes: a cancelled or paused run shows where it stopped.
