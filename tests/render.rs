@@ -251,7 +251,9 @@ fn overlap(a: [f32; 4], b: [f32; 4]) -> f32 {
 
 fn inside(r: [f32; 4], outer: [f32; 4]) -> bool {
     const SLACK: f32 = 1.0;
-    r[0] >= outer[0] - SLACK && r[1] >= outer[1] - SLACK && r[2] <= outer[2] + SLACK
+    r[0] >= outer[0] - SLACK
+        && r[1] >= outer[1] - SLACK
+        && r[2] <= outer[2] + SLACK
         && r[3] <= outer[3] + SLACK
 }
 
@@ -282,13 +284,26 @@ fn studio_layout_fits_1024x600_1366x768_1920x1080() {
         let panels = named_rects(&layout["panels"]);
         let overlays = named_rects(&layout["overlays"]);
         println!("{w}×{h}: view {view:?}\n  panels {panels:?}\n  overlays {overlays:?}");
-        for name in ["menu", "browser", "captions", "timeline", "transport", "plots"] {
+        for name in [
+            "menu",
+            "browser",
+            "captions",
+            "timeline",
+            "transport",
+            "plots",
+        ] {
             assert!(
                 panels.iter().any(|(n, _)| n == name),
                 "{w}×{h}: no {name} panel"
             );
         }
-        for name in ["view_options", "train_toggle", "review_toggle", "live_caption", "export"] {
+        for name in [
+            "view_options",
+            "train_toggle",
+            "review_toggle",
+            "live_caption",
+            "export",
+        ] {
             assert!(
                 overlays.iter().any(|(n, _)| n == name),
                 "{w}×{h}: no {name} overlay"
@@ -300,7 +315,10 @@ fn studio_layout_fits_1024x600_1366x768_1920x1080() {
         );
         for (group, within, list) in [("panel", window, &panels), ("overlay", view, &overlays)] {
             for (i, (a, ra)) in list.iter().enumerate() {
-                assert!(inside(*ra, within), "{w}×{h}: {group} {a} {ra:?} outside {within:?}");
+                assert!(
+                    inside(*ra, within),
+                    "{w}×{h}: {group} {a} {ra:?} outside {within:?}"
+                );
                 for (b, rb) in &list[i + 1..] {
                     assert!(
                         overlap(*ra, *rb) < 1.0,

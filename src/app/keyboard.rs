@@ -167,7 +167,10 @@ mod tests {
         // Shift+End the same way: End arrives with Shift.
         let shift = |d| key(KeyCode::ShiftLeft, Key::Shift, d);
         let end = |d| key(KeyCode::End, Key::End, d);
-        let events = egui_events(&mut held, &[shift(true), end(true), end(false), shift(false)]);
+        let events = egui_events(
+            &mut held,
+            &[shift(true), end(true), end(false), shift(false)],
+        );
         let keys = key_events(&events);
         assert!(
             keys.contains(&(egui::Key::End, true, egui::Modifiers::SHIFT)),
@@ -187,7 +190,10 @@ mod tests {
             !events.iter().any(|e| matches!(e, egui::Event::Text(_))),
             "{events:?}"
         );
-        let space = egui_events(&mut Held::default(), &[key(KeyCode::Space, Key::Space, true)]);
+        let space = egui_events(
+            &mut Held::default(),
+            &[key(KeyCode::Space, Key::Space, true)],
+        );
         assert_eq!(space[0], egui::Event::Text(" ".into()));
     }
 }

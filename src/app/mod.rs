@@ -71,24 +71,25 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
                 ..default()
             })
             .set(WindowPlugin {
-        primary_window: Some(Window {
-            title: export::TITLE.into(),
-            resolution: WindowResolution::new(size.0, size.1),
-            // Smaller than this, panels overlap (`window_fit`); a render takes its own size.
-            resize_constraints: if interactive {
-                bevy::window::WindowResizeConstraints {
-                    min_width: window_fit::MIN_SIZE.x,
-                    min_height: window_fit::MIN_SIZE.y,
+                primary_window: Some(Window {
+                    title: export::TITLE.into(),
+                    resolution: WindowResolution::new(size.0, size.1),
+                    // Smaller than this, panels overlap (`window_fit`); a render takes its own size.
+                    resize_constraints: if interactive {
+                        bevy::window::WindowResizeConstraints {
+                            min_width: window_fit::MIN_SIZE.x,
+                            min_height: window_fit::MIN_SIZE.y,
+                            ..default()
+                        }
+                    } else {
+                        default()
+                    },
                     ..default()
-                }
-            } else {
-                default()
-            },
-            ..default()
-        }),
-        exit_condition: ExitCondition::OnPrimaryClosed,
-        ..default()
-    }))
+                }),
+                exit_condition: ExitCondition::OnPrimaryClosed,
+                ..default()
+            }),
+    )
     .add_plugins(EguiPlugin::default())
     // egui gets its own full-window camera (`spawn_ui_camera`), not the 3-D one.
     .insert_resource(EguiGlobalSettings {

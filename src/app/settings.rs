@@ -54,7 +54,10 @@ impl StudioSettings {
         let mut s = Self::load_from(&path);
         change(&mut s);
         if let Err(e) = s.save_to(&path) {
-            bevy::log::warn!("could not save the studio settings in {}: {e}", path.display());
+            bevy::log::warn!(
+                "could not save the studio settings in {}: {e}",
+                path.display()
+            );
         }
     }
 }

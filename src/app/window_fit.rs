@@ -82,7 +82,10 @@ fn the_window_fits_common_screens() {
     assert_eq!(fit(wanted, Vec2::new(1920.0, 1080.0)), wanted);
     // A 1366×768 laptop: the whole window is on screen, title bar and taskbar included.
     let s = fit(wanted, Vec2::new(1366.0, 768.0));
-    assert!(s.x <= 1366.0 - 40.0 && s.y <= 768.0 - 96.0 && s.y >= 600.0, "{s}");
+    assert!(
+        s.x <= 1366.0 - 40.0 && s.y <= 768.0 - 96.0 && s.y >= 600.0,
+        "{s}"
+    );
     // Smaller than the layout's minimum: the minimum (the window overhangs).
     assert_eq!(fit(wanted, Vec2::new(800.0, 480.0)), MIN_SIZE);
 }

@@ -161,6 +161,9 @@ mod tests {
         .unwrap();
         assert_eq!(a.as_tensor().to_vec1::<f32>().unwrap(), vec![1.0, -2.0]);
         let moved = b.as_tensor().to_vec1::<f32>().unwrap();
-        assert!((moved[0] - 2.9).abs() < 1e-5 && (moved[1] - 3.9).abs() < 1e-5, "{moved:?}");
+        assert!(
+            (moved[0] - 2.9).abs() < 1e-5 && (moved[1] - 3.9).abs() < 1e-5,
+            "{moved:?}"
+        );
     }
 }

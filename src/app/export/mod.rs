@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bevy::prelude::*;
-use bevy::window::PrimaryWindow;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
@@ -86,9 +86,7 @@ fn screenshot_png(commands: &mut Commands, export: &mut Export, clip: &str, fram
     commands
         .spawn(Screenshot::primary_window())
         .observe(save_to_disk(path.clone()))
-        .observe(move |_: On<ScreenshotCaptured>| {
-            capturing.store(false, Ordering::SeqCst)
-        });
+        .observe(move |_: On<ScreenshotCaptured>| capturing.store(false, Ordering::SeqCst));
     export.message = format!("saved {}", path.display());
 }
 
@@ -305,9 +303,7 @@ fn export_ui(
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let area = frame.free;
-    let capturing = export
-        .capturing
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let capturing = export.capturing.load(std::sync::atomic::Ordering::SeqCst);
     if !studio.visible {
         if export.presentation && !capturing && export.gif.is_none() {
             egui::Area::new(egui::Id::new("present_hint"))
@@ -328,40 +324,40 @@ fn export_ui(
             ui.set_max_width((area.width() * 0.5).max(180.0));
             // Right-aligned: the buttons stay at the corner whatever the notice's width.
             ui.with_layout(egui::Layout::top_down(egui::Align::Max), |ui| {
-            // In the right-aligned layout a row runs right to left: PNG, GIF, Present read left
-            // to right on screen.
-            ui.horizontal(|ui| {
-                if ui
-                    .button("Present")
-                    .on_hover_text("hide panels, enlarge the caption (P)")
-                    .clicked()
-                {
-                    export.presentation = true;
-                    studio.visible = false;
+                // In the right-aligned layout a row runs right to left: PNG, GIF, Present read left
+                // to right on screen.
+                ui.horizontal(|ui| {
+                    if ui
+                        .button("Present")
+                        .on_hover_text("hide panels, enlarge the caption (P)")
+                        .clicked()
+                    {
+                        export.presentation = true;
+                        studio.visible = false;
+                    }
+                    if ui
+                        .button("GIF")
+                        .on_hover_text(
+                            "the clip's playback with its caption (G); MP4 too with ffmpeg",
+                        )
+                        .clicked()
+                    {
+                        start_gif(&mut export, &clips, &mut studio);
+                    }
+                    if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
+                        let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
+                        screenshot_png(&mut commands, &mut export, id, playback.frame());
+                    }
+                });
+                // Read again: the PNG button above may have just started a capture.
+                let capturing = export.capturing.load(std::sync::atomic::Ordering::SeqCst);
+                if !export.message.is_empty() && !capturing {
+                    ui.label(
+                        egui::RichText::new(&export.message)
+                            .size(12.0)
+                            .color(egui::Color32::from_gray(200)),
+                    );
                 }
-                if ui
-                    .button("GIF")
-                    .on_hover_text("the clip's playback with its caption (G); MP4 too with ffmpeg")
-                    .clicked()
-                {
-                    start_gif(&mut export, &clips, &mut studio);
-                }
-                if ui.button("PNG").on_hover_text("screenshot (F12)").clicked() {
-                    let id = clips.primary.as_ref().map_or("studio", |c| c.id.as_str());
-                    screenshot_png(&mut commands, &mut export, id, playback.frame());
-                }
-            });
-            // Read again: the PNG button above may have just started a capture.
-            let capturing = export
-                .capturing
-                .load(std::sync::atomic::Ordering::SeqCst);
-            if !export.message.is_empty() && !capturing {
-                ui.label(
-                    egui::RichText::new(&export.message)
-                        .size(12.0)
-                        .color(egui::Color32::from_gray(200)),
-                );
-            }
             });
         });
     frame.overlay("export", shown.response.rect);

@@ -71,14 +71,14 @@ fn tap(c: char) -> [KeyboardInput; 2] {
             Key::Character(c.to_string().into())
         }
     };
-    [message(code, logical(), true), message(code, logical(), false)]
+    [
+        message(code, logical(), true),
+        message(code, logical(), false),
+    ]
 }
 
 fn named(code: KeyCode, key: Key) -> [KeyboardInput; 2] {
-    [
-        message(code, key.clone(), true),
-        message(code, key, false),
-    ]
+    [message(code, key.clone(), true), message(code, key, false)]
 }
 
 impl Studio {
@@ -178,7 +178,10 @@ fn typing_in_the_fields_fires_no_shortcut_and_the_jsonl_is_exact() {
     s.focus(egui::Id::new(ANNOTATOR_FIELD));
     s.type_text("jake areki");
     assert_eq!(s.review.annotator, "jake areki");
-    assert!(!path.exists(), "a letter typed into the name field decided a clip");
+    assert!(
+        !path.exists(),
+        "a letter typed into the name field decided a clip"
+    );
     assert_eq!(s.review.session.as_ref().unwrap().current(), Some("clip_a"));
     s.frame(&named(KeyCode::Escape, Key::Escape));
     assert!(!s.keyboard_in_ui, "Escape leaves the name field");
@@ -188,8 +191,14 @@ fn typing_in_the_fields_fires_no_shortcut_and_the_jsonl_is_exact() {
     assert_eq!(s.review.session.as_ref().unwrap().current(), Some("clip_b"));
     // E opens clip_b's caption selected; what is typed replaces it; Enter saves.
     s.frame(&tap('e'));
-    assert!(s.keyboard_in_ui, "E gives the edit field the keyboard at once");
-    assert_eq!(s.review.editing.as_deref(), Some("a person waves (clip_b)."));
+    assert!(
+        s.keyboard_in_ui,
+        "E gives the edit field the keyboard at once"
+    );
+    assert_eq!(
+        s.review.editing.as_deref(),
+        Some("a person waves (clip_b).")
+    );
     s.type_text("a person bows");
     assert_eq!(s.review.editing.as_deref(), Some("a person bows"));
     s.frame(&named(KeyCode::Enter, Key::Enter));
@@ -204,7 +213,12 @@ fn typing_in_the_fields_fires_no_shortcut_and_the_jsonl_is_exact() {
     let mut lines = Vec::new();
     for line in text.lines() {
         let (head, tail) = line.split_once(r#""time":"#).expect("a time field");
-        assert!(tail.trim_end_matches('}').chars().all(|c| c.is_ascii_digit()), "{line}");
+        assert!(
+            tail.trim_end_matches('}')
+                .chars()
+                .all(|c| c.is_ascii_digit()),
+            "{line}"
+        );
         lines.push(format!("{head}\"time\":T}}"));
     }
     let expected = [

@@ -136,7 +136,9 @@ pub(super) fn review_window(
                             "start"
                         }),
                     )
-                    .on_disabled_hover_text("type your name first: every decision is saved under it");
+                    .on_disabled_hover_text(
+                        "type your name first: every decision is saved under it",
+                    );
                 if start.clicked() {
                     crate::app::settings::remember_annotator(review.annotator.trim());
                     match library.dataset.as_ref() {
@@ -273,7 +275,8 @@ pub(super) fn review_window(
                 });
                 if act.is_none() {
                     act = review.pending.take().filter(|a| {
-                        let needs_caption = matches!(a, Action::Accept | Action::Edit | Action::Reject);
+                        let needs_caption =
+                            matches!(a, Action::Accept | Action::Edit | Action::Reject);
                         if needs_caption && generated.is_none() {
                             review.message = format!(
                                 "{a:?} not applied: the caption is still being generated \
@@ -295,10 +298,12 @@ pub(super) fn review_window(
                         let id = egui::Id::new(EDIT_FIELD);
                         let mut state =
                             egui::text_edit::TextEditState::load(ui.ctx(), id).unwrap_or_default();
-                        state.cursor.set_char_range(Some(egui::text::CCursorRange::two(
-                            egui::text::CCursor::new(0),
-                            egui::text::CCursor::new(g.chars().count()),
-                        )));
+                        state
+                            .cursor
+                            .set_char_range(Some(egui::text::CCursorRange::two(
+                                egui::text::CCursor::new(0),
+                                egui::text::CCursor::new(g.chars().count()),
+                            )));
                         state.store(ui.ctx(), id);
                         ui.memory_mut(|m| m.request_focus(id));
                         review.editing = Some(g.clone());

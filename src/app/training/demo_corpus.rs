@@ -107,5 +107,9 @@ fn the_demo_corpus_builds_in_the_background_and_opens() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let demo = app.world().resource::<DemoCorpus>();
-    assert!(!demo.building() && demo.status.starts_with("built"), "{}", demo.status);
+    assert!(
+        !demo.building() && demo.status.starts_with("built"),
+        "{}",
+        demo.status
+    );
 }

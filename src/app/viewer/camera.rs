@@ -137,9 +137,9 @@ pub(super) fn fit_viewport(
 
 /// Height of a pose, metres (`(J, 3)` joints, y up), at least 1 m (a crouch still frames well).
 fn body_height(joints: &[Vec3]) -> f32 {
-    let (lo, hi) = joints
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), j| (lo.min(j.y), hi.max(j.y)));
+    let (lo, hi) = joints.iter().fold((f32::MAX, f32::MIN), |(lo, hi), j| {
+        (lo.min(j.y), hi.max(j.y))
+    });
     if hi > lo { (hi - lo).max(1.0) } else { 1.7 }
 }
 
