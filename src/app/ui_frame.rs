@@ -122,17 +122,11 @@ impl UiFrame {
         self.overlays.push((name, rect));
     }
 
-    /// Takes what `root` left free, records the panel's rectangle, and refreshes the pointer
-    /// flag.
-    pub fn finish(&mut self, ctx: &egui::Context, root: &egui::Ui) {
+    /// Takes what `root` left free and records the panel's rectangle.
+    pub fn finish(&mut self, root: &egui::Ui) {
         let (before, after) = (root.max_rect(), root.available_rect_before_wrap());
         self.panels.push((self.naming, taken(before, after)));
         self.free = after;
-        self.pointer_over_ui = ctx
-            .pointer_hover_pos()
-            .is_some_and(|p| !self.free.contains(p))
-            || ctx.egui_wants_pointer_input()
-            || ctx.egui_is_using_pointer();
     }
 }
 
@@ -160,21 +154,18 @@ pub fn begin_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) ->
     frame.window = frame.free;
     frame.panels.clear();
     frame.overlays.clear();
-    frame.pointer_over_ui = false;
     Ok(())
 }
 
-/// Whether a text field has the keyboard (and whether the pointer is on egui), read after every
-/// window of this pass has run: a field
-/// focused by a click in this pass (the review window's, drawn last) already holds the next
+/// Whether a text field has the keyboard and whether the pointer is on a panel or window, read
+/// once after every window of this pass has run: a field focused by a click in this pass (the review window's, drawn last) already holds the next
 /// frame's keys, so a letter typed right after the click goes into the field and fires no
 /// shortcut. (Read by the panels before the windows, the flag lagged one frame: at the low frame
 /// rates of a software renderer the first letter typed both fired its shortcut and was typed.)
 pub fn end_ui_frame(mut contexts: EguiContexts, mut frame: ResMut<UiFrame>) -> Result {
     let ctx = contexts.ctx_mut()?;
     frame.keyboard_in_ui = ctx.egui_wants_keyboard_input();
-    // The pointer too, now that the windows of this pass are known.
-    frame.pointer_over_ui |= ctx
+    frame.pointer_over_ui = ctx
         .pointer_hover_pos()
         .is_some_and(|p| !frame.free.contains(p))
         || ctx.egui_wants_pointer_input()

@@ -109,9 +109,15 @@ fn gif_progress_title(export: Res<Export>, mut windows: Query<&mut Window, With<
     let Ok(mut window) = windows.single_mut() else {
         return;
     };
-    let title = export.gif.as_ref().map_or(TITLE.to_string(), gif_title);
-    if window.title != title {
-        window.title = title;
+    match &export.gif {
+        Some(g) => {
+            let title = gif_title(g);
+            if window.title != title {
+                window.title = title;
+            }
+        }
+        None if window.title != TITLE => window.title = TITLE.to_string(),
+        None => {}
     }
 }
 

@@ -43,7 +43,7 @@ pub(super) fn menu_ui(
             ui.label(egui::RichText::new("GeoMotion Studio").strong());
         });
     });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }
 
@@ -131,7 +131,7 @@ pub(super) fn browser_ui(
                     }
                 });
         });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }
 
@@ -178,7 +178,7 @@ pub(super) fn captions_ui(
                 ui.separator();
             }
         });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }
 

@@ -71,6 +71,6 @@ pub(super) fn transport_ui(
         }
         ui.add_space(2.0);
     });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }

@@ -65,7 +65,7 @@ pub(super) fn plots_ui(
                 _ => gram_column(ui, tokens),
             }
         });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }
 

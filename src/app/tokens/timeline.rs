@@ -133,6 +133,6 @@ pub(super) fn timeline_ui(
         }
         ui.add_space(2.0);
     });
-    frame.finish(ctx, &root);
+    frame.finish(&root);
     Ok(())
 }

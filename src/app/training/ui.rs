@@ -41,6 +41,11 @@ pub(super) fn training_ui(
         .default_width(460.0)
         .show(ctx, |ui| {
             let data = library.dataset.as_ref().map(|d| d.root().to_path_buf());
+            // A split with no clip cannot train (the demo dataset ships a test split only).
+            let train_clips = library
+                .dataset
+                .as_ref()
+                .map_or(0, |d| d.split_ids(crate::motion::Split::Train).len());
             ui.label(match &data {
                 Some(d) => format!("corpus: {} (train split)", d.display()),
                 None => "open a corpus first".into(),
@@ -69,8 +74,6 @@ pub(super) fn training_ui(
                 );
             });
             ui.horizontal(|ui| {
-                // A split with no clip cannot train (the demo dataset ships a test split only).
-                let train_clips = train_clips_of(&library);
                 let can_start = train_clips > 0 && !t.running();
                 if ui
                     .add_enabled(can_start, egui::Button::new("Start"))
@@ -111,7 +114,7 @@ pub(super) fn training_ui(
                     t.cancel();
                 }
             });
-            if data.is_some() && train_clips_of(&library) == 0 {
+            if data.is_some() && train_clips == 0 {
                 ui.colored_label(
                     egui::Color32::from_rgb(255, 190, 90),
                     "this dataset has no train clips: nothing to train on",
@@ -204,12 +207,4 @@ pub(super) fn training_ui(
         });
     t.open = open;
     Ok(())
-}
-
-/// Clips in the open dataset's train split (0 without a dataset).
-fn train_clips_of(library: &Library) -> usize {
-    library
-        .dataset
-        .as_ref()
-        .map_or(0, |d| d.split_ids(crate::motion::Split::Train).len())
 }
