@@ -131,11 +131,17 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
     if train_steps > 0 {
         let cap = fresh()?;
         let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-        let pairs = crate::lm::data::load_pairs(&demo, Split::Test, &dvq, None, &mut |_, _| {})?;
+        let pairs = crate::lm::data::load_pairs(
+            &demo,
+            Split::Test,
+            &dvq,
+            &crate::lm::data::no_context,
+            &mut |_, _| {},
+        )?;
         let ex: Vec<_> = pairs
             .iter()
             .take(8)
-            .map(|p| cap.example(&p.codes, None, &p.caption, 32))
+            .map(|p| cap.example(&p.codes, &p.context, &p.caption, 32))
             .collect::<Result<_, _>>()?;
         let batch: Vec<_> = ex.iter().collect();
         let seq: usize = ex.iter().map(|e| e.prompt.len() + e.caption.len()).sum();

@@ -72,6 +72,11 @@ pub struct TrainArgs {
     /// `src/lm/summary.rs`). Off by default: the captioner reads the codes only.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     summary_tokens: Option<u64>,
+    /// Make the captioner retrieval-augmented: its prompt gives the first captions of this many
+    /// nearest training takes after the motion (SmallCap-style; see `src/lm/context.rs`). In
+    /// training a take's own source is left out. Off by default.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+    retrieved: Option<u64>,
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -180,6 +185,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         init: a.init,
         stop_at: a.stop_at,
         summary_tokens: a.summary_tokens.map(|t| t as usize),
+        retrieved: a.retrieved.map(|n| n as usize),
     };
     let cancel = cancel_on_ctrlc()?;
     eprintln!(
@@ -315,8 +321,10 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let t1 = Instant::now();
     let codes = dvq.encode(features.as_slice())?;
     let index = load_nearest_index(&model_path(&a.model))?;
-    let summary = index.as_ref().and_then(|i| i.summary(features.as_slice()));
-    let scored = cap.generate_scored(&codes, summary.as_deref(), MAX_NEW_TOKENS, &mut |_| true)?;
+    let context = cap
+        .context(index.as_ref(), features.as_slice(), None)
+        .with_context(|| label.clone())?;
+    let scored = cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?;
     let near = index.as_ref().and_then(|i| i.query(features.as_slice()));
     let c = scored.confidence;
     let doubts = crate::eval::doubt::doubts(&scored.text, &c, near.as_ref());
@@ -575,14 +583,11 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             Some((dvq, cap, index)) => {
                 let f = Features::load(&ds.features_path(&e.id))?;
                 let codes = dvq.encode(f.as_slice())?;
-                let summary = index.as_ref().and_then(|i| i.summary(f.as_slice()));
+                let context = cap
+                    .context(index.as_ref(), f.as_slice(), None)
+                    .with_context(|| e.id.clone())?;
                 (
-                    Some(cap.generate_scored(
-                        &codes,
-                        summary.as_deref(),
-                        MAX_NEW_TOKENS,
-                        &mut |_| true,
-                    )?),
+                    Some(cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?),
                     index.as_ref().and_then(|i| i.query(f.as_slice())),
                 )
             }

@@ -166,6 +166,7 @@ mod tests {
                     ("style".to_string(), "normal".to_string()),
                 ]),
                 mirrored: false,
+                source: "bandai/dataset-2/dataset-2_walk_normal_003.bvh.gz".into(),
             },
             distance,
             far_distance: 30.0,

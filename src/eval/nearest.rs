@@ -41,6 +41,10 @@ pub struct IndexedTake {
     /// Manifest labels (`content`, `style`, `description`).
     pub labels: BTreeMap<String, String>,
     pub mirrored: bool,
+    /// Its source file (shared by a take's mirrored copy and windows); empty in indexes saved
+    /// before sources were kept.
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -141,6 +145,7 @@ impl NearestIndex {
                 id: e.id,
                 labels: e.labels,
                 mirrored: e.mirrored,
+                source: e.source,
             })
             .collect();
         Ok(Self {
@@ -177,21 +182,38 @@ impl NearestIndex {
     /// The nearest training take to a motion given as raw `(T, 263)` features (`T ≥ 1`), or
     /// `None` when there are no frames.
     pub fn query(&self, features: &[f32]) -> Option<Neighbour> {
-        if self.is_empty() {
-            return None;
-        }
-        let q = self.project(features)?;
-        let (i, d2) = self
+        self.nearest(features, 1, None).into_iter().next()
+    }
+
+    /// The `n` nearest training takes to a motion given as raw `(T, 263)` features, nearest
+    /// first (ties in index order), leaving out takes whose source is `exclude_source` (a
+    /// training take asking for its neighbours leaves out itself, its mirrored copy and its
+    /// windows' take). Empty when there are no frames or no take is left.
+    pub fn nearest(
+        &self,
+        features: &[f32],
+        n: usize,
+        exclude_source: Option<&str>,
+    ) -> Vec<Neighbour> {
+        let Some(q) = self.project(features) else {
+            return Vec::new();
+        };
+        let mut d2: Vec<(usize, f32)> = self
             .keys
             .chunks_exact(self.k)
-            .map(|key| sq_dist(key, &q))
             .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        Some(Neighbour {
-            take: self.meta.takes[i].clone(),
-            distance: d2.sqrt(),
-            far_distance: self.meta.far_distance,
-        })
+            .filter(|(i, _)| exclude_source != Some(self.meta.takes[*i].source.as_str()))
+            .map(|(i, key)| (i, sq_dist(key, &q)))
+            .collect();
+        d2.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        d2.into_iter()
+            .take(n)
+            .map(|(i, d2)| Neighbour {
+                take: self.meta.takes[i].clone(),
+                distance: d2.sqrt(),
+                far_distance: self.meta.far_distance,
+            })
+            .collect()
     }
 
     /// Width of [`Self::summary`]: the number of principal components.
@@ -545,5 +567,21 @@ mod tests {
         }
         let f = features(&held_out[0].id);
         assert_eq!(index.summary(f.as_slice()), loaded.summary(f.as_slice()));
+        // Several neighbours, nearest first; a train take leaving out its own source (itself
+        // and its mirrored copy) gets other takes, the next ones in the same order.
+        let own = &takes[0];
+        let f = features(&own.id);
+        let all = index.nearest(f.as_slice(), 4, None);
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].take.id, own.id);
+        assert_eq!(all[0].take.source, own.source);
+        assert!(all.windows(2).all(|w| w[0].distance <= w[1].distance));
+        let others = index.nearest(f.as_slice(), 2, Some(&own.source));
+        assert_eq!(others.len(), 2);
+        assert!(others.iter().all(|n| n.take.source != own.source));
+        let rest: Vec<_> = all.iter().filter(|n| n.take.source != own.source).collect();
+        assert_eq!(others[0], *rest[0]);
+        assert_eq!(loaded.nearest(f.as_slice(), 2, Some(&own.source)), others);
+        assert!(index.nearest(&[], 2, None).is_empty());
     }
 }

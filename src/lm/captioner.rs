@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::config::LlamaConfig;
+use super::context::{MAX_RETRIEVED, MotionContext};
 use super::error::{LmError, Result};
 use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
@@ -67,6 +68,14 @@ pub struct CaptionerConfig {
     /// captioners that read the codes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummaryConfig>,
+    /// Retrieval augmentation: how many first captions of the nearest training takes the
+    /// prompt gives ([`super::context`]); 0 (absent) in captioners that do not read them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retrieved: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl CaptionerConfig {
@@ -99,6 +108,12 @@ impl CaptionerConfig {
         }
         if let Some(s) = &self.summary {
             s.validate()?;
+        }
+        if self.retrieved > MAX_RETRIEVED {
+            return Err(format!(
+                "retrieved = {} is not in 0..={MAX_RETRIEVED}",
+                self.retrieved
+            ));
         }
         Ok(())
     }
@@ -196,6 +211,7 @@ impl Captioner {
             mode,
             lora: lora.clone(),
             summary: None,
+            retrieved: 0,
         };
         Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)
     }
@@ -479,10 +495,12 @@ impl Captioner {
 
     /// `Generate text: <start> <motion_id_c…> <end> \n ` as ids, for codes `(N,)`; a captioner
     /// that reads a motion summary has its soft tokens' slots (`<mask>` ids, replaced by the
-    /// summary's embeddings) right after `<start>`.
+    /// summary's embeddings) right after `<start>`, and a retrieval-augmented one the first
+    /// [`CaptionerConfig::retrieved`] of `context.retrieved` after `<end>`
+    /// (`<end> Similar motions: a | b \n `).
     ///
     /// Errors: a code ≥ K.
-    pub fn prompt(&self, codes: &[u32]) -> Result<Vec<u32>> {
+    pub fn prompt(&self, codes: &[u32], context: &MotionContext) -> Result<Vec<u32>> {
         if let Some(&c) = codes.iter().find(|&&c| c as usize >= self.config.nb_code) {
             return Err(LmError::Weights(format!(
                 "motion code {c} is outside the captioner's codebook (K = {})",
@@ -496,31 +514,39 @@ impl Captioner {
         ids.extend(std::iter::repeat_n(mask, slots));
         ids.extend(codes.iter().map(|&c| self.motion_token(c)));
         ids.push(self.end_token());
+        if self.config.retrieved > 0 {
+            let n = self.config.retrieved.min(context.retrieved.len());
+            let shown = MotionContext {
+                summary: None,
+                retrieved: context.retrieved[..n].to_vec(),
+            };
+            ids.extend(self.encode_text(&shown.retrieved_text())?);
+        }
         ids.extend_from_slice(&self.separator_ids);
         Ok(ids)
     }
 
-    /// A training example: prompt for `codes` (and the motion's `(dim,)` summary, which a
-    /// captioner that reads one needs), and `caption` + eos.
+    /// A training example: prompt for `codes` (and the motion's context: its `(dim,)` summary,
+    /// which a captioner that reads one needs, and retrieved captions), and `caption` + eos.
     pub fn example(
         &self,
         codes: &[u32],
-        summary: Option<&[f32]>,
+        context: &MotionContext,
         caption: &str,
         max_caption_tokens: usize,
     ) -> Result<Example> {
         let mut caption_ids = self.encode_text(caption.trim())?;
         caption_ids.truncate(max_caption_tokens);
         caption_ids.push(self.special.eos);
-        if self.summary.is_some() && summary.is_none() {
+        if self.summary.is_some() && context.summary.is_none() {
             return Err(LmError::Data(
                 "this captioner reads a motion summary and the example has none".into(),
             ));
         }
         Ok(Example {
-            prompt: self.prompt(codes)?,
+            prompt: self.prompt(codes, context)?,
             caption: caption_ids,
-            summary: summary.map(<[f32]>::to_vec),
+            summary: context.summary.clone(),
         })
     }
 
@@ -611,28 +637,49 @@ impl Captioner {
     pub fn generate(
         &self,
         codes: &[u32],
-        summary: Option<&[f32]>,
+        context: &MotionContext,
         max_new: usize,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<String> {
-        Ok(self.generate_scored(codes, summary, max_new, on_text)?.text)
+        Ok(self.generate_scored(codes, context, max_new, on_text)?.text)
+    }
+
+    /// What this captioner reads beside the codes of a motion given as raw `(T, 263)`
+    /// features, from its nearest-take `index`: the summary if it reads one, its
+    /// [`CaptionerConfig::retrieved`] nearest takes' first captions (takes of `exclude_source`
+    /// left out: training only).
+    ///
+    /// Errors: it needs the index and there is none; no frames.
+    pub fn context(
+        &self,
+        index: Option<&crate::eval::nearest::NearestIndex>,
+        features: &[f32],
+        exclude_source: Option<&str>,
+    ) -> Result<MotionContext> {
+        MotionContext::from_index(
+            index,
+            features,
+            self.summary.is_some(),
+            self.config.retrieved,
+            exclude_source,
+        )
     }
 
     /// [`Self::generate`] with how sure the model was of each token it chose (see
-    /// [`Confidence`]). `summary` is the motion's `(dim,)` summary
-    /// ([`crate::eval::nearest::NearestIndex::summary`]), needed by a captioner that reads one
-    /// ([`Self::summary_dim`]) and ignored by the others.
+    /// [`Confidence`]). `context` ([`Self::context`]) holds the motion's `(dim,)` summary,
+    /// needed by a captioner that reads one ([`Self::summary_dim`]) and ignored by the others,
+    /// and the retrieved captions a retrieval-augmented captioner reads.
     ///
     /// Errors: a code ≥ K; a summary missing or of the wrong width.
     pub fn generate_scored(
         &self,
         codes: &[u32],
-        summary: Option<&[f32]>,
+        context: &MotionContext,
         max_new: usize,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<ScoredCaption> {
-        let prompt = self.prompt(codes)?;
-        let soft = self.soft_tokens(&[summary])?;
+        let prompt = self.prompt(codes, context)?;
+        let soft = self.soft_tokens(&[context.summary.as_deref()])?;
         let mut dec = self.decoder()?;
         let (mut next, mut logp) = dec.feed(&prompt, soft.as_ref(), true)?;
         let mut out: Vec<u32> = Vec::new();
@@ -669,9 +716,14 @@ impl Captioner {
     /// Timing of a forced greedy run: prefill of the prompt for `codes` (with a zero motion
     /// summary when the captioner reads one: the time does not depend on its values), then
     /// exactly `new_tokens` greedy tokens whatever they are (eos included), as the latency
-    /// benchmark measures it. The summary's projection is timed with the prefill.
+    /// benchmark measures it. The summary's projection is timed with the prefill. A
+    /// retrieval-augmented captioner's prompt carries that many copies of a typical caption.
     pub fn timed_greedy(&self, codes: &[u32], new_tokens: usize) -> Result<GreedyTiming> {
-        let prompt = self.prompt(codes)?;
+        let typical = MotionContext {
+            summary: None,
+            retrieved: vec!["a person walks forward, in a happy way".into(); self.config.retrieved],
+        };
+        let prompt = self.prompt(codes, &typical)?;
         let zeros = vec![0.0f32; self.summary_dim().unwrap_or(0)];
         let t0 = std::time::Instant::now();
         let soft = self.soft_tokens(&[Some(&zeros)])?;

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::context::MotionContext;
 use super::error::{LmError, Result};
 use crate::dvq::Tokenizer;
 use crate::motion::import::captions::CaptionKind;
@@ -26,9 +27,9 @@ pub struct CaptionPair {
     /// The clip's label group for balanced sampling: `dataset/content` when the manifest
     /// carries a content label (Bandai), else the dataset (`cmu`), else `""`.
     pub group: String,
-    /// The clip's motion summary ([`crate::lm::summary`]), when pairs were loaded for a
-    /// captioner that reads one.
-    pub summary: Option<Vec<f32>>,
+    /// What the captioner reads beside the codes ([`super::context`]): the motion summary and
+    /// retrieved captions, when pairs were loaded for a captioner that reads them.
+    pub context: MotionContext,
 }
 
 /// Sampling weights of caption kinds and of windows (training).
@@ -94,8 +95,9 @@ pub fn label_group(dataset: &str, labels: &std::collections::BTreeMap<String, St
     }
 }
 
-/// Kind and whole-take flag of each caption, from `manifest.json` when the corpus has one.
-type CaptionInfo = HashMap<String, (bool, String, Vec<(String, CaptionKind)>)>;
+/// Per clip, from `manifest.json` when the corpus has one: whole-take flag, label group, source
+/// file and each caption with its kind.
+type CaptionInfo = HashMap<String, (bool, String, String, Vec<(String, CaptionKind)>)>;
 
 fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
     if !corpus.join("manifest.json").exists() {
@@ -108,22 +110,31 @@ fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
             .map(|e| {
                 let caps = e.captions.into_iter().map(|c| (c.text, c.kind)).collect();
                 let group = label_group(&e.dataset, &e.labels);
-                (e.id, (e.whole_take, group, caps))
+                (e.id, (e.whole_take, group, e.source, caps))
             })
             .collect(),
     ))
 }
 
-/// Every (clip, caption) pair of `split`, clips encoded with `tokenizer` and, with `summaries`,
-/// summarised by that nearest-take index. Clips shorter than one code or without captions are
-/// left out. `progress(done, total)` is called per clip.
+/// What a clip's pairs carry beside the codes, from its raw `(T, 263)` features and its source
+/// file (the clip id in a corpus without a manifest).
+pub type ContextOf<'a> = dyn Fn(&[f32], &str) -> Result<MotionContext> + 'a;
+
+/// For a captioner that reads the codes only.
+pub fn no_context(_: &[f32], _: &str) -> Result<MotionContext> {
+    Ok(MotionContext::default())
+}
+
+/// Every (clip, caption) pair of `split`, clips encoded with `tokenizer` and given what
+/// `context` gives them (e.g. [`super::Captioner::context`]). Clips shorter than one code or
+/// without captions are left out. `progress(done, total)` is called per clip.
 ///
-/// Errors: an unreadable corpus, manifest or clip (named).
+/// Errors: an unreadable corpus, manifest or clip (named); `context`'s errors, with the clip.
 pub fn load_pairs(
     corpus: &Path,
     split: Split,
     tokenizer: &Tokenizer,
-    summaries: Option<&crate::eval::nearest::NearestIndex>,
+    context: &ContextOf,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<CaptionPair>> {
     let ds = Dataset::open(corpus)?;
@@ -133,11 +144,12 @@ pub fn load_pairs(
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         progress(n, ids.len());
-        let (whole_take, group, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
-            Some((w, g, c)) => (*w, g.clone(), c.clone()),
+        let (whole_take, group, source, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
+            Some((w, g, s, c)) => (*w, g.clone(), s.clone(), c.clone()),
             None => (
                 true,
                 String::new(),
+                id.to_string(),
                 ds.captions(id)?
                     .into_iter()
                     .map(|c| (c.text, CaptionKind::HumanSentence))
@@ -152,7 +164,8 @@ pub fn load_pairs(
             continue;
         }
         let codes = tokenizer.encode(f.as_slice())?;
-        let summary = summaries.and_then(|i| i.summary(f.as_slice()));
+        let ctx =
+            context(f.as_slice(), &source).map_err(|e| LmError::Data(format!("clip {id}: {e}")))?;
         for (caption, kind) in captions {
             out.push(CaptionPair {
                 id: id.to_string(),
@@ -161,7 +174,7 @@ pub fn load_pairs(
                 kind,
                 whole_take,
                 group: group.clone(),
-                summary: summary.clone(),
+                context: ctx.clone(),
             });
         }
     }

@@ -16,6 +16,7 @@
 //! | `infer/` | inference engine: merged weights in f32/Q8_0, dispatched SIMD kernels, in-place KV cache |
 //! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
 //! | `motion_vocab.rs` | motion tokens: sparse projection of the codebook, orthonormal loss |
+//! | `context.rs` | what the captioner reads beside the codes: summary, retrieved captions |
 //! | `captioner.rs` | backbone + motion vocabulary: prompt, caption loss, greedy decoding |
 //! | `backbone.rs` | the default backbone (SmolLM2 GGUF) with its tokenizer |
 //! | `data.rs` | (codes, caption, kind) pairs of a corpus split |
@@ -24,6 +25,7 @@
 pub mod backbone;
 pub mod captioner;
 pub mod config;
+pub mod context;
 pub mod data;
 pub mod error;
 pub mod gguf;

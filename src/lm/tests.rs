@@ -6,6 +6,7 @@ use candle_core::{D, Device, IndexOp, Tensor};
 
 use crate::testdata::max_abs_diff;
 
+use super::context::MotionContext;
 use super::gguf::load_gguf;
 use super::llama::Llama;
 use super::resolve::{SMOLLM2_GGUF, resolve};
@@ -247,7 +248,7 @@ fn demo_test_pairs(dvq: &crate::dvq::Tokenizer) -> Vec<super::data::CaptionPair>
         &demo(),
         crate::motion::Split::Test,
         dvq,
-        None,
+        &super::data::no_context,
         &mut |_, _| {},
     )
     .unwrap()
@@ -295,7 +296,10 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     }
     let examples: Vec<_> = chosen
         .iter()
-        .map(|p| cap.example(&p.codes, None, &p.caption, 32).unwrap())
+        .map(|p| {
+            cap.example(&p.codes, &MotionContext::default(), &p.caption, 32)
+                .unwrap()
+        })
         .collect();
     let batch: Vec<_> = examples.iter().collect();
 
@@ -365,14 +369,14 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     // Decoding always terminates within its budget, and streams what it returns.
     let mut streamed = String::new();
     let caption = cap
-        .generate(&chosen[0].codes, None, 12, &mut |s| {
+        .generate(&chosen[0].codes, &MotionContext::default(), 12, &mut |s| {
             streamed = s.to_string();
             true
         })
         .unwrap();
     assert_eq!(caption, streamed);
     let n_tokens = cap
-        .example(&[], None, &caption, 100)
+        .example(&[], &MotionContext::default(), &caption, 100)
         .map(|e| e.caption.len())
         .unwrap_or(0);
     assert!(
@@ -622,7 +626,10 @@ fn gpt2_captioner_trains_and_decodes() {
     let examples: Vec<_> = pairs
         .iter()
         .take(8)
-        .map(|p| cap.example(&p.codes, None, &p.caption, 24).unwrap())
+        .map(|p| {
+            cap.example(&p.codes, &MotionContext::default(), &p.caption, 24)
+                .unwrap()
+        })
         .collect();
     let batch: Vec<_> = examples.iter().collect();
     let mut opt = AdamW::new(&cap.param_groups()).unwrap();
@@ -653,7 +660,9 @@ fn gpt2_captioner_trains_and_decodes() {
     let moved = max_abs_diff(cap.text_embedding(), &text_before);
     assert_eq!(moved, 0.0, "text rows are frozen");
     let caption = cap
-        .generate(&pairs[0].codes, None, 40, &mut |_| true)
+        .generate(&pairs[0].codes, &MotionContext::default(), 40, &mut |_| {
+            true
+        })
         .unwrap();
     eprintln!("GPT-2 tiny caption: {caption:?}");
 }
@@ -690,7 +699,7 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         kind: CaptionKind::Template,
         whole_take,
         group: group.into(),
-        summary: None,
+        context: MotionContext::default(),
     };
     let pairs: Vec<CaptionPair> = (0..9)
         .map(|_| pair("bandai-2/walk", true))
@@ -766,6 +775,7 @@ fn init_starts_from_a_finished_run() {
         init,
         stop_at: None,
         summary_tokens: None,
+        retrieved: None,
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&request(dirs.0.path(), 3, None), &dev, &cancel, &mut |_| {}).unwrap();
@@ -817,6 +827,7 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
         init: None,
         stop_at: Some(1),
         summary_tokens: Some(2),
+        retrieved: None,
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&req, &dev, &cancel, &mut |_| {}).unwrap();
@@ -847,19 +858,32 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
     let codes = dvq.encode(f.as_slice()).unwrap();
     let summary = index.summary(f.as_slice()).unwrap();
     let with = cap
-        .generate(&codes, Some(&summary), 6, &mut |_| true)
+        .generate(
+            &codes,
+            &MotionContext::summary(summary.clone()),
+            6,
+            &mut |_| true,
+        )
         .unwrap();
     let e = cap
-        .generate(&codes, None, 6, &mut |_| true)
+        .generate(&codes, &MotionContext::default(), 6, &mut |_| true)
         .unwrap_err()
         .to_string();
     assert!(e.contains("motion summary"), "{e}");
     let short = cap
-        .generate(&codes, Some(&summary[..3]), 6, &mut |_| true)
+        .generate(
+            &codes,
+            &MotionContext::summary(summary[..3].to_vec()),
+            6,
+            &mut |_| true,
+        )
         .unwrap_err();
     assert!(short.to_string().contains("width 3"), "{short}");
     // The soft tokens reach the model: the loss of one example moves with its summary.
-    let ex = |s: &[f32]| cap.example(&codes, Some(s), &with, 16).unwrap();
+    let ex = |s: &[f32]| {
+        cap.example(&codes, &MotionContext::summary(s.to_vec()), &with, 16)
+            .unwrap()
+    };
     let loss = |e: &super::captioner::Example| {
         cap.caption_loss(&[e])
             .unwrap()
@@ -869,4 +893,109 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
     };
     let other: Vec<f32> = summary.iter().map(|v| -3.0 * v).collect();
     assert_ne!(loss(&ex(&summary)), loss(&ex(&other)));
+}
+
+/// A retrieval-augmented captioner ([`super::context`]) on a small real corpus (the dataset-2
+/// waves with the left hand and walks turning left, with their mirrors) and the tiny GPT-2:
+/// `--retrieved 1` (the tiny model has 128 positions) records the count and saves the
+/// nearest-take index; its training pairs read neighbours from other sources only; the prompt
+/// gives the first retrieved caption after `<end>` (a second is not read); the saved captioner captions through
+/// its context, and says so when its index is missing.
+#[test]
+fn retrieval_captioner_reads_neighbours_from_other_takes() {
+    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    let dev = Device::Cpu;
+    let corpus =
+        crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
+    let out = tempfile::tempdir().unwrap();
+    let req = LmTrainRequest {
+        data: corpus.path().to_path_buf(),
+        split: crate::motion::Split::Train,
+        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
+        backbone: Some(gpt2_tiny()),
+        out: out.path().to_path_buf(),
+        mode: super::FineTune::Lora,
+        lora: super::lora::LoraConfig::default(),
+        train: LmTrainConfig {
+            steps: 2,
+            batch_size: 2,
+            ..Default::default()
+        },
+        resume: false,
+        init: None,
+        stop_at: None,
+        summary_tokens: None,
+        retrieved: Some(1),
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    train(&req, &dev, &cancel, &mut |_| {}).unwrap();
+    let (cfg, _) = read_checkpoint(out.path(), &dev).unwrap();
+    assert_eq!(cfg.captioner.retrieved, 1);
+    assert_eq!(cfg.captioner.summary, None);
+    let index = crate::eval::nearest::NearestIndex::load(out.path())
+        .unwrap()
+        .expect("the index beside the checkpoint");
+    let (cap, _) = load_captioner(out.path(), Some(&gpt2_tiny()), None, &dev).unwrap();
+    let dvq = shipped_dvq(&dev);
+    // Training pairs: two captions from takes of other sources.
+    let manifest = crate::motion::import::corpus::read_manifest(corpus.path()).unwrap();
+    let source_of = |id: &str| manifest.iter().find(|e| e.id == id).unwrap().source.clone();
+    let pairs = super::data::load_pairs(
+        corpus.path(),
+        crate::motion::Split::Train,
+        &dvq,
+        &|f, source| cap.context(Some(&index), f, Some(source)),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    for p in &pairs {
+        assert_eq!(p.context.retrieved.len(), 1, "{}", p.id);
+        assert_eq!(p.context.summary, None);
+    }
+    let own = &pairs[0];
+    let ds = crate::motion::Dataset::open(corpus.path()).unwrap();
+    let f = crate::motion::Features::load(&ds.features_path(&own.id)).unwrap();
+    let expected: Vec<String> = index
+        .nearest(f.as_slice(), 1, Some(&source_of(&own.id)))
+        .into_iter()
+        .map(|n| n.take.caption)
+        .collect();
+    assert_eq!(own.context.retrieved, expected);
+    // The prompt: `… <end> Similar motions: a | b \n ` — only the first two captions.
+    let ctx = |caps: &[&str]| MotionContext {
+        summary: None,
+        retrieved: caps.iter().map(|c| c.to_string()).collect(),
+    };
+    let codes = &own.codes;
+    let two = cap.prompt(codes, &ctx(&["a person walks."])).unwrap();
+    let three = cap
+        .prompt(codes, &ctx(&["a person walks", "a person waves"]))
+        .unwrap();
+    let bare = cap.prompt(codes, &MotionContext::default()).unwrap();
+    assert_eq!(two, three);
+    assert_ne!(two, bare);
+    let end = two.iter().position(|&t| t == cap.end_token()).unwrap();
+    assert_eq!(&two[..=end], &bare[..=end]);
+    let tail = &two[end + 1..];
+    let sep_len = bare.len() - end - 1;
+    let text_ids = &tail[..tail.len() - sep_len];
+    let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
+    let decoded = backbone.tokenizer.decode(text_ids, false).unwrap();
+    assert_eq!(decoded, " Similar motions: a person walks");
+    // Captioning a held-out take through the captioner's own context.
+    let id = ds.split_ids(crate::motion::Split::Test)[0].to_string();
+    let f = crate::motion::Features::load(&ds.features_path(&id)).unwrap();
+    let context = cap.context(Some(&index), f.as_slice(), None).unwrap();
+    assert_eq!(context.retrieved.len(), 1);
+    assert_eq!(
+        context.retrieved[0],
+        index.query(f.as_slice()).unwrap().take.caption
+    );
+    let codes = dvq.encode(f.as_slice()).unwrap();
+    cap.generate(&codes, &context, 4, &mut |_| true).unwrap();
+    let e = cap
+        .context(None, f.as_slice(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nearest-take index"), "{e}");
 }

@@ -129,6 +129,10 @@ pub struct LmTrainRequest {
     /// its width is the nearest-take index's components) if it has none (a fresh one, or one
     /// started from `init`). Ignored with `resume`.
     pub summary_tokens: Option<usize>,
+    /// Make the captioner retrieval-augmented: its prompt gives this many first captions of the
+    /// nearest training takes ([`super::context`]; in training a take's own source left out).
+    /// Ignored with `resume`.
+    pub retrieved: Option<usize>,
 }
 
 /// What the progress callback receives.
@@ -178,12 +182,7 @@ impl Buckets {
             .zip(cfg.weights.weights(pairs))
             .map(|(p, w)| {
                 Ok((
-                    cap.example(
-                        &p.codes,
-                        p.summary.as_deref(),
-                        &p.caption,
-                        cfg.max_caption_tokens,
-                    )?,
+                    cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?,
                     w,
                 ))
             })
@@ -282,7 +281,15 @@ pub fn train(
     // A captioner that reads a motion summary reads it through the nearest-take index it trained
     // with: built once at the start, saved beside the checkpoint, reloaded on resume.
     let add = if opt_state { None } else { req.summary_tokens };
-    let wants = cap.summary_dim().or(add.map(|_| 0));
+    if let Some(n) = req.retrieved.filter(|_| !opt_state) {
+        cap.config.retrieved = n;
+        cap.config.validate().map_err(LmError::Data)?;
+        ckpt.captioner = cap.config.clone();
+    }
+    let wants = cap
+        .summary_dim()
+        .or(add.map(|_| 0))
+        .or((cap.config.retrieved > 0).then_some(0));
     let index = match wants {
         None => None,
         Some(_) => {
@@ -306,8 +313,9 @@ pub fn train(
                 cap.add_summary(s, ckpt.train.seed ^ 0x5_0AA)?;
                 ckpt.captioner = cap.config.clone();
             }
-            let dim = cap.summary_dim().unwrap_or(0);
-            if index.components() != dim {
+            if let Some(dim) = cap.summary_dim()
+                && index.components() != dim
+            {
                 return Err(LmError::Data(format!(
                     "the captioner reads a motion summary of {dim} values; the nearest-take index \
                      of {} gives {}",
@@ -330,7 +338,7 @@ pub fn train(
         &req.data,
         req.split,
         &dvq,
-        index.as_ref(),
+        &|f, source| cap.context(index.as_ref(), f, Some(source)),
         &mut |done, total| progress(&LmProgress::Preparing { done, total }),
     )?;
     let buckets = Buckets::new(&cap, &pairs, cfg)?;

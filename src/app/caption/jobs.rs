@@ -134,11 +134,14 @@ pub(super) fn track_selection(
     let tx = live.tx.clone();
     let index = live.index.clone();
     crate::app::background::spawn("caption", move || {
-        let summary = index.as_ref().and_then(|i| i.summary(&features));
-        let r = cap.generate_scored(&codes, summary.as_deref(), MAX_NEW_TOKENS, &mut |s| {
-            let _ = tx.send(CaptionMsg::Partial(key.clone(), s.to_string()));
-            !cancel.load(Ordering::Relaxed)
-        });
+        let r = cap
+            .context(index.as_deref(), &features, None)
+            .and_then(|context| {
+                cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |s| {
+                    let _ = tx.send(CaptionMsg::Partial(key.clone(), s.to_string()));
+                    !cancel.load(Ordering::Relaxed)
+                })
+            });
         let r = r
             .map(|scored| (scored, index.and_then(|i| i.query(&features))))
             .map_err(|e| e.to_string());

@@ -180,6 +180,7 @@ impl Training {
                         init: None,
                         stop_at: None,
                         summary_tokens: None,
+                        retrieved: None,
                     };
                     crate::lm::train::train(&req, &device, &cancel, &mut |p| {
                         let _ = tx.send(TrainMsg::Lm(p.clone()));

@@ -1,0 +1,122 @@
+//! What the captioner reads beside the motion codes: the motion summary ([`super::summary`])
+//! and, in a retrieval-augmented captioner, the first captions of the nearest training takes
+//! written into the prompt as text.
+//!
+//! Retrieval augmentation follows SmallCap (Ramos et al., CVPR 2023, "SmallCap: Lightweight
+//! Image Captioning Prompted with Retrieval Augmentation"): the captions of the nearest training
+//! items are given to the language model in the prompt ("Similar images show …"), so the model
+//! learns when to copy one and when the motion says otherwise. The neighbours come from the
+//! captioner's nearest-take index ([`NearestIndex::nearest`]); in training a take leaves out
+//! its own source (itself, its mirrored copy, its windows' take), so it sees neighbours as a
+//! held-out take will.
+
+use super::error::{LmError, Result};
+use crate::eval::nearest::NearestIndex;
+
+/// Text between the motion and the retrieved captions.
+pub const RETRIEVED_PREFIX: &str = " Similar motions: ";
+/// Between two retrieved captions.
+pub const RETRIEVED_SEPARATOR: &str = " | ";
+/// Most retrieved captions a captioner may read.
+pub const MAX_RETRIEVED: usize = 16;
+
+/// The inputs beside the codes of one motion. `Default` is none (a captioner that reads the
+/// codes only).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MotionContext {
+    /// `(dim,)` motion summary ([`NearestIndex::summary`]).
+    pub summary: Option<Vec<f32>>,
+    /// First captions of the nearest training takes, nearest first.
+    pub retrieved: Vec<String>,
+}
+
+impl MotionContext {
+    /// A context with a summary only.
+    pub fn summary(summary: Vec<f32>) -> Self {
+        Self {
+            summary: Some(summary),
+            retrieved: Vec::new(),
+        }
+    }
+
+    /// The context of a motion given as raw `(T, 263)` features, read from `index`: its summary
+    /// when `summary`, and the first captions of its `retrieved` nearest training takes (takes
+    /// of `exclude_source` left out).
+    ///
+    /// Errors: a summary or captions are wanted and there is no index, or no frames.
+    pub fn from_index(
+        index: Option<&NearestIndex>,
+        features: &[f32],
+        summary: bool,
+        retrieved: usize,
+        exclude_source: Option<&str>,
+    ) -> Result<Self> {
+        if !summary && retrieved == 0 {
+            return Ok(Self::default());
+        }
+        let index = index.ok_or_else(|| {
+            LmError::Data(
+                "this captioner reads its nearest-take index (nearest.safetensors, nearest.json), \
+                 which is missing from its folder"
+                    .into(),
+            )
+        })?;
+        let no_frames = || LmError::Data("the motion has no frames".into());
+        let summary = if summary {
+            Some(index.summary(features).ok_or_else(no_frames)?)
+        } else {
+            None
+        };
+        let retrieved = index
+            .nearest(features, retrieved, exclude_source)
+            .into_iter()
+            .map(|n| n.take.caption)
+            .collect();
+        Ok(Self { summary, retrieved })
+    }
+
+    /// The retrieved captions as prompt text: `" Similar motions: a | b | c"` (each trimmed of
+    /// spaces and a final full stop), or `""` when there are none.
+    pub fn retrieved_text(&self) -> String {
+        if self.retrieved.is_empty() {
+            return String::new();
+        }
+        let caps: Vec<&str> = self
+            .retrieved
+            .iter()
+            .map(|c| c.trim().trim_end_matches('.').trim_end())
+            .collect();
+        format!("{RETRIEVED_PREFIX}{}", caps.join(RETRIEVED_SEPARATOR))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retrieved_captions_are_written_nearest_first_without_final_stops() {
+        let c = MotionContext {
+            summary: None,
+            retrieved: vec![
+                " a person walks forward. ".into(),
+                "a person bows, in a tired way.".into(),
+            ],
+        };
+        assert_eq!(
+            c.retrieved_text(),
+            " Similar motions: a person walks forward | a person bows, in a tired way"
+        );
+        assert_eq!(MotionContext::default().retrieved_text(), "");
+    }
+
+    #[test]
+    fn a_context_that_needs_the_index_says_so_when_it_is_missing() {
+        let e = MotionContext::from_index(None, &[0.0; 263], false, 2, None).unwrap_err();
+        assert!(e.to_string().contains("nearest-take index"), "{e}");
+        assert_eq!(
+            MotionContext::from_index(None, &[0.0; 263], false, 0, None).unwrap(),
+            MotionContext::default()
+        );
+    }
+}
