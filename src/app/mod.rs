@@ -138,6 +138,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         EguiPrimaryContextPass,
         (
             ui_frame::begin_ui_frame.in_set(UiSystems::Begin),
+            window_fit::too_small_ui.in_set(UiSystems::Overlay),
             ui_frame::end_ui_frame.in_set(UiSystems::End),
         ),
     )

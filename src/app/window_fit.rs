@@ -76,6 +76,58 @@ pub fn remember_size(
     }
 }
 
+/// The notice shown while the window is smaller than [`MIN_SIZE`] (a screen smaller than the
+/// minimum, or a window manager that ignores the size constraint), or `None`.
+pub fn too_small_notice(window: Vec2) -> Option<String> {
+    (window.x + 0.5 < MIN_SIZE.x || window.y + 0.5 < MIN_SIZE.y).then(|| {
+        format!(
+            "This window is {:.0}×{:.0}; the studio is laid out for at least {:.0}×{:.0}, so \
+             panels may overlap. Enlarge the window or hide the panels (P).",
+            window.x, window.y, MIN_SIZE.x, MIN_SIZE.y
+        )
+    })
+}
+
+/// Says so, at the top of the view, while the window is smaller than [`MIN_SIZE`] (interactive
+/// runs with the panels shown).
+pub fn too_small_ui(
+    mut contexts: bevy_egui::EguiContexts,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    studio: Res<crate::app::ui_frame::StudioUi>,
+    mut frame: ResMut<crate::app::ui_frame::UiFrame>,
+) -> Result {
+    let Ok(window) = windows.single() else {
+        return Ok(());
+    };
+    let size = Vec2::new(window.resolution.width(), window.resolution.height());
+    let (Some(text), true) = (too_small_notice(size), studio.visible) else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_mut()?;
+    let area = frame.free;
+    let shown = bevy_egui::egui::Area::new(bevy_egui::egui::Id::new("window_too_small"))
+        .fixed_pos(area.center_top() + bevy_egui::egui::vec2(0.0, 8.0))
+        .pivot(bevy_egui::egui::Align2::CENTER_TOP)
+        .order(bevy_egui::egui::Order::Background)
+        .interactable(false)
+        .show(ctx, |ui| {
+            ui.set_max_width(area.width() - 16.0);
+            bevy_egui::egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.colored_label(bevy_egui::egui::Color32::from_rgb(255, 200, 90), text);
+            });
+        });
+    frame.overlay("window_too_small", shown.response.rect);
+    Ok(())
+}
+
+#[test]
+fn a_window_below_the_minimum_says_so() {
+    assert_eq!(too_small_notice(MIN_SIZE), None);
+    assert_eq!(too_small_notice(Vec2::new(1366.0, 768.0)), None);
+    let n = too_small_notice(Vec2::new(800.0, 600.0)).unwrap();
+    assert!(n.contains("800×600") && n.contains("1024×600"), "{n}");
+}
+
 #[test]
 fn the_window_fits_common_screens() {
     let wanted = Vec2::new(1440.0, 900.0);

@@ -48,11 +48,13 @@ pub struct Export {
     /// Presentation mode: panels hidden, caption enlarged.
     pub presentation: bool,
     pub message: String,
+    /// The file the message says was saved: clicking the message opens its folder.
+    pub saved: Option<PathBuf>,
     /// A PNG is being captured: notices and hints stay out of it.
     capturing: Arc<std::sync::atomic::AtomicBool>,
     gif: Option<GifCapture>,
-    tx: Sender<Result<String, String>>,
-    rx: Receiver<Result<String, String>>,
+    tx: Sender<Result<(String, PathBuf), String>>,
+    rx: Receiver<Result<(String, PathBuf), String>>,
 }
 
 impl Default for Export {
@@ -61,11 +63,20 @@ impl Default for Export {
         Self {
             presentation: false,
             message: String::new(),
+            saved: None,
             capturing: Default::default(),
             gif: None,
             tx,
             rx,
         }
+    }
+}
+
+impl Export {
+    /// A notice that is not about a saved file.
+    fn say(&mut self, message: impl Into<String>) {
+        self.message = message.into();
+        self.saved = None;
     }
 }
 
@@ -88,6 +99,7 @@ fn screenshot_png(commands: &mut Commands, export: &mut Export, clip: &str, fram
         .observe(save_to_disk(path.clone()))
         .observe(move |_: On<ScreenshotCaptured>| capturing.store(false, Ordering::SeqCst));
     export.message = format!("saved {}", path.display());
+    export.saved = Some(path);
 }
 
 /// The window title while a GIF records: its progress and how to cancel (the panels are hidden
@@ -123,7 +135,7 @@ fn gif_progress_title(export: Res<Export>, mut windows: Query<&mut Window, With<
 
 fn start_gif(export: &mut Export, clips: &LoadedClips, studio: &mut StudioUi) {
     let Some(clip) = clips.primary.as_ref() else {
-        export.message = "no clip to export".into();
+        export.say("no clip to export");
         return;
     };
     export.gif = Some(GifCapture {
@@ -136,7 +148,7 @@ fn start_gif(export: &mut Export, clips: &LoadedClips, studio: &mut StudioUi) {
     });
     // The GIF shows what presentation mode shows: skeleton and caption.
     studio.visible = false;
-    export.message = format!("recording {}…", clip.id);
+    export.say(format!("recording {}…", clip.id));
 }
 
 /// Keys: F12 screenshot, G GIF, P presentation mode.
@@ -152,7 +164,8 @@ fn export_keys(
     if let Some(g) = &export.gif {
         if keys.just_pressed(KeyCode::Escape) {
             studio.visible = g.was_visible && !export.presentation;
-            export.message = format!("GIF of {} cancelled", g.clip);
+            let notice = format!("GIF of {} cancelled", g.clip);
+            export.say(notice);
             export.gif = None;
         }
         return;
@@ -183,7 +196,10 @@ fn drive_gif(
 ) {
     while let Ok(r) = export.rx.try_recv() {
         match r {
-            Ok(m) => export.message = m,
+            Ok((m, path)) => {
+                export.message = m;
+                export.saved = Some(path);
+            }
             Err(e) => problems.push(e),
         }
     }
@@ -219,7 +235,7 @@ fn drive_gif(
     }
     let g = export.gif.take().expect("checked");
     studio.visible = g.was_visible && !export.presentation;
-    export.message = format!("encoding {} frames…", g.frames.len());
+    export.say(format!("encoding {} frames…", g.frames.len()));
     crate::app::background::spawn("export", move || {
         let shots = std::mem::take(&mut *g.shots.lock().expect("not poisoned"));
         let _ = tx.send(encode(&g.clip, shots));
@@ -227,7 +243,11 @@ fn drive_gif(
 }
 
 /// Writes the GIF (half size, 10 fps) and, when ffmpeg is installed, an MP4.
-fn encode(clip: &str, mut shots: Vec<(usize, image::RgbaImage)>) -> Result<String, String> {
+/// Returns the notice and the GIF's path.
+fn encode(
+    clip: &str,
+    mut shots: Vec<(usize, image::RgbaImage)>,
+) -> Result<(String, PathBuf), String> {
     use image::codecs::gif::{GifEncoder, Repeat};
     shots.sort_by_key(|s| s.0);
     let dir = export_dir();
@@ -255,7 +275,7 @@ fn encode(clip: &str, mut shots: Vec<(usize, image::RgbaImage)>) -> Result<Strin
     if let Some(mp4) = ffmpeg_mp4(&base, &shots) {
         msg.push_str(&format!(" and {}", mp4.display()));
     }
-    Ok(msg)
+    Ok((msg, gif_path))
 }
 
 /// Pipes the frames to `ffmpeg` (if installed) as an H.264 MP4 at 10 fps.
@@ -358,11 +378,24 @@ fn export_ui(
                 // Read again: the PNG button above may have just started a capture.
                 let capturing = export.capturing.load(std::sync::atomic::Ordering::SeqCst);
                 if !export.message.is_empty() && !capturing {
-                    ui.label(
-                        egui::RichText::new(&export.message)
-                            .size(12.0)
-                            .color(egui::Color32::from_gray(200)),
-                    );
+                    let text = egui::RichText::new(&export.message).size(12.0);
+                    match export.saved.clone() {
+                        Some(path) => {
+                            let folder = path.parent().unwrap_or(&path).to_path_buf();
+                            let link = ui
+                                .link(text)
+                                .on_hover_text(format!("open {}", folder.display()));
+                            if link.clicked()
+                                && let Err(e) = opener::open(&folder)
+                            {
+                                export.message = format!("cannot open {}: {e}", folder.display());
+                                export.saved = None;
+                            }
+                        }
+                        None => {
+                            ui.label(text.color(egui::Color32::from_gray(200)));
+                        }
+                    }
                 }
             });
         });

@@ -83,6 +83,10 @@ pub(super) fn drain_token_jobs(mut tokens: ResMut<Tokens>, mut problems: ResMut<
             TokenJob::UsageProgress(split, done, total) => {
                 tokens.usage_progress = Some((split, done, total));
             }
+            TokenJob::UsageCancelled(split) => {
+                tokens.usage_progress = None;
+                tokens.usage_skipped = Some(split);
+            }
             TokenJob::Usage(r) => {
                 tokens.usage_progress = None;
                 match r {
@@ -155,19 +159,26 @@ pub(super) fn track_usage(library: Res<Library>, mut tokens: ResMut<Tokens>) {
     let split = open_split(&library);
     let have = tokens.usage.as_ref().is_some_and(|u| u.split == split);
     let running = tokens.usage_progress.is_some_and(|(s, _, _)| s == split);
-    if have || running {
+    if have || running || tokens.usage_skipped == Some(split) {
         return;
     }
     tokens.usage_progress = Some((split, 0, 0));
+    // A fresh flag: a job of another split still winding down keeps its own.
+    tokens.usage_cancel = Default::default();
+    let cancel = tokens.usage_cancel.clone();
     let tx = tokens.tx.clone();
     let root = ds.root().to_path_buf();
     crate::app::background::spawn("tokens", move || {
-        let r = (|| -> Result<SplitUsage, String> {
+        // `Ok(None)`: cancelled.
+        let r = (|| -> Result<Option<SplitUsage>, String> {
             let ds = Dataset::open(&root).map_err(|e| e.to_string())?;
             let ids = ds.split_ids(split);
             let mut counts = vec![0u64; tok.nb_code()];
             let mut clips = 0;
             for (i, id) in ids.iter().enumerate() {
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(None);
+                }
                 let path = ds.features_path(id);
                 let f = Features::load(&path).map_err(|e| e.to_string())?;
                 if f.frames() >= tok.frames_per_code() {
@@ -184,15 +195,19 @@ pub(super) fn track_usage(library: Res<Library>, mut tokens: ResMut<Tokens>) {
                 }
             }
             let (perplexity, used_pct, _) = usage_stats(&counts);
-            Ok(SplitUsage {
+            Ok(Some(SplitUsage {
                 split,
                 counts,
                 perplexity,
                 used_pct,
                 clips,
-            })
+            }))
         })();
-        let _ = tx.send(TokenJob::Usage(r));
+        let _ = tx.send(match r {
+            Ok(None) => TokenJob::UsageCancelled(split),
+            Ok(Some(u)) => TokenJob::Usage(Ok(u)),
+            Err(e) => TokenJob::Usage(Err(e)),
+        });
     });
 }
 

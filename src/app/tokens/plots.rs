@@ -153,12 +153,28 @@ fn usage_column(ui: &mut egui::Ui, tokens: &mut Tokens) {
         ui.checkbox(&mut tokens.sort_usage, "sort by count");
     });
     if let Some((split, done, total)) = tokens.usage_progress {
-        ui.add(
-            egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!(
-                "encoding the {} split: {done}/{total}",
-                split.name()
-            )),
-        );
+        ui.horizontal(|ui| {
+            if ui.button("Cancel").clicked() {
+                tokens
+                    .usage_cancel
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!(
+                    "encoding the {} split: {done}/{total}",
+                    split.name()
+                )),
+            );
+        });
+    } else if let Some(split) = tokens.usage_skipped
+        && tokens.usage.as_ref().is_none_or(|u| u.split != split)
+    {
+        ui.horizontal(|ui| {
+            ui.label(format!("usage of the {} split was cancelled", split.name()));
+            if ui.button("Compute").clicked() {
+                tokens.usage_skipped = None;
+            }
+        });
     }
     let Some(u) = &tokens.usage else {
         return;

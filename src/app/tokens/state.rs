@@ -74,6 +74,10 @@ pub struct Tokens {
     pub usage: Option<SplitUsage>,
     /// `(done, total)` while the usage job runs, and for which split.
     pub usage_progress: Option<(Split, usize, usize)>,
+    /// Set to stop the running usage job.
+    pub usage_cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// The split whose usage the user cancelled: not recomputed until they ask.
+    pub usage_skipped: Option<Split>,
     pub gram: Option<GramView>,
     /// The captioner's motion-token embeddings, once the captioner is loaded.
     pub lm_gram: Option<GramView>,
@@ -105,6 +109,8 @@ impl Default for Tokens {
             pending_clip: None,
             usage: None,
             usage_progress: None,
+            usage_cancel: Default::default(),
+            usage_skipped: None,
             gram: None,
             lm_gram: None,
             show_lm_gram: false,
@@ -154,6 +160,8 @@ pub(super) enum TokenJob {
     Loaded(Result<(Arc<Tokenizer>, GramView), String>),
     Clip(Result<ClipTokens, String>),
     UsageProgress(Split, usize, usize),
+    /// The usage job of this split stopped on cancel.
+    UsageCancelled(Split),
     Usage(Result<SplitUsage, String>),
     Primitive(Result<Primitive, String>),
 }
