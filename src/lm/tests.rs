@@ -797,6 +797,33 @@ fn init_starts_from_a_finished_run() {
     }
 }
 
+/// A 3-step LoRA run of the tiny GPT-2 on the train split of `corpus`, with the shipped
+/// tokenizer, into `out`.
+fn small_corpus_request(
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+) -> super::train::LmTrainRequest {
+    super::train::LmTrainRequest {
+        data: corpus.to_path_buf(),
+        split: crate::motion::Split::Train,
+        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
+        backbone: Some(gpt2_tiny()),
+        out: out.to_path_buf(),
+        mode: super::FineTune::Lora,
+        lora: super::lora::LoraConfig::default(),
+        train: super::train::LmTrainConfig {
+            steps: 3,
+            batch_size: 2,
+            ..Default::default()
+        },
+        resume: false,
+        init: None,
+        stop_at: None,
+        summary_tokens: None,
+        retrieved: None,
+    }
+}
+
 /// A captioner that reads a motion summary ([`super::summary`]) on a small real corpus (the
 /// dataset-2 waves with the left hand and walks turning left, with their mirrors) and the tiny
 /// GPT-2: `--summary-tokens` adds the map and saves the nearest-take index it reads through; a
@@ -804,31 +831,15 @@ fn init_starts_from_a_finished_run() {
 /// without one says what is missing; the summary changes what it predicts.
 #[test]
 fn summary_captioner_trains_resumes_and_needs_its_summary() {
-    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    use super::train::{load_captioner, read_checkpoint, train};
     let dev = Device::Cpu;
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
-    let mut req = LmTrainRequest {
-        data: corpus.path().to_path_buf(),
-        split: crate::motion::Split::Train,
-        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
-        backbone: Some(gpt2_tiny()),
-        out: out.path().to_path_buf(),
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: LmTrainConfig {
-            steps: 3,
-            batch_size: 2,
-            checkpoint_every: 1,
-            ..Default::default()
-        },
-        resume: false,
-        init: None,
-        stop_at: Some(1),
-        summary_tokens: Some(2),
-        retrieved: None,
-    };
+    let mut req = small_corpus_request(corpus.path(), out.path());
+    req.train.checkpoint_every = 1;
+    req.stop_at = Some(1);
+    req.summary_tokens = Some(2);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&req, &dev, &cancel, &mut |_| {}).unwrap();
     let index = crate::eval::nearest::NearestIndex::load(out.path())
@@ -903,30 +914,14 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
 /// its context, and says so when its index is missing.
 #[test]
 fn retrieval_captioner_reads_neighbours_from_other_takes() {
-    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    use super::train::{load_captioner, read_checkpoint, train};
     let dev = Device::Cpu;
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
-    let req = LmTrainRequest {
-        data: corpus.path().to_path_buf(),
-        split: crate::motion::Split::Train,
-        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
-        backbone: Some(gpt2_tiny()),
-        out: out.path().to_path_buf(),
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: LmTrainConfig {
-            steps: 2,
-            batch_size: 2,
-            ..Default::default()
-        },
-        resume: false,
-        init: None,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: Some(1),
-    };
+    let mut req = small_corpus_request(corpus.path(), out.path());
+    req.train.steps = 2;
+    req.retrieved = Some(1);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&req, &dev, &cancel, &mut |_| {}).unwrap();
     let (cfg, _) = read_checkpoint(out.path(), &dev).unwrap();
