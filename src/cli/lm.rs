@@ -55,6 +55,10 @@ pub struct TrainArgs {
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
     balance: Option<f64>,
+    /// Sampling weight of a clip's captions after its first, relative to the first (the
+    /// dataset's canonical phrasing): 1 (default) = every caption alike, 0 = the first only.
+    #[arg(long)]
+    other_captions: Option<f64>,
     /// A JSON file of training settings (any subset of LmTrainConfig's fields).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -163,6 +167,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(s) = a.seed {
         train.seed = s;
+    }
+    if let Some(w) = a.other_captions {
+        train.weights.other_captions = w;
     }
     if let Some(b) = a.balance {
         train.weights.balance = b;

@@ -21,6 +21,9 @@ pub struct CaptionPair {
     /// DVQ codes, one per 8 frames.
     pub codes: Vec<u32>,
     pub caption: String,
+    /// Position of the caption among its clip's captions (0: the first, the dataset's
+    /// canonical phrasing; the retrieval baseline answers with it).
+    pub rank: usize,
     pub kind: CaptionKind,
     /// `false` for a window of a longer take (its captions describe the whole take).
     pub whole_take: bool,
@@ -45,6 +48,9 @@ pub struct KindWeights {
     /// divided by (pairs in its group)^`balance`. 0 = off (every pair alike), 1 = every group
     /// (a Bandai content of one dataset, or CMU) draws the same mass, 0.5 in between.
     pub balance: f64,
+    /// Multiplies the weight of a clip's captions after its first: 1 = every caption alike,
+    /// 0 = the first caption only (one phrasing per clip).
+    pub other_captions: f64,
 }
 
 impl Default for KindWeights {
@@ -55,6 +61,7 @@ impl Default for KindWeights {
             template: 1.0,
             window: 0.5,
             balance: 0.0,
+            other_captions: 1.0,
         }
     }
 }
@@ -66,6 +73,11 @@ impl KindWeights {
             CaptionKind::HumanSentence => self.human_sentence,
             CaptionKind::HumanTerse => self.human_terse,
             CaptionKind::Template => self.template,
+        };
+        let k = if pair.rank > 0 {
+            k * self.other_captions
+        } else {
+            k
         };
         if pair.whole_take { k } else { k * self.window }
     }
@@ -166,11 +178,12 @@ pub fn load_pairs(
         let codes = tokenizer.encode(f.as_slice())?;
         let ctx =
             context(f.as_slice(), &source).map_err(|e| LmError::Data(format!("clip {id}: {e}")))?;
-        for (caption, kind) in captions {
+        for (rank, (caption, kind)) in captions.into_iter().enumerate() {
             out.push(CaptionPair {
                 id: id.to_string(),
                 codes: codes.clone(),
                 caption,
+                rank,
                 kind,
                 whole_take,
                 group: group.clone(),

@@ -696,6 +696,7 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         id: "x".into(),
         codes: vec![1],
         caption: "a person walks.".into(),
+        rank: 0,
         kind: CaptionKind::Template,
         whole_take,
         group: group.into(),
@@ -731,6 +732,23 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
     }
     .weights(&pairs);
     assert!((mass(&half, "bandai-2/walk") - 3.0).abs() < 1e-12);
+    // A clip's captions after its first: at `other_captions` of the first's weight; 0 keeps
+    // the first caption only.
+    let second = CaptionPair {
+        rank: 1,
+        ..pair("cmu", true)
+    };
+    let first_only = KindWeights {
+        other_captions: 0.0,
+        ..Default::default()
+    };
+    assert_eq!(first_only.weight(&pair("cmu", true)), 1.0);
+    assert_eq!(first_only.weight(&second), 0.0);
+    let tenth = KindWeights {
+        other_captions: 0.1,
+        ..Default::default()
+    };
+    assert_eq!(tenth.weight(&second), 0.1);
 }
 
 /// Confidence leaves out the caption's first token (the phrasing), averages the rest and keeps
