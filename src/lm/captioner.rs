@@ -515,12 +515,7 @@ impl Captioner {
         ids.extend(codes.iter().map(|&c| self.motion_token(c)));
         ids.push(self.end_token());
         if self.config.retrieved > 0 {
-            let n = self.config.retrieved.min(context.retrieved.len());
-            let shown = MotionContext {
-                summary: None,
-                retrieved: context.retrieved[..n].to_vec(),
-            };
-            ids.extend(self.encode_text(&shown.retrieved_text())?);
+            ids.extend(self.encode_text(&context.retrieved_text(self.config.retrieved))?);
         }
         ids.extend_from_slice(&self.separator_ids);
         Ok(ids)

@@ -75,14 +75,14 @@ impl MotionContext {
         Ok(Self { summary, retrieved })
     }
 
-    /// The retrieved captions as prompt text: `" Similar motions: a | b | c"` (each trimmed of
-    /// spaces and a final full stop), or `""` when there are none.
-    pub fn retrieved_text(&self) -> String {
-        if self.retrieved.is_empty() {
+    /// The first `n` retrieved captions as prompt text: `" Similar motions: a | b | c"` (each
+    /// trimmed of spaces and a final full stop), or `""` when there are none.
+    pub fn retrieved_text(&self, n: usize) -> String {
+        let shown = &self.retrieved[..n.min(self.retrieved.len())];
+        if shown.is_empty() {
             return String::new();
         }
-        let caps: Vec<&str> = self
-            .retrieved
+        let caps: Vec<&str> = shown
             .iter()
             .map(|c| c.trim().trim_end_matches('.').trim_end())
             .collect();
@@ -104,10 +104,14 @@ mod tests {
             ],
         };
         assert_eq!(
-            c.retrieved_text(),
+            c.retrieved_text(2),
             " Similar motions: a person walks forward | a person bows, in a tired way"
         );
-        assert_eq!(MotionContext::default().retrieved_text(), "");
+        assert_eq!(
+            c.retrieved_text(1),
+            " Similar motions: a person walks forward"
+        );
+        assert_eq!(MotionContext::default().retrieved_text(3), "");
     }
 
     #[test]
