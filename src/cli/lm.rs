@@ -59,6 +59,11 @@ pub struct TrainArgs {
     /// dataset's canonical phrasing): 1 (default) = every caption alike, 0 = the first only.
     #[arg(long)]
     other_captions: Option<f64>,
+    /// Style-tagged captioner: weight of style-swapped copies of the Bandai first captions
+    /// (another style in the caption and the tag; see `style_swapped` in `src/lm/data.rs`),
+    /// relative to the originals. 0 (default) = none.
+    #[arg(long)]
+    style_swap: Option<f64>,
     /// A JSON file of training settings (any subset of LmTrainConfig's fields).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -81,6 +86,11 @@ pub struct TrainArgs {
     /// training a take's own source is left out. Off by default.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
     retrieved: Option<u64>,
+    /// Make the captioner style-tagged: its prompt gives the style label predicted by a linear
+    /// classifier on the motion summary, fitted with the nearest-take index (see
+    /// `src/eval/style_classifier.rs`). Off by default.
+    #[arg(long)]
+    style_tag: bool,
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -168,6 +178,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if let Some(s) = a.seed {
         train.seed = s;
     }
+    if let Some(w) = a.style_swap {
+        train.weights.style_swap = w;
+    }
     if let Some(w) = a.other_captions {
         train.weights.other_captions = w;
     }
@@ -193,6 +206,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         stop_at: a.stop_at,
         summary_tokens: a.summary_tokens.map(|t| t as usize),
         retrieved: a.retrieved.map(|n| n as usize),
+        style_tag: a.style_tag,
     };
     let cancel = cancel_on_ctrlc()?;
     eprintln!(
@@ -585,6 +599,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let bar = ProgressBar::new(entries.len() as u64);
     let mut predictions = Vec::with_capacity(entries.len());
     let mut nearest = Vec::with_capacity(entries.len());
+    let mut styles = Vec::with_capacity(entries.len());
     for e in &entries {
         let (scored, near) = match &model {
             Some((dvq, cap, index)) => {
@@ -593,6 +608,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                 let context = cap
                     .context(index.as_ref(), f.as_slice(), None)
                     .with_context(|| e.id.clone())?;
+                styles.push(context.style.clone());
                 (
                     Some(cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?),
                     index.as_ref().and_then(|i| i.query(f.as_slice())),
@@ -780,6 +796,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                         "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
                     })),
                     "doubts": doubts[i],
+                    "predicted_style": styles.get(i).cloned().flatten(),
                     "baseline": baseline.as_ref().map(|b| &b[i].prediction),
                     "references": c.references.iter().map(|r| &r.0).collect::<Vec<_>>(),
                 })

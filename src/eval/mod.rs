@@ -14,6 +14,7 @@ pub mod ngrams;
 pub mod report;
 pub mod retrieval;
 pub mod rouge;
+pub mod style_classifier;
 pub mod text;
 
 pub use captions::{CaptionScores, CaptionSet, TextVariant, score_captions};

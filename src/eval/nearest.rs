@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{column_stats, descriptor, train_whole_takes};
 use super::labels::{ClipLabels, names_action};
+use super::style_classifier::StyleClassifier;
 use crate::motion::{Dataset, Features, MotionError, N_FEATURES, Normalizer, Result};
 
 /// Principal components kept: on the demo corpus 97.9 % of the standardised descriptor's
@@ -53,6 +54,9 @@ struct IndexMeta {
     /// Distance above which a motion is out of domain.
     far_distance: f32,
     takes: Vec<IndexedTake>,
+    /// Classes of the style classifier (empty: none, as in indexes saved before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    style_classes: Vec<String>,
 }
 
 /// The nearest-training-take index of a captioner.
@@ -68,6 +72,8 @@ pub struct NearestIndex {
     meta: IndexMeta,
     /// Standard deviation of each component over the keys, once [`Self::summary`] needed it.
     key_std: std::sync::OnceLock<Vec<f64>>,
+    /// The style classifier on the summary, when the train split has two or more styles.
+    style: Option<StyleClassifier>,
 }
 
 /// What the index says about one motion.
@@ -148,7 +154,7 @@ impl NearestIndex {
                 source: e.source,
             })
             .collect();
-        Ok(Self {
+        let mut index = Self {
             norm,
             desc_mean,
             desc_std,
@@ -160,9 +166,51 @@ impl NearestIndex {
                 components: k,
                 far_distance,
                 takes,
+                style_classes: Vec::new(),
             },
             key_std: Default::default(),
-        })
+            style: None,
+        };
+        index.fit_style();
+        Ok(index)
+    }
+
+    /// Fits the style classifier on the takes' summaries and `style` labels.
+    fn fit_style(&mut self) {
+        let std = self.key_std().to_vec();
+        let rows: Vec<f32> = self
+            .keys
+            .chunks_exact(self.k)
+            .flat_map(|key| key.iter().zip(&std).map(|(x, s)| (*x as f64 / s) as f32))
+            .collect();
+        let labels: Vec<Option<&str>> = self
+            .meta
+            .takes
+            .iter()
+            .map(|t| t.labels.get("style").map(String::as_str))
+            .collect();
+        self.style = StyleClassifier::fit(&rows, self.k, &labels);
+        self.meta.style_classes = self
+            .style
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.classes.clone());
+    }
+
+    /// The most probable style label of a motion given as raw `(T, 263)` features, with its
+    /// probability, from the index's [style classifier](super::style_classifier) (`"none"`: no
+    /// style, the class of takes without a `style` label). `None` when there are no frames or
+    /// the index has no classifier (its train split has fewer than two styles, or it was saved
+    /// before the classifier existed).
+    pub fn predict_style(&self, features: &[f32]) -> Option<(String, f32)> {
+        let clf = self.style.as_ref()?;
+        let x = self.summary(features)?;
+        let (label, p) = clf.predict(&x);
+        Some((label.to_string(), p))
+    }
+
+    /// Whether the index has a style classifier ([`Self::predict_style`]).
+    pub fn has_style_classifier(&self) -> bool {
+        self.style.is_some()
     }
 
     /// Takes in the index.
@@ -227,7 +275,13 @@ impl NearestIndex {
     /// ([`crate::lm::summary`]). `None` when there are no frames.
     pub fn summary(&self, features: &[f32]) -> Option<Vec<f32>> {
         let q = self.project(features)?;
-        let std = self.key_std.get_or_init(|| {
+        let std = self.key_std();
+        Some(q.iter().zip(std).map(|(x, s)| (x / s) as f32).collect())
+    }
+
+    /// Standard deviation of each component over the keys.
+    fn key_std(&self) -> &[f64] {
+        self.key_std.get_or_init(|| {
             let n = self.len().max(1) as f64;
             let mut var = vec![0.0f64; self.k];
             for key in self.keys.chunks_exact(self.k) {
@@ -238,8 +292,7 @@ impl NearestIndex {
             // Keys are centred (the axes were found on centred data): the mean square is the
             // variance.
             var.iter().map(|v| (v / n).sqrt().max(1e-9)).collect()
-        });
-        Some(q.iter().zip(std).map(|(x, s)| (x / s) as f32).collect())
+        })
     }
 
     /// Raw features `(T, 263)` → `(k,)` coordinates in the index's component space.
@@ -265,7 +318,7 @@ impl NearestIndex {
         )
     }
 
-    /// Writes `nearest.safetensors` and `nearest.json` into `dir`.
+    /// Writes `nearest.safetensors` and `nearest.json` into `dir` (created if missing).
     ///
     /// Errors: the files cannot be written (named).
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -274,6 +327,7 @@ impl NearestIndex {
             msg: format!("cannot write the nearest-take index: {e}"),
         };
         let st = dir.join("nearest.safetensors");
+        std::fs::create_dir_all(dir).map_err(|e| io(&st, &e))?;
         let n = self.len();
         let d = self.desc_mean.len();
         let t = |v: &[f32], shape: &[usize]| {
@@ -300,6 +354,12 @@ impl NearestIndex {
             ),
             ("keys".to_string(), t(&self.keys, &[n, self.k])?),
         ]);
+        let mut tensors = tensors;
+        if let Some(clf) = &self.style {
+            let c = clf.classes.len();
+            tensors.insert("style_weight".into(), t(&clf.weight, &[self.k, c])?);
+            tensors.insert("style_bias".into(), t(&clf.bias, &[c])?);
+        }
         candle_core::safetensors::save(&tensors, &st).map_err(|e| io(&st, &e))?;
         let js = dir.join("nearest.json");
         let text = serde_json::to_string_pretty(&self.meta).map_err(|e| io(&js, &e))?;
@@ -343,6 +403,14 @@ impl NearestIndex {
         let k = meta.components;
         let n = meta.takes.len();
         let d = (2 + super::baseline::SEGMENTS) * N_FEATURES;
+        let style = match meta.style_classes.len() {
+            0 => None,
+            c => Some(StyleClassifier {
+                classes: meta.style_classes.clone(),
+                weight: get("style_weight", &[k, c])?,
+                bias: get("style_bias", &[c])?,
+            }),
+        };
         let index = Self {
             norm: Normalizer {
                 mean: get("feature_mean", &[N_FEATURES])?,
@@ -358,6 +426,7 @@ impl NearestIndex {
             keys: get("keys", &[n, k])?,
             meta,
             key_std: Default::default(),
+            style,
         };
         Ok(Some(index))
     }
@@ -583,5 +652,37 @@ mod tests {
         assert_eq!(others[0], *rest[0]);
         assert_eq!(loaded.nearest(f.as_slice(), 2, Some(&own.source)), others);
         assert!(index.nearest(&[], 2, None).is_empty());
+        // The style classifier: fitted on the train takes' styles, names most held-out takes'
+        // style, answers the same after save/load; an index saved without one loads without.
+        assert!(index.has_style_classifier() && loaded.has_style_classifier());
+        let mut right = 0;
+        for e in &held_out {
+            let f = features(&e.id);
+            let (style, p) = index.predict_style(f.as_slice()).unwrap();
+            assert_eq!(
+                loaded.predict_style(f.as_slice()).unwrap(),
+                (style.clone(), p)
+            );
+            assert!(p > 0.0 && p <= 1.0);
+            right += (Some(&style) == e.labels.get("style")) as usize;
+        }
+        println!(
+            "style classifier: {right}/{} held-out takes",
+            held_out.len()
+        );
+        assert!(
+            right * 10 >= held_out.len() * 8,
+            "{right}/{}",
+            held_out.len()
+        );
+        assert!(index.predict_style(&[]).is_none());
+        let js = saved.path().join("nearest.json");
+        let mut meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&js).unwrap()).unwrap();
+        meta.as_object_mut().unwrap().remove("style_classes");
+        std::fs::write(&js, meta.to_string()).unwrap();
+        let old = NearestIndex::load(saved.path()).unwrap().unwrap();
+        assert!(!old.has_style_classifier());
+        assert!(old.predict_style(f.as_slice()).is_none());
     }
 }

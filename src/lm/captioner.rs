@@ -72,6 +72,11 @@ pub struct CaptionerConfig {
     /// prompt gives ([`super::context`]); 0 (absent) in captioners that do not read them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retrieved: usize,
+    /// Style tag: the prompt gives the style label predicted by the nearest-take index's
+    /// [style classifier](crate::eval::style_classifier) (`<end> … Style: proud \n`); false
+    /// (absent) in captioners that do not read it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub style_tag: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -212,6 +217,7 @@ impl Captioner {
             lora: lora.clone(),
             summary: None,
             retrieved: 0,
+            style_tag: false,
         };
         Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)
     }
@@ -497,9 +503,10 @@ impl Captioner {
     /// that reads a motion summary has its soft tokens' slots (`<mask>` ids, replaced by the
     /// summary's embeddings) right after `<start>`, and a retrieval-augmented one the first
     /// [`CaptionerConfig::retrieved`] of `context.retrieved` after `<end>`
-    /// (`<end> Similar motions: a | b \n `).
+    /// (`<end> Similar motions: a | b \n `), then a style-tagged one the predicted style
+    /// (`… Style: proud \n `).
     ///
-    /// Errors: a code ≥ K.
+    /// Errors: a code ≥ K; a style-tagged captioner and no style in `context`.
     pub fn prompt(&self, codes: &[u32], context: &MotionContext) -> Result<Vec<u32>> {
         if let Some(&c) = codes.iter().find(|&&c| c as usize >= self.config.nb_code) {
             return Err(LmError::Weights(format!(
@@ -516,6 +523,15 @@ impl Captioner {
         ids.push(self.end_token());
         if self.config.retrieved > 0 {
             ids.extend(self.encode_text(&context.retrieved_text(self.config.retrieved))?);
+        }
+        if self.config.style_tag {
+            if context.style.is_none() {
+                return Err(LmError::Data(
+                    "this captioner reads a predicted style and the motion's context has none"
+                        .into(),
+                ));
+            }
+            ids.extend(self.encode_text(&context.style_text())?);
         }
         ids.extend_from_slice(&self.separator_ids);
         Ok(ids)
@@ -656,6 +672,7 @@ impl Captioner {
             features,
             self.summary.is_some(),
             self.config.retrieved,
+            self.config.style_tag,
             exclude_source,
         )
     }
@@ -717,6 +734,7 @@ impl Captioner {
         let typical = MotionContext {
             summary: None,
             retrieved: vec!["a person walks forward, in a happy way".into(); self.config.retrieved],
+            style: self.config.style_tag.then(|| "not-confident".into()),
         };
         let prompt = self.prompt(codes, &typical)?;
         let zeros = vec![0.0f32; self.summary_dim().unwrap_or(0)];

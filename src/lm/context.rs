@@ -17,6 +17,8 @@ use crate::eval::nearest::NearestIndex;
 pub const RETRIEVED_PREFIX: &str = " Similar motions: ";
 /// Between two retrieved captions.
 pub const RETRIEVED_SEPARATOR: &str = " | ";
+/// Text before the predicted style.
+pub const STYLE_PREFIX: &str = " Style: ";
 /// Most retrieved captions a captioner may read.
 pub const MAX_RETRIEVED: usize = 16;
 
@@ -28,6 +30,9 @@ pub struct MotionContext {
     pub summary: Option<Vec<f32>>,
     /// First captions of the nearest training takes, nearest first.
     pub retrieved: Vec<String>,
+    /// The style label the index's [style classifier](crate::eval::style_classifier) predicts
+    /// (`"none"`: no style), for a style-tagged captioner.
+    pub style: Option<String>,
 }
 
 impl MotionContext {
@@ -35,23 +40,25 @@ impl MotionContext {
     pub fn summary(summary: Vec<f32>) -> Self {
         Self {
             summary: Some(summary),
-            retrieved: Vec::new(),
+            ..Self::default()
         }
     }
 
     /// The context of a motion given as raw `(T, 263)` features, read from `index`: its summary
-    /// when `summary`, and the first captions of its `retrieved` nearest training takes (takes
-    /// of `exclude_source` left out).
+    /// when `summary`, the first captions of its `retrieved` nearest training takes (takes of
+    /// `exclude_source` left out), and its predicted style when `style`.
     ///
-    /// Errors: a summary or captions are wanted and there is no index, or no frames.
+    /// Errors: a summary, captions or a style are wanted and there is no index; a style is
+    /// wanted and the index has no style classifier; no frames.
     pub fn from_index(
         index: Option<&NearestIndex>,
         features: &[f32],
         summary: bool,
         retrieved: usize,
+        style: bool,
         exclude_source: Option<&str>,
     ) -> Result<Self> {
-        if !summary && retrieved == 0 {
+        if !summary && retrieved == 0 && !style {
             return Ok(Self::default());
         }
         let index = index.ok_or_else(|| {
@@ -72,7 +79,30 @@ impl MotionContext {
             .into_iter()
             .map(|n| n.take.caption)
             .collect();
-        Ok(Self { summary, retrieved })
+        let style = if style {
+            if !index.has_style_classifier() {
+                return Err(LmError::Data(
+                    "this captioner reads a predicted style and its nearest-take index has no \
+                     style classifier (rebuild it: geomotion train nearest)"
+                        .into(),
+                ));
+            }
+            Some(index.predict_style(features).ok_or_else(no_frames)?.0)
+        } else {
+            None
+        };
+        Ok(Self {
+            summary,
+            retrieved,
+            style,
+        })
+    }
+
+    /// The predicted style as prompt text: `" Style: proud"`, or `""` when there is none.
+    pub fn style_text(&self) -> String {
+        self.style
+            .as_deref()
+            .map_or_else(String::new, |s| format!("{STYLE_PREFIX}{s}"))
     }
 
     /// The first `n` retrieved captions as prompt text: `" Similar motions: a | b | c"` (each
@@ -102,6 +132,7 @@ mod tests {
                 " a person walks forward. ".into(),
                 "a person bows, in a tired way.".into(),
             ],
+            style: None,
         };
         assert_eq!(
             c.retrieved_text(2),
@@ -112,14 +143,22 @@ mod tests {
             " Similar motions: a person walks forward"
         );
         assert_eq!(MotionContext::default().retrieved_text(3), "");
+        assert_eq!(MotionContext::default().style_text(), "");
+        let styled = MotionContext {
+            style: Some("not-confident".into()),
+            ..MotionContext::default()
+        };
+        assert_eq!(styled.style_text(), " Style: not-confident");
     }
 
     #[test]
     fn a_context_that_needs_the_index_says_so_when_it_is_missing() {
-        let e = MotionContext::from_index(None, &[0.0; 263], false, 2, None).unwrap_err();
+        let e = MotionContext::from_index(None, &[0.0; 263], false, 2, false, None).unwrap_err();
+        assert!(e.to_string().contains("nearest-take index"), "{e}");
+        let e = MotionContext::from_index(None, &[0.0; 263], false, 0, true, None).unwrap_err();
         assert!(e.to_string().contains("nearest-take index"), "{e}");
         assert_eq!(
-            MotionContext::from_index(None, &[0.0; 263], false, 0, None).unwrap(),
+            MotionContext::from_index(None, &[0.0; 263], false, 0, false, None).unwrap(),
             MotionContext::default()
         );
     }

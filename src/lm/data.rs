@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::context::MotionContext;
 use super::error::{LmError, Result};
 use crate::dvq::Tokenizer;
-use crate::motion::import::captions::CaptionKind;
+use crate::motion::import::captions::{CaptionKind, bandai_style, swap_bandai_style};
 use crate::motion::import::corpus::read_manifest;
 use crate::motion::{Dataset, Features, Split};
 
@@ -33,6 +33,10 @@ pub struct CaptionPair {
     /// What the captioner reads beside the codes ([`super::context`]): the motion summary and
     /// retrieved captions, when pairs were loaded for a captioner that reads them.
     pub context: MotionContext,
+    /// The clip's manifest `style` label (Bandai), if any.
+    pub style: Option<String>,
+    /// A style-swapped copy ([`style_swapped`]), not a caption of the corpus.
+    pub swapped: bool,
 }
 
 /// Sampling weights of caption kinds and of windows (training).
@@ -51,6 +55,8 @@ pub struct KindWeights {
     /// Multiplies the weight of a clip's captions after its first: 1 = every caption alike,
     /// 0 = the first caption only (one phrasing per clip).
     pub other_captions: f64,
+    /// Weight of a style-swapped copy ([`style_swapped`]) relative to its original; 0 = none.
+    pub style_swap: f64,
 }
 
 impl Default for KindWeights {
@@ -62,6 +68,7 @@ impl Default for KindWeights {
             window: 0.5,
             balance: 0.0,
             other_captions: 1.0,
+            style_swap: 0.0,
         }
     }
 }
@@ -79,20 +86,21 @@ impl KindWeights {
         } else {
             k
         };
+        let k = if pair.swapped { k * self.style_swap } else { k };
         if pair.whole_take { k } else { k * self.window }
     }
 
-    /// The sampling weight of every pair: [`Self::weight`] divided by the size of its group to
-    /// the power `balance`.
+    /// The sampling weight of every pair: [`Self::weight`] divided by the size of its group (its
+    /// pairs of the corpus, style-swapped copies not counted) to the power `balance`.
     pub fn weights(&self, pairs: &[CaptionPair]) -> Vec<f64> {
         let mut count: HashMap<&str, usize> = HashMap::new();
         for p in pairs {
-            *count.entry(p.group.as_str()).or_default() += 1;
+            *count.entry(p.group.as_str()).or_default() += !p.swapped as usize;
         }
         pairs
             .iter()
             .map(|p| {
-                let n = count[p.group.as_str()] as f64;
+                let n = count[p.group.as_str()].max(1) as f64;
                 self.weight(p) / n.powf(self.balance)
             })
             .collect()
@@ -107,9 +115,20 @@ pub fn label_group(dataset: &str, labels: &std::collections::BTreeMap<String, St
     }
 }
 
-/// Per clip, from `manifest.json` when the corpus has one: whole-take flag, label group, source
-/// file and each caption with its kind.
-type CaptionInfo = HashMap<String, (bool, String, String, Vec<(String, CaptionKind)>)>;
+/// A clip's entry in `manifest.json`, as the pairs need it.
+#[derive(Clone)]
+struct ClipInfo {
+    whole_take: bool,
+    /// Balanced-sampling group ([`label_group`]).
+    group: String,
+    /// Source file.
+    source: String,
+    style: Option<String>,
+    captions: Vec<(String, CaptionKind)>,
+}
+
+/// Per clip id, from `manifest.json` when the corpus has one.
+type CaptionInfo = HashMap<String, ClipInfo>;
 
 fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
     if !corpus.join("manifest.json").exists() {
@@ -120,12 +139,67 @@ fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
         entries
             .into_iter()
             .map(|e| {
-                let caps = e.captions.into_iter().map(|c| (c.text, c.kind)).collect();
-                let group = label_group(&e.dataset, &e.labels);
-                (e.id, (e.whole_take, group, e.source, caps))
+                let info = ClipInfo {
+                    whole_take: e.whole_take,
+                    group: label_group(&e.dataset, &e.labels),
+                    source: e.source,
+                    style: e.labels.get("style").cloned(),
+                    captions: e.captions.into_iter().map(|c| (c.text, c.kind)).collect(),
+                };
+                (e.id, info)
             })
             .collect(),
     ))
+}
+
+/// Style-swapped copies for a style-tagged captioner: for each first (template) caption of a
+/// clip with a Bandai `style` label whose context carries a predicted style, a copy whose style
+/// is another one of the same dataset (drawn with `seed`, among styles with a different
+/// phrase), in both the caption ([`swap_bandai_style`]) and the context's style tag.
+///
+/// Why: on the corpus the captioner memorises each take's style from its codes, which agrees
+/// with the tag on every training pair; the copies are where only the tag is right, so the
+/// captioner learns to write the style it is given — the classifier's, which generalises to
+/// (content, style) pairs absent from training (model card).
+pub fn style_swapped(pairs: &[CaptionPair], seed: u64) -> Vec<CaptionPair> {
+    use rand::{Rng, SeedableRng};
+    let dataset = |p: &CaptionPair| p.group.split('/').next().unwrap_or("").to_string();
+    let mut styles: HashMap<String, Vec<String>> = HashMap::new();
+    for p in pairs {
+        if let Some(s) = &p.style {
+            let list = styles.entry(dataset(p)).or_default();
+            if !list.contains(s) {
+                list.push(s.clone());
+            }
+        }
+    }
+    styles.values_mut().for_each(|v| v.sort());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x57_11E);
+    let mut out = Vec::new();
+    for p in pairs {
+        let (Some(from), true, CaptionKind::Template, 0) =
+            (&p.style, p.context.style.is_some(), p.kind, p.rank)
+        else {
+            continue;
+        };
+        let phrase = bandai_style(from);
+        let others: Vec<&String> = styles[&dataset(p)]
+            .iter()
+            .filter(|s| bandai_style(s).is_some() && bandai_style(s) != phrase)
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let to = others[rng.random_range(0..others.len())];
+        if let Some(caption) = swap_bandai_style(&p.caption, from, to) {
+            let mut copy = p.clone();
+            copy.caption = caption;
+            copy.context.style = Some(to.clone());
+            copy.swapped = true;
+            out.push(copy);
+        }
+    }
+    out
 }
 
 /// What a clip's pairs carry beside the codes, from its raw `(T, 263)` features and its source
@@ -156,19 +230,21 @@ pub fn load_pairs(
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
         progress(n, ids.len());
-        let (whole_take, group, source, captions) = match info.as_ref().and_then(|m| m.get(*id)) {
-            Some((w, g, s, c)) => (*w, g.clone(), s.clone(), c.clone()),
-            None => (
-                true,
-                String::new(),
-                id.to_string(),
-                ds.captions(id)?
+        let clip = match info.as_ref().and_then(|m| m.get(*id)) {
+            Some(c) => c.clone(),
+            None => ClipInfo {
+                whole_take: true,
+                group: String::new(),
+                source: id.to_string(),
+                style: None,
+                captions: ds
+                    .captions(id)?
                     .into_iter()
                     .map(|c| (c.text, CaptionKind::HumanSentence))
                     .collect(),
-            ),
+            },
         };
-        if captions.is_empty() {
+        if clip.captions.is_empty() {
             continue;
         }
         let f = Features::load(&ds.features_path(id))?;
@@ -176,18 +252,20 @@ pub fn load_pairs(
             continue;
         }
         let codes = tokenizer.encode(f.as_slice())?;
-        let ctx =
-            context(f.as_slice(), &source).map_err(|e| LmError::Data(format!("clip {id}: {e}")))?;
-        for (rank, (caption, kind)) in captions.into_iter().enumerate() {
+        let ctx = context(f.as_slice(), &clip.source)
+            .map_err(|e| LmError::Data(format!("clip {id}: {e}")))?;
+        for (rank, (caption, kind)) in clip.captions.into_iter().enumerate() {
             out.push(CaptionPair {
                 id: id.to_string(),
                 codes: codes.clone(),
                 caption,
                 rank,
                 kind,
-                whole_take,
-                group: group.clone(),
+                whole_take: clip.whole_take,
+                group: clip.group.clone(),
                 context: ctx.clone(),
+                style: clip.style.clone(),
+                swapped: false,
             });
         }
     }

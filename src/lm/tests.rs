@@ -701,6 +701,8 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         whole_take,
         group: group.into(),
         context: MotionContext::default(),
+        style: None,
+        swapped: false,
     };
     let pairs: Vec<CaptionPair> = (0..9)
         .map(|_| pair("bandai-2/walk", true))
@@ -749,6 +751,83 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         ..Default::default()
     };
     assert_eq!(tenth.weight(&second), 0.1);
+    // Style-swapped copies: at `style_swap` of the original's weight, not counted in the
+    // group's size (the originals keep their weights).
+    let copy = CaptionPair {
+        swapped: true,
+        ..pair("bandai-1/bow", true)
+    };
+    let with_copy: Vec<CaptionPair> = pairs.iter().cloned().chain([copy]).collect();
+    let swap = KindWeights {
+        balance: 1.0,
+        style_swap: 0.5,
+        ..Default::default()
+    };
+    let w = swap.weights(&with_copy);
+    assert_eq!(&w[..pairs.len()], &on[..]);
+    assert_eq!(w[pairs.len()], 0.5);
+    assert_eq!(KindWeights::default().weight(&with_copy[pairs.len()]), 0.0);
+}
+
+/// Style-swapped copies ([`super::data::style_swapped`]): one per first template caption of a
+/// clip with a style label and a predicted style, another style of the same dataset in both
+/// the caption and the tag; other pairs get none; the same seed gives the same copies.
+#[test]
+fn style_swapped_copies_change_caption_and_tag_together() {
+    use super::data::{CaptionPair, style_swapped};
+    use crate::motion::import::captions::{CaptionKind, bandai_captions};
+    let pair = |group: &str, content: &str, style: Option<&str>, rank: usize| CaptionPair {
+        id: format!("{group}_{content}_{style:?}"),
+        codes: vec![1],
+        caption: match style {
+            Some(s) => bandai_captions(content, s).unwrap()[rank].clone(),
+            None => "a person walks.".into(),
+        },
+        rank,
+        kind: CaptionKind::Template,
+        whole_take: true,
+        group: format!("{group}/{content}"),
+        context: MotionContext {
+            style: Some(style.unwrap_or("none").into()),
+            ..MotionContext::default()
+        },
+        style: style.map(String::from),
+        swapped: false,
+    };
+    let pairs = vec![
+        pair("bandai-1", "bow", Some("proud"), 0),
+        pair("bandai-1", "bow", Some("proud"), 1),
+        pair("bandai-1", "walk", Some("tired"), 0),
+        pair("bandai-1", "walk", Some("normal"), 0),
+        pair("bandai-2", "walk", Some("elderly"), 0),
+        pair("bandai-2", "run", Some("active"), 0),
+        pair("cmu", "x", None, 0),
+    ];
+    let copies = style_swapped(&pairs, 7);
+    // bandai-1: three first captions; bandai-2: two; rank 1 and CMU: none.
+    assert_eq!(copies.len(), 5);
+    for c in &copies {
+        assert!(c.swapped);
+        let original = pairs.iter().find(|p| p.id == c.id && p.rank == 0).unwrap();
+        let to = c.context.style.as_deref().unwrap();
+        assert_ne!(Some(to), original.style.as_deref());
+        let dataset = c.group.split('/').next().unwrap();
+        assert!(
+            pairs
+                .iter()
+                .any(|p| p.group.starts_with(dataset) && p.style.as_deref() == Some(to))
+        );
+        let content = c.group.split('/').nth(1).unwrap();
+        assert_eq!(c.caption, bandai_captions(content, to).unwrap()[0]);
+        assert_eq!(c.style, original.style, "the clip's label stays");
+    }
+    let again = style_swapped(&pairs, 7);
+    assert!(
+        copies
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.caption == b.caption && a.context == b.context)
+    );
 }
 
 /// Confidence leaves out the caption's first token (the phrasing), averages the rest and keeps
@@ -794,6 +873,7 @@ fn init_starts_from_a_finished_run() {
         stop_at: None,
         summary_tokens: None,
         retrieved: None,
+        style_tag: false,
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&request(dirs.0.path(), 3, None), &dev, &cancel, &mut |_| {}).unwrap();
@@ -839,6 +919,7 @@ fn small_corpus_request(
         stop_at: None,
         summary_tokens: None,
         retrieved: None,
+        style_tag: false,
     }
 }
 
@@ -928,8 +1009,9 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
 /// waves with the left hand and walks turning left, with their mirrors) and the tiny GPT-2:
 /// `--retrieved 1` (the tiny model has 128 positions) records the count and saves the
 /// nearest-take index; its training pairs read neighbours from other sources only; the prompt
-/// gives the first retrieved caption after `<end>` (a second is not read); the saved captioner captions through
-/// its context, and says so when its index is missing.
+/// gives the first retrieved caption after `<end>` (a second is not read), then the style
+/// the index's classifier predicts (`--style-tag`); the saved captioner captions through its
+/// context, and says so when its index is missing.
 #[test]
 fn retrieval_captioner_reads_neighbours_from_other_takes() {
     use super::train::{load_captioner, read_checkpoint, train};
@@ -940,10 +1022,12 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
     let mut req = small_corpus_request(corpus.path(), out.path());
     req.train.steps = 2;
     req.retrieved = Some(1);
+    req.style_tag = true;
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&req, &dev, &cancel, &mut |_| {}).unwrap();
     let (cfg, _) = read_checkpoint(out.path(), &dev).unwrap();
     assert_eq!(cfg.captioner.retrieved, 1);
+    assert!(cfg.captioner.style_tag);
     assert_eq!(cfg.captioner.summary, None);
     let index = crate::eval::nearest::NearestIndex::load(out.path())
         .unwrap()
@@ -974,27 +1058,45 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
         .map(|n| n.take.caption)
         .collect();
     assert_eq!(own.context.retrieved, expected);
-    // The prompt: `… <end> Similar motions: a | b \n ` — only the first two captions.
+    // The predicted style of the take itself (the classifier sees every train take).
+    assert_eq!(
+        own.context.style,
+        index.predict_style(f.as_slice()).map(|s| s.0)
+    );
+    // The prompt: `… <end> Similar motions: a Style: s \n ` — only the first caption.
     let ctx = |caps: &[&str]| MotionContext {
         summary: None,
         retrieved: caps.iter().map(|c| c.to_string()).collect(),
+        style: Some("elderly".into()),
     };
     let codes = &own.codes;
     let two = cap.prompt(codes, &ctx(&["a person walks."])).unwrap();
     let three = cap
         .prompt(codes, &ctx(&["a person walks", "a person waves"]))
         .unwrap();
-    let bare = cap.prompt(codes, &MotionContext::default()).unwrap();
+    let e = cap.prompt(codes, &MotionContext::default()).unwrap_err();
+    assert!(e.to_string().contains("predicted style"), "{e}");
+    let bare = cap
+        .prompt(
+            codes,
+            &MotionContext {
+                style: Some(String::new()),
+                ..MotionContext::default()
+            },
+        )
+        .unwrap();
     assert_eq!(two, three);
     assert_ne!(two, bare);
     let end = two.iter().position(|&t| t == cap.end_token()).unwrap();
     assert_eq!(&two[..=end], &bare[..=end]);
-    let tail = &two[end + 1..];
-    let sep_len = bare.len() - end - 1;
-    let text_ids = &tail[..tail.len() - sep_len];
     let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
-    let decoded = backbone.tokenizer.decode(text_ids, false).unwrap();
-    assert_eq!(decoded, " Similar motions: a person walks");
+    let decoded = backbone.tokenizer.decode(&two[end + 1..], false).unwrap();
+    let sep = backbone.tokenizer.decode(&bare[end + 1..], false).unwrap();
+    let sep = sep.strip_prefix(" Style: ").unwrap();
+    assert_eq!(
+        decoded,
+        format!(" Similar motions: a person walks Style: elderly{sep}")
+    );
     // Captioning a held-out take through the captioner's own context.
     let id = ds.split_ids(crate::motion::Split::Test)[0].to_string();
     let f = crate::motion::Features::load(&ds.features_path(&id)).unwrap();

@@ -133,6 +133,10 @@ pub struct LmTrainRequest {
     /// nearest training takes ([`super::context`]; in training a take's own source left out).
     /// Ignored with `resume`.
     pub retrieved: Option<usize>,
+    /// Make the captioner style-tagged: its prompt gives the style label predicted by the
+    /// nearest-take index's style classifier ([`crate::eval::style_classifier`]). Ignored with
+    /// `resume`.
+    pub style_tag: bool,
 }
 
 /// What the progress callback receives.
@@ -286,10 +290,14 @@ pub fn train(
         cap.config.validate().map_err(LmError::Data)?;
         ckpt.captioner = cap.config.clone();
     }
+    if req.style_tag && !opt_state {
+        cap.config.style_tag = true;
+        ckpt.captioner = cap.config.clone();
+    }
     let wants = cap
         .summary_dim()
         .or(add.map(|_| 0))
-        .or((cap.config.retrieved > 0).then_some(0));
+        .or((cap.config.retrieved > 0 || cap.config.style_tag).then_some(0));
     let index = match wants {
         None => None,
         Some(_) => {
@@ -334,13 +342,17 @@ pub fn train(
     } else {
         start
     };
-    let pairs = load_pairs(
+    let mut pairs = load_pairs(
         &req.data,
         req.split,
         &dvq,
         &|f, source| cap.context(index.as_ref(), f, Some(source)),
         &mut |done, total| progress(&LmProgress::Preparing { done, total }),
     )?;
+    if cap.config.style_tag && cfg.weights.style_swap > 0.0 {
+        let swapped = super::data::style_swapped(&pairs, cfg.seed);
+        pairs.extend(swapped);
+    }
     let buckets = Buckets::new(&cap, &pairs, cfg)?;
     let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     let mut log = TrainLog::open(&req.out, start)?;

@@ -181,6 +181,7 @@ impl Training {
                         stop_at: None,
                         summary_tokens: None,
                         retrieved: None,
+                        style_tag: false,
                     };
                     crate::lm::train::train(&req, &device, &cancel, &mut |p| {
                         let _ = tx.send(TrainMsg::Lm(p.clone()));

@@ -92,6 +92,27 @@ pub fn bandai_captions(content: &str, style: &str) -> Option<Vec<String>> {
     ])
 }
 
+/// A Bandai take's first caption ([`bandai_captions`]: "a person walks forward, happily.") with
+/// its style `from` replaced by style `to` ("a person walks forward, angrily."; normal has no
+/// style clause). `None` for a label without a phrase or a caption not of that form.
+pub fn swap_bandai_style(caption: &str, from: &str, to: &str) -> Option<String> {
+    let (old, new) = (bandai_style(from)?, bandai_style(to)?);
+    let body = caption.trim().strip_suffix('.')?;
+    let base = if old.is_empty() {
+        body
+    } else {
+        body.strip_suffix(old)?.strip_suffix(", ")?
+    };
+    if !base.starts_with("a person ") {
+        return None;
+    }
+    Some(if new.is_empty() {
+        format!("{base}.")
+    } else {
+        format!("{base}, {new}.")
+    })
+}
+
 /// Every style phrase [`bandai_style`] can give (normal's empty one left out).
 pub const BANDAI_STYLE_PHRASES: [&str; 17] = [
     "happily",
@@ -204,6 +225,29 @@ pub fn plain_tokens(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_caption_swaps_its_style_clause() {
+        let c = &bandai_captions("walk-right", "proud").unwrap()[0];
+        assert_eq!(
+            swap_bandai_style(c, "proud", "tired").as_deref(),
+            Some("a person walks sideways to the right, looking tired.")
+        );
+        assert_eq!(
+            swap_bandai_style(c, "proud", "normal").as_deref(),
+            Some("a person walks sideways to the right.")
+        );
+        let n = &bandai_captions("bow", "normal").unwrap()[0];
+        assert_eq!(
+            swap_bandai_style(n, "normal", "chimpira").as_deref(),
+            Some("a person bows, with the swagger of a street thug.")
+        );
+        // The caption must carry the style it is said to have, in the first template.
+        assert_eq!(swap_bandai_style(c, "tired", "happy"), None);
+        assert_eq!(swap_bandai_style(c, "proud", "unknown"), None);
+        let other = &bandai_captions("walk-right", "proud").unwrap()[1];
+        assert_eq!(swap_bandai_style(other, "proud", "happy"), None);
+    }
 
     #[test]
     fn templates_read_well() {
