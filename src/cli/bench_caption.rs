@@ -136,7 +136,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
             Split::Test,
             &dvq,
             &crate::lm::data::no_context,
-            &mut |_, _| {},
+            &mut |_, _| true,
         )?;
         let ex: Vec<_> = pairs
             .iter()

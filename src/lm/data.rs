@@ -213,15 +213,17 @@ pub fn no_context(_: &[f32], _: &str) -> Result<MotionContext> {
 
 /// Every (clip, caption) pair of `split`, clips encoded with `tokenizer` and given what
 /// `context` gives them (e.g. [`super::Captioner::context`]). Clips shorter than one code or
-/// without captions are left out. `progress(done, total)` is called per clip.
+/// without captions are left out. `progress(done, total)` is called per clip; when it returns
+/// false the loading stops with [`LmError::Cancelled`].
 ///
-/// Errors: an unreadable corpus, manifest or clip (named); `context`'s errors, with the clip.
+/// Errors: an unreadable corpus, manifest or clip (named); `context`'s errors, with the clip;
+/// [`LmError::Cancelled`].
 pub fn load_pairs(
     corpus: &Path,
     split: Split,
     tokenizer: &Tokenizer,
     context: &ContextOf,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<CaptionPair>> {
     let ds = Dataset::open(corpus)?;
     let info = manifest_info(corpus)?;
@@ -229,7 +231,9 @@ pub fn load_pairs(
     let q = tokenizer.frames_per_code();
     let mut out = Vec::new();
     for (n, id) in ids.iter().enumerate() {
-        progress(n, ids.len());
+        if !progress(n, ids.len()) {
+            return Err(LmError::Cancelled);
+        }
         let clip = match info.as_ref().and_then(|m| m.get(*id)) {
             Some(c) => c.clone(),
             None => ClipInfo {

@@ -32,6 +32,9 @@ pub enum LmError {
     /// Training data or settings that cannot be used.
     #[error("{0}")]
     Data(String),
+    /// Stopped by the caller (a cancel while the training pairs were prepared).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub type Result<T, E = LmError> = std::result::Result<T, E>;

@@ -249,7 +249,7 @@ fn demo_test_pairs(dvq: &crate::dvq::Tokenizer) -> Vec<super::data::CaptionPair>
         crate::motion::Split::Test,
         dvq,
         &super::data::no_context,
-        &mut |_, _| {},
+        &mut |_, _| true,
     )
     .unwrap()
 }
@@ -1008,7 +1008,7 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
 /// A retrieval-augmented captioner ([`super::context`]) on a small real corpus (the dataset-2
 /// waves with the left hand and walks turning left, with their mirrors) and the tiny GPT-2:
 /// `--retrieved 1` (the tiny model has 128 positions) records the count and saves the
-/// nearest-take index; its training pairs read neighbours from other sources only; the prompt
+/// nearest-take index; a cancel while the pairs are prepared stops resumably; its training pairs read neighbours from other sources only; the prompt
 /// gives the first retrieved caption after `<end>` (a second is not read), then the style
 /// the index's classifier predicts (`--style-tag`); the saved captioner captions through its
 /// context, and says so when its index is missing.
@@ -1023,8 +1023,20 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
     req.train.steps = 2;
     req.retrieved = Some(1);
     req.style_tag = true;
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    train(&req, &dev, &cancel, &mut |_| {}).unwrap();
+    // A cancel while the pairs are prepared stops before the first step, resumably.
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let mut preparing = 0;
+    let end = train(&req, &dev, &cancel, &mut |p| {
+        preparing += matches!(p, super::train::LmProgress::Preparing { .. }) as usize
+    })
+    .unwrap();
+    assert_eq!(end, crate::dvq::TrainEnd::Cancelled { step: 0 });
+    assert_eq!(preparing, 1, "stopped at the first clip");
+    assert!(out.path().join("config.json").exists());
+    cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+    req.resume = true;
+    let end = train(&req, &dev, &cancel, &mut |_| {}).unwrap();
+    assert_eq!(end, crate::dvq::TrainEnd::Finished);
     let (cfg, _) = read_checkpoint(out.path(), &dev).unwrap();
     assert_eq!(cfg.captioner.retrieved, 1);
     assert!(cfg.captioner.style_tag);
@@ -1042,7 +1054,7 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
         crate::motion::Split::Train,
         &dvq,
         &|f, source| cap.context(Some(&index), f, Some(source)),
-        &mut |_, _| {},
+        &mut |_, _| true,
     )
     .unwrap();
     for p in &pairs {

@@ -342,13 +342,28 @@ pub fn train(
     } else {
         start
     };
-    let mut pairs = load_pairs(
+    let save = |cap: &Captioner, opt: &AdamW| -> Result<()> {
+        write_checkpoint(&req.out, &ckpt, cap)?;
+        Ok(dvq_checkpoint::save_state(&req.out, opt)?)
+    };
+    // Saved before the pairs are prepared, so a cancel while preparing can be resumed.
+    if start == 0 {
+        save(&cap, &opt)?;
+    }
+    let pairs = load_pairs(
         &req.data,
         req.split,
         &dvq,
         &|f, source| cap.context(index.as_ref(), f, Some(source)),
-        &mut |done, total| progress(&LmProgress::Preparing { done, total }),
-    )?;
+        &mut |done, total| {
+            progress(&LmProgress::Preparing { done, total });
+            !cancel.load(Ordering::Relaxed)
+        },
+    );
+    let mut pairs = match pairs {
+        Err(LmError::Cancelled) => return Ok(TrainEnd::Cancelled { step: start }),
+        r => r?,
+    };
     if cap.config.style_tag && cfg.weights.style_swap > 0.0 {
         let swapped = super::data::style_swapped(&pairs, cfg.seed);
         pairs.extend(swapped);
@@ -356,13 +371,6 @@ pub fn train(
     let buckets = Buckets::new(&cap, &pairs, cfg)?;
     let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
     let mut log = TrainLog::open(&req.out, start)?;
-    let save = |cap: &Captioner, opt: &AdamW| -> Result<()> {
-        write_checkpoint(&req.out, &ckpt, cap)?;
-        Ok(dvq_checkpoint::save_state(&req.out, opt)?)
-    };
-    if start == 0 {
-        save(&cap, &opt)?;
-    }
     let t0 = Instant::now();
     let (mut busy, mut tokens) = (0.0f64, 0usize);
     for step in start..end {

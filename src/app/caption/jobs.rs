@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bevy::prelude::*;
 
-use super::state::{CaptionKey, CaptionMsg, Job, LiveCaption, Loaded};
+use super::state::{CaptionKey, CaptionMsg, Finished, Job, LiveCaption, Loaded};
 use crate::app::library::{LoadedClips, Problems};
 use crate::app::tokens::{GramView, Tokens};
 use crate::lm::captioner::MAX_NEW_TOKENS;
@@ -123,6 +123,7 @@ pub(super) fn track_selection(
     live.done = false;
     live.confidence = None;
     live.nearest = None;
+    live.style = None;
     live.doubts.clear();
     live.first_ms = None;
     live.total_ms = None;
@@ -142,8 +143,16 @@ pub(super) fn track_selection(
                     !cancel.load(Ordering::Relaxed)
                 })
             });
+        let reads_style = cap.config.style_tag;
         let r = r
-            .map(|scored| (scored, index.and_then(|i| i.query(&features))))
+            .map(|scored| Finished {
+                scored,
+                nearest: index.as_ref().and_then(|i| i.query(&features)),
+                style: index
+                    .as_ref()
+                    .filter(|_| reads_style)
+                    .and_then(|i| i.predict_style(&features)),
+            })
             .map_err(|e| e.to_string());
         let _ = tx.send(CaptionMsg::Done(key, r));
     });
@@ -190,7 +199,11 @@ pub(super) fn drain_caption_jobs(
                 }
                 if current {
                     match r {
-                        Ok((scored, nearest)) => {
+                        Ok(Finished {
+                            scored,
+                            nearest,
+                            style,
+                        }) => {
                             live.doubts = crate::eval::doubt::doubts(
                                 &scored.text,
                                 &scored.confidence,
@@ -199,6 +212,7 @@ pub(super) fn drain_caption_jobs(
                             live.text = scored.text;
                             live.confidence = Some(scored.confidence);
                             live.nearest = nearest;
+                            live.style = style;
                             live.done = true;
                         }
                         Err(e) => problems.push(format!("caption of {}: {e}", key.clip)),

@@ -45,6 +45,8 @@ pub struct LiveCaption {
     pub confidence: Option<crate::lm::captioner::Confidence>,
     /// The selection's nearest training take, when the captioner has an index.
     pub nearest: Option<Neighbour>,
+    /// The predicted style a style-tagged captioner read, with the classifier's probability.
+    pub style: Option<(String, f32)>,
     /// Why the finished caption should be read as a guess (`eval::doubt`); empty: sure.
     pub doubts: Vec<Doubt>,
     /// Milliseconds from the request to the first streamed text and to the end.
@@ -68,6 +70,7 @@ impl Default for LiveCaption {
             done: false,
             confidence: None,
             nearest: None,
+            style: None,
             doubts: Vec::new(),
             first_ms: None,
             total_ms: None,
@@ -98,11 +101,18 @@ pub(super) enum CaptionMsg {
     /// motion-token rows.
     Loaded(Result<Loaded, String>),
     Partial(CaptionKey, String),
-    /// The finished caption and the selection's nearest training take.
-    Done(
-        CaptionKey,
-        Result<(crate::lm::captioner::ScoredCaption, Option<Neighbour>), String>,
-    ),
+    /// The finished caption with what the index says about the selection.
+    Done(CaptionKey, Result<Finished, String>),
+}
+
+/// A finished caption job.
+pub(super) struct Finished {
+    pub scored: crate::lm::captioner::ScoredCaption,
+    /// The selection's nearest training take.
+    pub nearest: Option<Neighbour>,
+    /// The style the index's classifier predicts, with its probability, when the captioner
+    /// reads it (a style-tagged captioner).
+    pub style: Option<(String, f32)>,
 }
 
 pub(super) struct Loaded {
