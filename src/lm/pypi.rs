@@ -3,8 +3,9 @@
 //! whose published sha256 is the pinned one is streamed into a temporary file. TLS trusts the
 //! system's certificate store; `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` are honoured.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -17,6 +18,101 @@ pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 
 /// The largest file fetched (a guard against a server that never stops sending).
 const MAX_BYTES: u64 = 4 << 30;
+
+/// The wheel download in flight, for a UI to show and cancel: downloads are one at a time in
+/// a process ([`super::resolve::resolve`] holds a lock), so one record serves.
+pub struct Download {
+    file: std::sync::Mutex<String>,
+    done: AtomicU64,
+    /// Bytes expected (0: the index did not say).
+    total: AtomicU64,
+    active: AtomicBool,
+    cancel: AtomicBool,
+}
+
+/// The process's download record.
+pub static DOWNLOAD: Download = Download {
+    file: std::sync::Mutex::new(String::new()),
+    done: AtomicU64::new(0),
+    total: AtomicU64::new(0),
+    active: AtomicBool::new(false),
+    cancel: AtomicBool::new(false),
+};
+
+/// What [`Download::progress`] reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DownloadProgress {
+    /// The wheel's file name.
+    pub file: String,
+    /// Bytes received.
+    pub done: u64,
+    /// Bytes expected, when the index gives the size.
+    pub total: Option<u64>,
+}
+
+impl Download {
+    /// The download in flight, if any.
+    pub fn progress(&self) -> Option<DownloadProgress> {
+        if !self.active.load(Ordering::Relaxed) {
+            return None;
+        }
+        let total = self.total.load(Ordering::Relaxed);
+        Some(DownloadProgress {
+            file: self.file.lock().map(|f| f.clone()).unwrap_or_default(),
+            done: self.done.load(Ordering::Relaxed),
+            total: (total > 0).then_some(total),
+        })
+    }
+
+    /// Stops the download in flight: it fails with "cancelled" and leaves nothing behind.
+    pub fn cancel(&self) {
+        if self.active.load(Ordering::Relaxed) {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn begin(&self, file: &str, total: Option<u64>) -> Active<'_> {
+        if let Ok(mut f) = self.file.lock() {
+            *f = file.to_string();
+        }
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total.unwrap_or(0), Ordering::Relaxed);
+        self.cancel.store(false, Ordering::Relaxed);
+        self.active.store(true, Ordering::Relaxed);
+        Active(self)
+    }
+}
+
+/// Marks the download finished when dropped (on success, error or cancel).
+struct Active<'a>(&'a Download);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.store(false, Ordering::Relaxed);
+        self.0.cancel.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Copies `body` into `out` in 64 KiB chunks, counting bytes into `dl` and stopping with an
+/// error when it is cancelled.
+fn copy_counted(dl: &Download, body: &mut impl Read, out: &mut impl Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        if dl.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        let k = match body.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..k])?;
+        n += k as u64;
+        dl.done.store(n, Ordering::Relaxed);
+    }
+}
 
 /// The simple index's URL: `$GEOMOTION_PYPI_INDEX` or [`PYPI_SIMPLE`], without a trailing `/`.
 pub fn index_url() -> String {
@@ -131,7 +227,8 @@ pub fn download(file: &PypiFile, dir: &Path) -> Result<(tempfile::NamedTempFile,
         .size
         .map_or(MAX_BYTES, |s| s.saturating_add(1).min(MAX_BYTES));
     let mut body = resp.into_body().into_with_config().limit(limit).reader();
-    std::io::copy(&mut body, &mut tmp).map_err(|e| LmError::fetch(&url, e))?;
+    let _active = DOWNLOAD.begin(&found.filename, found.size);
+    copy_counted(&DOWNLOAD, &mut body, &mut tmp).map_err(|e| LmError::fetch(&url, e))?;
     tmp.flush().map_err(|e| LmError::io(tmp.path(), e))?;
     Ok((tmp, url))
 }
@@ -175,7 +272,43 @@ fn join(base: &str, href: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::join;
+    use super::*;
+
+    #[test]
+    fn a_download_reports_progress_and_stops_when_cancelled() {
+        let dl = Download {
+            file: std::sync::Mutex::new(String::new()),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            active: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+        };
+        assert_eq!(dl.progress(), None);
+        dl.cancel(); // nothing in flight: no effect on the next download
+        let data = vec![7u8; 200_000];
+        {
+            let _active = dl.begin("a.whl", Some(200_000));
+            let mut out = Vec::new();
+            let n = copy_counted(&dl, &mut data.as_slice(), &mut out).unwrap();
+            assert_eq!((n, out.len()), (200_000, 200_000));
+            let p = dl.progress().unwrap();
+            assert_eq!(
+                (p.file.as_str(), p.done, p.total),
+                ("a.whl", 200_000, Some(200_000))
+            );
+            dl.cancel();
+            let e = copy_counted(&dl, &mut data.as_slice(), &mut Vec::new()).unwrap_err();
+            assert_eq!(e.to_string(), "cancelled");
+        }
+        assert_eq!(dl.progress(), None, "finished when the guard drops");
+        let _active = dl.begin("b.whl", None);
+        assert_eq!(dl.progress().unwrap().total, None);
+        let n = copy_counted(&dl, &mut data.as_slice(), &mut Vec::new()).unwrap();
+        assert_eq!(
+            n, 200_000,
+            "a cancel does not carry over to the next download"
+        );
+    }
 
     #[test]
     fn file_urls_resolve_against_the_project_page() {

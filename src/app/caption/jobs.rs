@@ -178,6 +178,7 @@ pub(super) fn drain_caption_jobs(
             }
             CaptionMsg::Loaded(Err(e)) => {
                 live.status = format!("no captioner: {e}");
+                live.failed = true;
                 problems.push(e);
             }
             CaptionMsg::Partial(key, text) => {

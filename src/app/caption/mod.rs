@@ -2,6 +2,7 @@
 //! timeline) go to the captioner on a background thread; the caption streams in over the 3-D
 //! view with the device and latency; a new selection cancels the running job.
 
+mod download;
 mod jobs;
 mod state;
 mod ui;
@@ -43,7 +44,9 @@ impl Plugin for CaptionPlugin {
             )
             .add_systems(
                 EguiPrimaryContextPass,
-                ui::caption_overlay_ui.in_set(UiSystems::Overlay),
+                (ui::caption_overlay_ui, download::download_ui)
+                    .chain()
+                    .in_set(UiSystems::Overlay),
             );
     }
 }

@@ -36,6 +36,8 @@ pub struct LiveCaption {
     pub device: String,
     /// Loading or failure message.
     pub status: String,
+    /// Whether the last load failed (the studio offers Retry).
+    pub failed: bool,
     /// What `text` describes.
     pub key: Option<CaptionKey>,
     /// The caption so far (streams in token by token).
@@ -65,6 +67,7 @@ impl Default for LiveCaption {
             index: None,
             device: String::new(),
             status: "loading the captioner…".into(),
+            failed: false,
             key: None,
             text: String::new(),
             done: false,
@@ -86,6 +89,7 @@ impl LiveCaption {
     /// training panel finishes a run; the current selection is captioned again.
     pub fn reload_from(&mut self, dir: &std::path::Path) {
         self.status = format!("loading the captioner from {}…", dir.display());
+        self.failed = false;
         self.key = None;
         super::jobs::spawn_load(self, dir.to_path_buf());
     }
