@@ -59,9 +59,9 @@ pub struct TrainArgs {
     /// dataset's canonical phrasing): 1 (default) = every caption alike, 0 = the first only.
     #[arg(long)]
     other_captions: Option<f64>,
-    /// Style-tagged captioner: weight of style-swapped copies of the Bandai first captions
-    /// (another style in the caption and the tag; see `style_swapped` in `src/lm/data.rs`),
-    /// relative to the originals. 0 (default) = none.
+    /// Style-tagged captioner: share (0..=1) of each Bandai first caption's sampling weight
+    /// given to a style-swapped copy (another style, or none, in both the caption and the tag;
+    /// see `style_swapped` in `src/lm/data.rs`). 0 (default) = no copies.
     #[arg(long)]
     style_swap: Option<f64>,
     /// A JSON file of training settings (any subset of LmTrainConfig's fields).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::context::MotionContext;
 use super::error::{LmError, Result};
 use crate::dvq::Tokenizer;
+use crate::eval::style_classifier::NO_STYLE;
 use crate::motion::import::captions::{CaptionKind, bandai_style, swap_bandai_style};
 use crate::motion::import::corpus::read_manifest;
 use crate::motion::{Dataset, Features, Split};
@@ -35,8 +36,20 @@ pub struct CaptionPair {
     pub context: MotionContext,
     /// The clip's manifest `style` label (Bandai), if any.
     pub style: Option<String>,
-    /// A style-swapped copy ([`style_swapped`]), not a caption of the corpus.
-    pub swapped: bool,
+    /// Its part in style swapping ([`style_swapped`]).
+    pub swap: Swap,
+}
+
+/// A pair's part in style swapping ([`style_swapped`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Swap {
+    /// No swapped copy.
+    #[default]
+    Plain,
+    /// A caption of the corpus that has a swapped copy.
+    Original,
+    /// The swapped copy, not a caption of the corpus.
+    Copy,
 }
 
 /// Sampling weights of caption kinds and of windows (training).
@@ -55,7 +68,8 @@ pub struct KindWeights {
     /// Multiplies the weight of a clip's captions after its first: 1 = every caption alike,
     /// 0 = the first caption only (one phrasing per clip).
     pub other_captions: f64,
-    /// Weight of a style-swapped copy ([`style_swapped`]) relative to its original; 0 = none.
+    /// Share of a swapped caption's weight that goes to its style-swapped copy
+    /// ([`style_swapped`]), in 0..=1; the original keeps the rest. 0 = no copies.
     pub style_swap: f64,
 }
 
@@ -86,7 +100,12 @@ impl KindWeights {
         } else {
             k
         };
-        let k = if pair.swapped { k * self.style_swap } else { k };
+        let p = self.style_swap.clamp(0.0, 1.0);
+        let k = match pair.swap {
+            Swap::Plain => k,
+            Swap::Original => k * (1.0 - p),
+            Swap::Copy => k * p,
+        };
         if pair.whole_take { k } else { k * self.window }
     }
 
@@ -95,7 +114,7 @@ impl KindWeights {
     pub fn weights(&self, pairs: &[CaptionPair]) -> Vec<f64> {
         let mut count: HashMap<&str, usize> = HashMap::new();
         for p in pairs {
-            *count.entry(p.group.as_str()).or_default() += !p.swapped as usize;
+            *count.entry(p.group.as_str()).or_default() += (p.swap != Swap::Copy) as usize;
         }
         pairs
             .iter()
@@ -152,20 +171,23 @@ fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
     ))
 }
 
-/// Style-swapped copies for a style-tagged captioner: for each first (template) caption of a
-/// clip with a Bandai `style` label whose context carries a predicted style, a copy whose style
-/// is another one of the same dataset (drawn with `seed`, among styles with a different
-/// phrase), in both the caption ([`swap_bandai_style`]) and the context's style tag.
+/// Style-swapped copies for a style-tagged captioner, appended to `pairs`: for each first
+/// (template) caption of a clip with a Bandai `style` label whose context carries a predicted
+/// style, a copy whose style is another one of the same dataset or none at all (drawn with
+/// `seed` among the styles with a different phrase, and [`NO_STYLE`] when the caption has a
+/// style clause), in both the caption ([`swap_bandai_style`]) and the context's style tag; the
+/// original is marked [`Swap::Original`], the copy [`Swap::Copy`].
 ///
 /// Why: on the corpus the captioner memorises each take's style from its codes, which agrees
 /// with the tag on every training pair; the copies are where only the tag is right, so the
 /// captioner learns to write the style it is given — the classifier's, which generalises to
-/// (content, style) pairs absent from training (model card).
-pub fn style_swapped(pairs: &[CaptionPair], seed: u64) -> Vec<CaptionPair> {
+/// (content, style) pairs absent from training (model card). [`NO_STYLE`] (the tag of takes
+/// without a style label, such as CMU's) learns to mean "no style clause".
+pub fn style_swapped(pairs: &mut Vec<CaptionPair>, seed: u64) {
     use rand::{Rng, SeedableRng};
     let dataset = |p: &CaptionPair| p.group.split('/').next().unwrap_or("").to_string();
     let mut styles: HashMap<String, Vec<String>> = HashMap::new();
-    for p in pairs {
+    for p in pairs.iter() {
         if let Some(s) = &p.style {
             let list = styles.entry(dataset(p)).or_default();
             if !list.contains(s) {
@@ -175,31 +197,39 @@ pub fn style_swapped(pairs: &[CaptionPair], seed: u64) -> Vec<CaptionPair> {
     }
     styles.values_mut().for_each(|v| v.sort());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x57_11E);
-    let mut out = Vec::new();
-    for p in pairs {
+    let mut copies = Vec::new();
+    for p in pairs.iter_mut() {
         let (Some(from), true, CaptionKind::Template, 0) =
-            (&p.style, p.context.style.is_some(), p.kind, p.rank)
+            (p.style.clone(), p.context.style.is_some(), p.kind, p.rank)
         else {
             continue;
         };
-        let phrase = bandai_style(from);
-        let others: Vec<&String> = styles[&dataset(p)]
+        let Some(phrase) = bandai_style(&from) else {
+            continue;
+        };
+        let mut targets: Vec<&str> = styles[&dataset(p)]
             .iter()
-            .filter(|s| bandai_style(s).is_some() && bandai_style(s) != phrase)
+            .map(String::as_str)
+            .filter(|s| bandai_style(s).is_some_and(|t| t != phrase))
             .collect();
-        if others.is_empty() {
+        if !phrase.is_empty() {
+            targets.push(NO_STYLE);
+        }
+        if targets.is_empty() {
             continue;
         }
-        let to = others[rng.random_range(0..others.len())];
-        if let Some(caption) = swap_bandai_style(&p.caption, from, to) {
+        let to = targets[rng.random_range(0..targets.len())];
+        let written = if to == NO_STYLE { "normal" } else { to };
+        if let Some(caption) = swap_bandai_style(&p.caption, &from, written) {
             let mut copy = p.clone();
             copy.caption = caption;
-            copy.context.style = Some(to.clone());
-            copy.swapped = true;
-            out.push(copy);
+            copy.context.style = Some(to.to_string());
+            copy.swap = Swap::Copy;
+            p.swap = Swap::Original;
+            copies.push(copy);
         }
     }
-    out
+    pairs.extend(copies);
 }
 
 /// What a clip's pairs carry beside the codes, from its raw `(T, 263)` features and its source
@@ -269,7 +299,7 @@ pub fn load_pairs(
                 group: clip.group.clone(),
                 context: ctx.clone(),
                 style: clip.style.clone(),
-                swapped: false,
+                swap: Swap::Plain,
             });
         }
     }

@@ -702,7 +702,7 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         group: group.into(),
         context: MotionContext::default(),
         style: None,
-        swapped: false,
+        swap: Default::default(),
     };
     let pairs: Vec<CaptionPair> = (0..9)
         .map(|_| pair("bandai-2/walk", true))
@@ -751,33 +751,42 @@ fn balanced_sampling_gives_every_group_the_same_mass() {
         ..Default::default()
     };
     assert_eq!(tenth.weight(&second), 0.1);
-    // Style-swapped copies: at `style_swap` of the original's weight, not counted in the
-    // group's size (the originals keep their weights).
-    let copy = CaptionPair {
-        swapped: true,
+    // Style swapping: the copy takes `style_swap` of its original's weight, the original keeps
+    // the rest; copies are not counted in the group's size.
+    use super::data::Swap;
+    let original = CaptionPair {
+        swap: Swap::Original,
         ..pair("bandai-1/bow", true)
     };
-    let with_copy: Vec<CaptionPair> = pairs.iter().cloned().chain([copy]).collect();
+    let copy = CaptionPair {
+        swap: Swap::Copy,
+        ..pair("bandai-1/bow", true)
+    };
+    let mut with_copy: Vec<CaptionPair> = pairs.clone();
+    with_copy[9] = original;
+    with_copy.push(copy);
     let swap = KindWeights {
         balance: 1.0,
-        style_swap: 0.5,
+        style_swap: 0.25,
         ..Default::default()
     };
     let w = swap.weights(&with_copy);
-    assert_eq!(&w[..pairs.len()], &on[..]);
-    assert_eq!(w[pairs.len()], 0.5);
-    assert_eq!(KindWeights::default().weight(&with_copy[pairs.len()]), 0.0);
+    assert_eq!(&w[..9], &on[..9]);
+    assert_eq!((w[9], w[11]), (0.75, 0.25));
+    assert_eq!(w[10], on[10]);
+    assert_eq!(KindWeights::default().weight(&with_copy[11]), 0.0);
 }
 
 /// Style-swapped copies ([`super::data::style_swapped`]): one per first template caption of a
-/// clip with a style label and a predicted style, another style of the same dataset in both
-/// the caption and the tag; other pairs get none; the same seed gives the same copies.
+/// clip with a style label and a predicted style, another style of the same dataset or none in
+/// both the caption and the tag; its original is marked; other pairs get none; the same seed
+/// gives the same copies.
 #[test]
 fn style_swapped_copies_change_caption_and_tag_together() {
-    use super::data::{CaptionPair, style_swapped};
+    use super::data::{CaptionPair, Swap, style_swapped};
     use crate::motion::import::captions::{CaptionKind, bandai_captions};
     let pair = |group: &str, content: &str, style: Option<&str>, rank: usize| CaptionPair {
-        id: format!("{group}_{content}_{style:?}"),
+        id: format!("{group}_{content}_{style:?}_{rank}"),
         codes: vec![1],
         caption: match style {
             Some(s) => bandai_captions(content, s).unwrap()[rank].clone(),
@@ -792,9 +801,9 @@ fn style_swapped_copies_change_caption_and_tag_together() {
             ..MotionContext::default()
         },
         style: style.map(String::from),
-        swapped: false,
+        swap: Swap::Plain,
     };
-    let pairs = vec![
+    let corpus = vec![
         pair("bandai-1", "bow", Some("proud"), 0),
         pair("bandai-1", "bow", Some("proud"), 1),
         pair("bandai-1", "walk", Some("tired"), 0),
@@ -803,27 +812,41 @@ fn style_swapped_copies_change_caption_and_tag_together() {
         pair("bandai-2", "run", Some("active"), 0),
         pair("cmu", "x", None, 0),
     ];
-    let copies = style_swapped(&pairs, 7);
+    let mut pairs = corpus.clone();
+    style_swapped(&mut pairs, 7);
     // bandai-1: three first captions; bandai-2: two; rank 1 and CMU: none.
-    assert_eq!(copies.len(), 5);
-    for c in &copies {
-        assert!(c.swapped);
-        let original = pairs.iter().find(|p| p.id == c.id && p.rank == 0).unwrap();
+    assert_eq!(pairs.len(), corpus.len() + 5);
+    let marks: Vec<Swap> = pairs[..corpus.len()].iter().map(|p| p.swap).collect();
+    use Swap::{Original, Plain};
+    assert_eq!(
+        marks,
+        [
+            Original, Plain, Original, Original, Original, Original, Plain
+        ]
+    );
+    for c in &pairs[corpus.len()..] {
+        assert_eq!(c.swap, Swap::Copy);
+        let original = corpus.iter().find(|p| p.id == c.id).unwrap();
+        assert_eq!(original.rank, 0);
         let to = c.context.style.as_deref().unwrap();
         assert_ne!(Some(to), original.style.as_deref());
         let dataset = c.group.split('/').next().unwrap();
         assert!(
-            pairs
-                .iter()
-                .any(|p| p.group.starts_with(dataset) && p.style.as_deref() == Some(to))
+            to == "none"
+                || corpus
+                    .iter()
+                    .any(|p| p.group.starts_with(dataset) && p.style.as_deref() == Some(to))
         );
+        assert!(to != "none" || original.style.as_deref() != Some("normal"));
         let content = c.group.split('/').nth(1).unwrap();
-        assert_eq!(c.caption, bandai_captions(content, to).unwrap()[0]);
+        let written = if to == "none" { "normal" } else { to };
+        assert_eq!(c.caption, bandai_captions(content, written).unwrap()[0]);
         assert_eq!(c.style, original.style, "the clip's label stays");
     }
-    let again = style_swapped(&pairs, 7);
+    let mut again = corpus.clone();
+    style_swapped(&mut again, 7);
     assert!(
-        copies
+        pairs
             .iter()
             .zip(&again)
             .all(|(a, b)| a.caption == b.caption && a.context == b.context)

@@ -365,8 +365,7 @@ pub fn train(
         r => r?,
     };
     if cap.config.style_tag && cfg.weights.style_swap > 0.0 {
-        let swapped = super::data::style_swapped(&pairs, cfg.seed);
-        pairs.extend(swapped);
+        super::data::style_swapped(&mut pairs, cfg.seed);
     }
     let buckets = Buckets::new(&cap, &pairs, cfg)?;
     let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);
