@@ -370,6 +370,15 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
             n.far_distance
         );
     }
+    if let (Some(style), Some(index)) = (&context.style, &index) {
+        let p = index
+            .predict_style(features.as_slice())
+            .map_or(f32::NAN, |s| s.1);
+        eprintln!(
+            "style read (the index's style classifier): {} (p = {p:.2})",
+            printable_line(style)
+        );
+    }
     if doubts.is_empty() {
         eprintln!("sure");
     } else {
