@@ -28,6 +28,8 @@ pub struct Download {
     total: AtomicU64,
     active: AtomicBool,
     cancel: AtomicBool,
+    /// The last download was stopped by [`Download::cancel`].
+    cancelled: AtomicBool,
 }
 
 /// The process's download record.
@@ -37,6 +39,7 @@ pub static DOWNLOAD: Download = Download {
     total: AtomicU64::new(0),
     active: AtomicBool::new(false),
     cancel: AtomicBool::new(false),
+    cancelled: AtomicBool::new(false),
 };
 
 /// What [`Download::progress`] reports.
@@ -71,6 +74,12 @@ impl Download {
         }
     }
 
+    /// Whether the last download was stopped by [`Self::cancel`] (its error is then the user's
+    /// choice, not a problem); reading clears it.
+    pub fn take_cancelled(&self) -> bool {
+        self.cancelled.swap(false, Ordering::Relaxed)
+    }
+
     fn begin(&self, file: &str, total: Option<u64>) -> Active<'_> {
         if let Ok(mut f) = self.file.lock() {
             *f = file.to_string();
@@ -78,6 +87,7 @@ impl Download {
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total.unwrap_or(0), Ordering::Relaxed);
         self.cancel.store(false, Ordering::Relaxed);
+        self.cancelled.store(false, Ordering::Relaxed);
         self.active.store(true, Ordering::Relaxed);
         Active(self)
     }
@@ -100,6 +110,7 @@ fn copy_counted(dl: &Download, body: &mut impl Read, out: &mut impl Write) -> st
     let mut n = 0u64;
     loop {
         if dl.cancel.load(Ordering::Relaxed) {
+            dl.cancelled.store(true, Ordering::Relaxed);
             return Err(std::io::Error::other("cancelled"));
         }
         let k = match body.read(&mut buf) {
@@ -282,6 +293,7 @@ mod tests {
             total: AtomicU64::new(0),
             active: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
         };
         assert_eq!(dl.progress(), None);
         dl.cancel(); // nothing in flight: no effect on the next download
@@ -300,6 +312,7 @@ mod tests {
             let e = copy_counted(&dl, &mut data.as_slice(), &mut Vec::new()).unwrap_err();
             assert_eq!(e.to_string(), "cancelled");
         }
+        assert!(dl.take_cancelled() && !dl.take_cancelled());
         assert_eq!(dl.progress(), None, "finished when the guard drops");
         let _active = dl.begin("b.whl", None);
         assert_eq!(dl.progress().unwrap().total, None);

@@ -73,7 +73,9 @@ pub(super) fn download_ui(
                 }
             }
             None => {
-                ui.label(&live.status);
+                // The first line; the whole reason (every place tried) is in Problems.
+                let first = live.status.lines().next().unwrap_or_default();
+                ui.label(first);
                 retry = ui.button("Retry").clicked();
             }
         });

@@ -177,9 +177,15 @@ pub(super) fn drain_caption_jobs(
                 live.index = loaded.index;
             }
             CaptionMsg::Loaded(Err(e)) => {
-                live.status = format!("no captioner: {e}");
                 live.failed = true;
-                problems.push(e);
+                // A download the user cancelled is their choice, not a problem to list.
+                if crate::lm::pypi::DOWNLOAD.take_cancelled() {
+                    live.status =
+                        "no captioner: the language model's download was cancelled".into();
+                } else {
+                    live.status = format!("no captioner: {e}");
+                    problems.push(e);
+                }
             }
             CaptionMsg::Partial(key, text) => {
                 if live.key.as_ref() == Some(&key) {

@@ -87,7 +87,7 @@ pub(super) fn caption_overlay_ui(
                     if !studio.visible {
                         return;
                     }
-                    let mut info = live.status.clone();
+                    let mut info = live.status.lines().next().unwrap_or_default().to_string();
                     if let Some(k) = &live.key {
                         info.push_str(&format!(
                             " · {} tokens {}–{}{}",
