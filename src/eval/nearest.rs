@@ -54,7 +54,8 @@ struct IndexMeta {
     /// Distance above which a motion is out of domain.
     far_distance: f32,
     takes: Vec<IndexedTake>,
-    /// Classes of the style classifier (empty: none, as in indexes saved before it existed).
+    /// Classes of the style classifier as saved (empty: none, as in indexes saved before it
+    /// existed); in memory they live in [`NearestIndex::style`] and this is empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     style_classes: Vec<String>,
 }
@@ -177,11 +178,10 @@ impl NearestIndex {
 
     /// Fits the style classifier on the takes' summaries and `style` labels.
     fn fit_style(&mut self) {
-        let std = self.key_std().to_vec();
         let rows: Vec<f32> = self
             .keys
             .chunks_exact(self.k)
-            .flat_map(|key| key.iter().zip(&std).map(|(x, s)| (*x as f64 / s) as f32))
+            .flat_map(|key| self.unit_variance(key.iter().map(|x| *x as f64)))
             .collect();
         let labels: Vec<Option<&str>> = self
             .meta
@@ -190,10 +190,6 @@ impl NearestIndex {
             .map(|t| t.labels.get("style").map(String::as_str))
             .collect();
         self.style = StyleClassifier::fit(&rows, self.k, &labels);
-        self.meta.style_classes = self
-            .style
-            .as_ref()
-            .map_or_else(Vec::new, |s| s.classes.clone());
     }
 
     /// The most probable style label of a motion given as raw `(T, 263)` features, with its
@@ -275,8 +271,16 @@ impl NearestIndex {
     /// ([`crate::lm::summary`]). `None` when there are no frames.
     pub fn summary(&self, features: &[f32]) -> Option<Vec<f32>> {
         let q = self.project(features)?;
-        let std = self.key_std();
-        Some(q.iter().zip(std).map(|(x, s)| (x / s) as f32).collect())
+        Some(self.unit_variance(q.into_iter()))
+    }
+
+    /// Component-space coordinates `(k,)` divided by each component's standard deviation over
+    /// the training takes.
+    fn unit_variance(&self, coords: impl Iterator<Item = f64>) -> Vec<f32> {
+        coords
+            .zip(self.key_std())
+            .map(|(x, s)| (x / s) as f32)
+            .collect()
     }
 
     /// Standard deviation of each component over the keys.
@@ -333,7 +337,7 @@ impl NearestIndex {
         let t = |v: &[f32], shape: &[usize]| {
             Tensor::from_slice(v, shape, &Device::Cpu).map_err(|e| io(&st, &e))
         };
-        let tensors = std::collections::HashMap::from([
+        let mut tensors = std::collections::HashMap::from([
             (
                 "feature_mean".to_string(),
                 t(&self.norm.mean, &[N_FEATURES])?,
@@ -354,7 +358,6 @@ impl NearestIndex {
             ),
             ("keys".to_string(), t(&self.keys, &[n, self.k])?),
         ]);
-        let mut tensors = tensors;
         if let Some(clf) = &self.style {
             let c = clf.classes.len();
             tensors.insert("style_weight".into(), t(&clf.weight, &[self.k, c])?);
@@ -362,7 +365,14 @@ impl NearestIndex {
         }
         candle_core::safetensors::save(&tensors, &st).map_err(|e| io(&st, &e))?;
         let js = dir.join("nearest.json");
-        let text = serde_json::to_string_pretty(&self.meta).map_err(|e| io(&js, &e))?;
+        let meta = IndexMeta {
+            style_classes: self
+                .style
+                .as_ref()
+                .map_or_else(Vec::new, |s| s.classes.clone()),
+            ..self.meta.clone()
+        };
+        let text = serde_json::to_string_pretty(&meta).map_err(|e| io(&js, &e))?;
         std::fs::write(&js, text).map_err(|e| io(&js, &e))
     }
 
@@ -380,7 +390,7 @@ impl NearestIndex {
             path: path.to_path_buf(),
             msg,
         };
-        let meta: IndexMeta = serde_json::from_str(
+        let mut meta: IndexMeta = serde_json::from_str(
             &std::fs::read_to_string(&js).map_err(|e| bad(&js, e.to_string()))?,
         )
         .map_err(|e| bad(&js, e.to_string()))?;
@@ -403,10 +413,11 @@ impl NearestIndex {
         let k = meta.components;
         let n = meta.takes.len();
         let d = (2 + super::baseline::SEGMENTS) * N_FEATURES;
-        let style = match meta.style_classes.len() {
+        let classes = std::mem::take(&mut meta.style_classes);
+        let style = match classes.len() {
             0 => None,
             c => Some(StyleClassifier {
-                classes: meta.style_classes.clone(),
+                classes,
                 weight: get("style_weight", &[k, c])?,
                 bias: get("style_bias", &[c])?,
             }),

@@ -33,14 +33,7 @@ pub struct Download {
 }
 
 /// The process's download record.
-pub static DOWNLOAD: Download = Download {
-    file: std::sync::Mutex::new(String::new()),
-    done: AtomicU64::new(0),
-    total: AtomicU64::new(0),
-    active: AtomicBool::new(false),
-    cancel: AtomicBool::new(false),
-    cancelled: AtomicBool::new(false),
-};
+pub static DOWNLOAD: Download = Download::new();
 
 /// What [`Download::progress`] reports.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +47,18 @@ pub struct DownloadProgress {
 }
 
 impl Download {
+    /// A record with nothing in flight.
+    const fn new() -> Self {
+        Self {
+            file: std::sync::Mutex::new(String::new()),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            active: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
     /// The download in flight, if any.
     pub fn progress(&self) -> Option<DownloadProgress> {
         if !self.active.load(Ordering::Relaxed) {
@@ -287,14 +292,7 @@ mod tests {
 
     #[test]
     fn a_download_reports_progress_and_stops_when_cancelled() {
-        let dl = Download {
-            file: std::sync::Mutex::new(String::new()),
-            done: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            active: AtomicBool::new(false),
-            cancel: AtomicBool::new(false),
-            cancelled: AtomicBool::new(false),
-        };
+        let dl = Download::new();
         assert_eq!(dl.progress(), None);
         dl.cancel(); // nothing in flight: no effect on the next download
         let data = vec![7u8; 200_000];
