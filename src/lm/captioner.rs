@@ -171,6 +171,9 @@ pub struct Captioner {
     full: Vec<(String, Var)>,
     /// The inference engine, once [`Captioner::merge_for_inference`] built it.
     engine: Option<std::sync::Mutex<Engine>>,
+    /// Greedy decoding on the engine checks prompt-lookup drafts ([`super::lookup`]); on by
+    /// default, off to time token-by-token decoding.
+    prompt_lookup: std::sync::atomic::AtomicBool,
     /// The prompt's instruction and separator, tokenized once.
     prompt_ids: Vec<u32>,
     separator_ids: Vec<u32>,
@@ -367,6 +370,7 @@ impl Captioner {
             summary: None,
             full,
             engine: None,
+            prompt_lookup: std::sync::atomic::AtomicBool::new(true),
             prompt_ids,
             separator_ids,
         })
@@ -466,6 +470,13 @@ impl Captioner {
     pub fn simd(&self) -> Option<super::infer::simd::Simd> {
         let e = self.engine.as_ref()?.lock().ok()?;
         Some(e.simd())
+    }
+
+    /// Whether greedy decoding on the engine checks prompt-lookup drafts ([`super::lookup`]):
+    /// the same caption in fewer sequential steps (on by default).
+    pub fn set_prompt_lookup(&self, on: bool) {
+        self.prompt_lookup
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs the engine's kernels on `isa` from now on (no-op without an engine).
@@ -693,16 +704,35 @@ impl Captioner {
         let prompt = self.prompt(codes, context)?;
         let soft = self.soft_tokens(&[context.summary.as_deref()])?;
         let mut dec = self.decoder()?;
-        let (mut next, mut logp) = dec.feed(&prompt, soft.as_ref(), true)?;
+        let drafts = self
+            .prompt_lookup
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && dec.drafts();
+        // A draft stops where a retrieved caption ends.
+        let stops = if drafts {
+            self.encode_text(super::context::RETRIEVED_SEPARATOR.trim_end())?
+        } else {
+            Vec::new()
+        };
+        // The chosen tokens still to emit, each with its log-probability: all but the last
+        // are already in the decoder's cache (confirmed drafts), the last is not.
+        let mut pending =
+            std::collections::VecDeque::from([dec.feed(&prompt, soft.as_ref(), true)?]);
+        let mut seq = prompt;
         let mut out: Vec<u32> = Vec::new();
         let mut logps: Vec<f32> = Vec::new();
         let mut text = String::new();
-        for _ in 0..max_new {
+        let mut passes = 0;
+        for step in 0..max_new {
+            let Some((next, logp)) = pending.pop_front() else {
+                break;
+            };
             logps.push(logp);
             if next == self.special.eos {
                 break;
             }
             out.push(next);
+            seq.push(next);
             let decoded = self
                 .tokenizer
                 .decode(&out, true)
@@ -715,13 +745,29 @@ impl Captioner {
             if !on_text(clean(&text)) {
                 break;
             }
-            (next, logp) = dec.feed(&[next], None, true)?;
+            // Tokens the loop may still take after this one.
+            let left = max_new - step - 1;
+            if pending.is_empty() && left > 0 {
+                let draft = if drafts {
+                    super::lookup::draft(
+                        &seq,
+                        super::lookup::MAX_NGRAM,
+                        super::lookup::MAX_DRAFT.min(left - 1),
+                        &stops,
+                    )
+                } else {
+                    &[]
+                };
+                pending.extend(dec.feed_draft(next, draft)?);
+                passes += 1;
+            }
         }
         let caption = clean(&text).to_string();
         let _ = on_text(&caption);
         Ok(ScoredCaption {
             text: caption,
             confidence: Confidence::of(&logps),
+            passes,
         })
     }
 
@@ -762,6 +808,51 @@ enum Greedy<'a> {
 }
 
 impl Greedy<'_> {
+    /// `true` when [`Self::feed_draft`] checks drafts (the engine; the candle graph's cache
+    /// cannot drop positions, so it decodes token by token).
+    fn drafts(&self) -> bool {
+        matches!(self, Greedy::Engine(..))
+    }
+
+    /// Appends the chosen token `next` and the `draft` after it in one pass and returns the
+    /// greedy tokens that follow `next`: the draft's longest prefix the model's own argmax
+    /// confirms, then the model's token after it, each with its log-probability. The cache
+    /// keeps `next` and the confirmed drafts only. Without drafts (or on the candle graph) it
+    /// is one greedy step.
+    fn feed_draft(&mut self, next: u32, draft: &[u32]) -> Result<Vec<(u32, f32)>> {
+        let Greedy::Engine(cap, engine) = self else {
+            return Ok(vec![self.feed(&[next], None, true)?]);
+        };
+        if draft.is_empty() {
+            return Ok(vec![self.feed(&[next], None, true)?]);
+        }
+        let mut ids = Vec::with_capacity(draft.len() + 1);
+        ids.push(next);
+        ids.extend_from_slice(draft);
+        let x = cap
+            .embed(&Tensor::from_vec(
+                ids.clone(),
+                (1, ids.len()),
+                cap.device(),
+            )?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let base = engine.len();
+        let logits = engine.forward_all(&x, ids.len())?;
+        let v = logits.len() / ids.len();
+        let mut chosen = Vec::with_capacity(ids.len());
+        for (i, row) in logits.chunks_exact(v).enumerate() {
+            let (tok, logp) = argmax_logprob(row, true);
+            chosen.push((tok, logp));
+            if draft.get(i) != Some(&tok) {
+                break;
+            }
+        }
+        // `next` and the confirmed drafts stay; the rest of the draft goes.
+        engine.truncate(base + chosen.len());
+        Ok(chosen)
+    }
+
     /// Appends `ids` to the sequence (the prompt with its soft tokens `(1, n, d_model)`, or one
     /// chosen token); returns the argmax of the next token over the text vocabulary (captions
     /// are text) and, with `score`, its log-probability (softmax over that vocabulary; 0
@@ -824,6 +915,10 @@ fn argmax_logprob(logits: &[f32], score: bool) -> (u32, f32) {
 pub struct ScoredCaption {
     pub text: String,
     pub confidence: Confidence,
+    /// Sequential decoder passes after the prompt's (one per token without drafts; fewer
+    /// when prompt-lookup drafts are confirmed).
+    #[serde(skip)]
+    pub passes: usize,
 }
 
 /// How sure the model was of the tokens it chose (natural log), end-of-text included and the

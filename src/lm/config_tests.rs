@@ -322,3 +322,49 @@ fn the_engine_refuses_inputs_that_do_not_fit_instead_of_panicking() {
     assert_eq!(engine.forward(&[0.0; 32], 2).unwrap().len(), c.vocab_size);
     assert_eq!(engine.len(), 2);
 }
+
+/// A draft checked in one pass ([`super::infer::Engine::forward_all`]) gives the logits of
+/// decoding it token by token, and dropping the unconfirmed tail
+/// ([`super::infer::Engine::truncate`]) leaves the cache as if it had never been fed.
+#[test]
+fn the_engine_checks_a_draft_in_one_pass_and_drops_what_was_not_confirmed() {
+    use super::infer::{DecodeWeights, Engine};
+    let c = tiny();
+    let tensors: HashMap<String, Tensor> = tiny_tensors(&c)
+        .into_iter()
+        .map(|(k, t)| {
+            let r = Tensor::randn(0f32, 0.5, t.dims(), &Device::Cpu).unwrap();
+            let r = if k.ends_with("norm.weight") {
+                (r + 1.0).unwrap()
+            } else {
+                r
+            };
+            (k, r)
+        })
+        .collect();
+    let llama = Llama::from_tensors(&c, &tensors).unwrap();
+    let d = c.hidden_size;
+    let x: Vec<f32> = (0..6 * d)
+        .map(|i| ((i * 37 % 23) as f32 / 11.0) - 1.0)
+        .collect();
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let mut one = Engine::new(&llama, DecodeWeights::F32).unwrap();
+    let steps: Vec<Vec<f32>> = (0..6)
+        .map(|i| one.forward(row(i), 1).unwrap().to_vec())
+        .collect();
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-4);
+    let mut e = Engine::new(&llama, DecodeWeights::F32).unwrap();
+    e.forward(&x[..2 * d], 2).unwrap();
+    let all = e.forward_all(&x[2 * d..], 4).unwrap().to_vec();
+    assert_eq!(all.len(), 4 * c.vocab_size);
+    for (j, got) in all.chunks_exact(c.vocab_size).enumerate() {
+        assert!(close(got, &steps[2 + j]), "position {}", 2 + j);
+    }
+    assert_eq!(e.len(), 6);
+    // Keep one drafted position: the next one decodes as after three tokens.
+    e.truncate(3);
+    assert_eq!(e.len(), 3);
+    assert!(close(e.forward(row(3), 1).unwrap(), &steps[3]));
+    e.truncate(99);
+    assert_eq!(e.len(), 4, "truncating past the end changes nothing");
+}

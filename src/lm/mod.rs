@@ -15,6 +15,7 @@
 //! | `llama.rs` | the decoder: RMSNorm, RoPE, GQA attention, SwiGLU, KV cache |
 //! | `infer/` | inference engine: merged weights in f32/Q8_0, dispatched SIMD kernels, in-place KV cache |
 //! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
+//! | `lookup.rs` | prompt lookup drafts for greedy decoding |
 //! | `motion_vocab.rs` | motion tokens: sparse projection of the codebook, orthonormal loss |
 //! | `context.rs` | what the captioner reads beside the codes: summary, retrieved captions |
 //! | `captioner.rs` | backbone + motion vocabulary: prompt, caption loss, greedy decoding |
@@ -33,6 +34,7 @@ mod gguf_check;
 pub mod hf;
 pub mod infer;
 pub mod llama;
+pub mod lookup;
 pub mod lora;
 pub mod motion_vocab;
 pub mod pypi;

@@ -1149,3 +1149,57 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
         .to_string();
     assert!(e.contains("nearest-take index"), "{e}");
 }
+
+/// Prompt-lookup drafts change how many sequential passes the shipped captioner takes, never
+/// its caption: on demo clips in and out of the training domain the caption and its
+/// confidence are those of token-by-token greedy decoding, and an in-domain caption, which
+/// mostly repeats a retrieved one, takes a third of the passes or fewer.
+#[test]
+fn prompt_lookup_drafts_keep_the_greedy_caption_in_fewer_passes() {
+    let dev = Device::Cpu;
+    let lm = super::resolve::models_dir().join("lm");
+    let (cap, _) =
+        super::train::load_captioner(&lm, None, Some(super::infer::DecodeWeights::Q8), &dev)
+            .unwrap();
+    let index = crate::eval::nearest::NearestIndex::load(&lm).unwrap();
+    let dvq = shipped_dvq(&dev);
+    let ds = crate::motion::Dataset::open(&demo()).unwrap();
+    for id in [
+        "dataset-1_bow_giant_001",
+        "dataset-2_raise-up-left-hand_feminine_018",
+        "cmu_02_01",
+        "cmu_02_07_w00",
+    ] {
+        let f = crate::motion::Features::load(&ds.features_path(id)).unwrap();
+        let codes = dvq.encode(f.as_slice()).unwrap();
+        let context = cap.context(index.as_ref(), f.as_slice(), None).unwrap();
+        let run = |on: bool| {
+            cap.set_prompt_lookup(on);
+            cap.generate_scored(&codes, &context, 40, &mut |_| true)
+                .unwrap()
+        };
+        let (plain, drafted) = (run(false), run(true));
+        assert_eq!(drafted.text, plain.text, "{id}");
+        assert_eq!(drafted.confidence.tokens, plain.confidence.tokens, "{id}");
+        assert!(
+            (drafted.confidence.mean_logprob - plain.confidence.mean_logprob).abs() < 1e-3,
+            "{id}: {:?} vs {:?}",
+            drafted.confidence,
+            plain.confidence
+        );
+        assert_eq!(
+            plain.passes, plain.confidence.tokens,
+            "{id}: one pass per token"
+        );
+        assert!(drafted.passes <= plain.passes, "{id}");
+        if !id.starts_with("cmu") {
+            // In domain the caption is (mostly) a retrieved one: 4 and 3 passes measured.
+            assert!(
+                3 * drafted.passes <= plain.passes,
+                "{id}: {} passes for {} tokens",
+                drafted.passes,
+                plain.passes
+            );
+        }
+    }
+}

@@ -2,12 +2,14 @@
 //! f32 or in Q8_0 (ggml's layout: blocks of 32 weights sharing one scale `d = max|w| / 127`,
 //! `w ≈ d·q`, `q` an i8; the scale is kept in f32 here), over `T` input rows at once.
 //!
-//! Every kernel (the f32 and Q8_0 dot products, the prefill's register tile) has an AVX-512,
+//! Every kernel (the f32 and Q8_0 dot products, the f32 prefill's register tile, the Q8_0
+//! rows of [`super::rows`]) has an AVX-512,
 //! an AVX2 + FMA, a NEON and a portable scalar body; the engine picks one path per run
 //! ([`super::simd`]: the widest the CPU has, or `GEOMOTION_SIMD`), and each path is tested
 //! against the scalar one. Rows are split over the engine's [`SpinPool`].
 
 use super::pool::SpinPool;
+use super::rows::{GROUP, q8_row_inputs};
 use super::simd::{Simd, Supported};
 
 /// Weights per Q8_0 block (as ggml's `QK8_0`).
@@ -128,13 +130,13 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
     let (rows, cols) = (w.rows(), w.cols());
     assert_eq!(x.len(), t * cols, "matmul input");
     assert_eq!(y.len(), t * rows, "matmul output");
+    // A few tasks per thread: cheap to hand out, and a late thread does not hold the rest.
+    let chunk = rows
+        .div_ceil(4 * pool.threads())
+        .next_multiple_of(16)
+        .max(16);
+    let out = Out(y.as_mut_ptr());
     if t == 1 {
-        // A few tasks per thread: cheap to hand out, and a late thread does not hold the rest.
-        let chunk = rows
-            .div_ceil(4 * pool.threads())
-            .next_multiple_of(16)
-            .max(16);
-        let out = Out(y.as_mut_ptr());
         pool.run(rows.div_ceil(chunk), &|c| {
             let out = out;
             for r in c * chunk..((c + 1) * chunk).min(rows) {
@@ -144,12 +146,47 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
         });
         return;
     }
-    // Prefill: the rows in panels of 16, each expanded to f32 and packed column-major
+    if let Matrix::Q8 { scales, q, .. } = w
+        && isa.get() != Simd::Scalar
+    {
+        // Q8_0 on a SIMD path: each row dequantized in registers and met by up to 12 inputs
+        // at a time ([`super::rows`]; 2.5–3× the panel path for an 11-token draft check, on
+        // par with it for a 32-token prefill: `kernel_throughput`). Portable code keeps the
+        // panels, which the compiler vectorizes better.
+        let nb = cols / BLOCK;
+        pool.run(rows.div_ceil(chunk), &|c| {
+            let out = out;
+            let mut tmp = [0f32; GROUP];
+            let mut u0 = 0;
+            while u0 < t {
+                let nu = GROUP.min(t - u0);
+                let xs = &x[u0 * cols..(u0 + nu) * cols];
+                for r in c * chunk..((c + 1) * chunk).min(rows) {
+                    q8_row_inputs(
+                        &scales[r * nb..(r + 1) * nb],
+                        &q[r * cols..(r + 1) * cols],
+                        xs,
+                        cols,
+                        &mut tmp[..nu],
+                        isa,
+                    );
+                    for (u, v) in tmp[..nu].iter().enumerate() {
+                        // SAFETY: (u0 + u)·rows + r < t·rows = y.len(), and task c alone
+                        // writes columns c·chunk.. of every row.
+                        unsafe { *out.0.add((u0 + u) * rows + r) = *v };
+                    }
+                }
+                u0 += nu;
+            }
+        });
+        return;
+    }
+    // f32 (and Q8_0 in portable code): the rows in panels of 16, each expanded to f32 and
+    // packed column-major
     // (`(cols, 16)`) once, then a register tile of 16 rows × up to 12 inputs per pass: one
     // panel load and 12 broadcast FMAs per column, no horizontal sums.
     let panels = rows.div_ceil(PANEL);
     let per_task = (panels / (4 * pool.threads())).clamp(1, 16);
-    let out = Out(y.as_mut_ptr());
     pool.run(panels.div_ceil(per_task), &|task| {
         let mut packed = vec![0f32; cols * PANEL];
         let mut row = vec![0f32; cols];
@@ -774,7 +811,7 @@ mod speed {
                 let m = Matrix::new(w.clone(), rows, cols, quant);
                 let mut y = vec![0f32; 32 * rows];
                 let mut pool = SpinPool::for_machine();
-                for t in [1usize, 32] {
+                for t in [1usize, 11, 32] {
                     let reps = if t == 1 { 200 } else { 10 };
                     let t0 = std::time::Instant::now();
                     for _ in 0..reps {

@@ -10,6 +10,7 @@
 
 pub mod kernels;
 pub mod pool;
+pub mod rows;
 pub mod simd;
 
 use std::collections::HashMap;
@@ -251,6 +252,20 @@ impl Engine {
         self.len == 0
     }
 
+    /// Drops the cached positions from `len` on (speculative decoding: the drafted tokens the
+    /// model did not confirm). A `len` at or past [`Self::len`] changes nothing.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let kvw = self.config.num_key_value_heads * self.config.head_dim();
+        for l in &mut self.layers {
+            l.k.truncate(len * kvw);
+            l.v.truncate(len * kvw);
+        }
+        self.len = len;
+    }
+
     /// Appends `t` positions with input embeddings `x (t, d_model)` to the sequence and returns
     /// the logits `(V,)` of the last one over the backbone's vocabulary (a buffer the next call
     /// overwrites).
@@ -259,6 +274,19 @@ impl Engine {
     /// buffer size would overflow, or (GPT-2) the sequence is longer than the position
     /// embedding.
     pub fn forward(&mut self, x: &[f32], t: usize) -> Result<&[f32]> {
+        self.forward_rows(x, t, false)
+    }
+
+    /// [`Self::forward`] returning the logits `(t, V)` of every appended position: what
+    /// verifying `t − 1` drafted tokens in one pass needs (row `i` predicts the token after
+    /// input `i`).
+    ///
+    /// Errors: as [`Self::forward`].
+    pub fn forward_all(&mut self, x: &[f32], t: usize) -> Result<&[f32]> {
+        self.forward_rows(x, t, true)
+    }
+
+    fn forward_rows(&mut self, x: &[f32], t: usize, all: bool) -> Result<&[f32]> {
         let c = &self.config;
         let d = c.hidden_size;
         if t == 0 || t.checked_mul(d) != Some(x.len()) {
@@ -356,10 +384,11 @@ impl Engine {
             }
         }
         self.len += t;
-        let last = &s.x[(t - 1) * d..];
-        norm_rows(last, &mut s.h, &self.norm, d, eps, isa);
-        resize(&mut s.logits, self.head.rows());
-        matmul(&mut self.pool, &self.head, &s.h, 1, &mut s.logits, isa);
+        let rows = if all { t } else { 1 };
+        let tail = &s.x[(t - rows) * d..];
+        norm_rows(tail, &mut s.h, &self.norm, d, eps, isa);
+        resize(&mut s.logits, rows * self.head.rows());
+        matmul(&mut self.pool, &self.head, &s.h, rows, &mut s.logits, isa);
         Ok(&s.logits)
     }
 }
