@@ -370,13 +370,12 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
             n.far_distance
         );
     }
-    if let (Some(style), Some(index)) = (&context.style, &index) {
-        let p = index
-            .predict_style(features.as_slice())
-            .map_or(f32::NAN, |s| s.1);
+    if let (Some(_), Some(index)) = (&context.style, &index)
+        && let Some(read) = index.style_read(features.as_slice())
+    {
         eprintln!(
-            "style read (the index's style classifier): {} (p = {p:.2})",
-            printable_line(style)
+            "style read (the index's style classifier): {}",
+            printable_line(&read.to_string())
         );
     }
     if doubts.is_empty() {

@@ -87,7 +87,12 @@ impl MotionContext {
                         .into(),
                 ));
             }
-            Some(index.predict_style(features).ok_or_else(no_frames)?.0)
+            // Training contexts keep the classifier's read: a training take's caption names
+            // its style, so its tag must too (the far threshold leaves 1 % of them out).
+            Some(match exclude_source {
+                Some(_) => index.predict_style(features).ok_or_else(no_frames)?.0,
+                None => index.style_read(features).ok_or_else(no_frames)?.style,
+            })
         } else {
             None
         };

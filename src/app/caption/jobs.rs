@@ -151,7 +151,7 @@ pub(super) fn track_selection(
                 style: index
                     .as_ref()
                     .filter(|_| reads_style)
-                    .and_then(|i| i.predict_style(&features)),
+                    .and_then(|i| i.style_read(&features)),
             })
             .map_err(|e| e.to_string());
         let _ = tx.send(CaptionMsg::Done(key, r));

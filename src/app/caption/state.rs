@@ -47,8 +47,8 @@ pub struct LiveCaption {
     pub confidence: Option<crate::lm::captioner::Confidence>,
     /// The selection's nearest training take, when the captioner has an index.
     pub nearest: Option<Neighbour>,
-    /// The predicted style a style-tagged captioner read, with the classifier's probability.
-    pub style: Option<(String, f32)>,
+    /// The style a style-tagged captioner read, with the classifier's read and probability.
+    pub style: Option<crate::eval::nearest::StyleRead>,
     /// Why the finished caption should be read as a guess (`eval::doubt`); empty: sure.
     pub doubts: Vec<Doubt>,
     /// Milliseconds from the request to the first streamed text and to the end.
@@ -114,9 +114,8 @@ pub(super) struct Finished {
     pub scored: crate::lm::captioner::ScoredCaption,
     /// The selection's nearest training take.
     pub nearest: Option<Neighbour>,
-    /// The style the index's classifier predicts, with its probability, when the captioner
-    /// reads it (a style-tagged captioner).
-    pub style: Option<(String, f32)>,
+    /// The style a style-tagged captioner read ([`crate::eval::nearest::NearestIndex::style_read`]).
+    pub style: Option<crate::eval::nearest::StyleRead>,
 }
 
 pub(super) struct Loaded {

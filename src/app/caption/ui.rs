@@ -77,9 +77,7 @@ pub(super) fn caption_overlay_ui(
                             (line, SURE)
                         };
                         let line = match &live.style {
-                            Some((style, p)) => {
-                                format!("{line} · style read: {style} (classifier p = {p:.2})")
-                            }
+                            Some(read) => format!("{line} · style read: {read}"),
                             None => line,
                         };
                         ui.label(egui::RichText::new(line).size(size * 0.6).color(color));
