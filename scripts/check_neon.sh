@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the inference engine's kernels (src/lm/infer/{pool,simd,kernels,rows}.rs, std only) alone for
+# Builds the inference engine's kernels (src/lm/infer/{pool,simd,kernels,q8_panels}.rs, std only) alone for
 # aarch64 and runs their tests under qemu: the NEON path against the scalar one, on an x86-64
 # machine. Needs: rustup target add aarch64-unknown-linux-gnu; apt install qemu-user
 # gcc-aarch64-linux-gnu libc6-dev-arm64-cross.
@@ -14,8 +14,8 @@ mod pool;
 mod simd;
 #[path = "$root/src/lm/infer/kernels.rs"]
 mod kernels;
-#[path = "$root/src/lm/infer/rows.rs"]
-mod rows;
+#[path = "$root/src/lm/infer/q8_panels.rs"]
+mod q8_panels;
 RS
 # The pool asks rayon for the thread count; a stand-in keeps this build std-only.
 echo 'pub fn current_num_threads() -> usize { 2 }' > "$dir/rayon.rs"

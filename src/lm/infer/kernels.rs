@@ -2,14 +2,14 @@
 //! f32 or in Q8_0 (ggml's layout: blocks of 32 weights sharing one scale `d = max|w| / 127`,
 //! `w ≈ d·q`, `q` an i8; the scale is kept in f32 here), over `T` input rows at once.
 //!
-//! Every kernel (the f32 and Q8_0 dot products, the f32 prefill's register tile, the Q8_0
-//! rows of [`super::rows`]) has an AVX-512,
+//! Every kernel (the f32 and Q8_0 dot products, the prefill's register tiles: f32 here, Q8_0
+//! in [`super::q8_panels`]) has an AVX-512,
 //! an AVX2 + FMA, a NEON and a portable scalar body; the engine picks one path per run
 //! ([`super::simd`]: the widest the CPU has, or `GEOMOTION_SIMD`), and each path is tested
 //! against the scalar one. Rows are split over the engine's [`SpinPool`].
 
 use super::pool::SpinPool;
-use super::rows::{GROUP, q8_row_inputs};
+use super::q8_panels::{self, Q8Panels};
 use super::simd::{Simd, Supported};
 
 /// Weights per Q8_0 block (as ggml's `QK8_0`).
@@ -22,12 +22,14 @@ pub enum Matrix {
         cols: usize,
         w: Vec<f32>,
     },
-    /// `scales (rows · cols/32)`, `q (rows · cols)`.
+    /// `scales (rows · cols/32)`, `q (rows · cols)`, and the same values packed in panels for
+    /// products over several inputs.
     Q8 {
         rows: usize,
         cols: usize,
         scales: Vec<f32>,
         q: Vec<i8>,
+        panels: Q8Panels,
     },
 }
 
@@ -48,11 +50,13 @@ impl Matrix {
             scales.push(d);
             q.extend(blk.iter().map(|&x| (x * inv).round() as i8));
         }
+        let panels = Q8Panels::pack(rows, cols, &scales, &q);
         Matrix::Q8 {
             rows,
             cols,
             scales,
             q,
+            panels,
         }
     }
 
@@ -68,7 +72,8 @@ impl Matrix {
         }
     }
 
-    /// Bytes of weight data.
+    /// Bytes of weight data one token step reads (the Q8_0 panels, a second copy for
+    /// products over several inputs, left out).
     pub fn bytes(&self) -> usize {
         match self {
             Matrix::F32 { w, .. } => 4 * w.len(),
@@ -146,45 +151,33 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
         });
         return;
     }
-    if let Matrix::Q8 { scales, q, .. } = w
+    if let Matrix::Q8 { panels, .. } = w
         && isa.get() != Simd::Scalar
     {
-        // Q8_0 on a SIMD path: each row dequantized in registers and met by up to 12 inputs
-        // at a time ([`super::rows`]; 2.5–3× the panel path for an 11-token draft check, on
-        // par with it for a 32-token prefill: `kernel_throughput`). Portable code keeps the
-        // panels, which the compiler vectorizes better.
-        let nb = cols / BLOCK;
-        pool.run(rows.div_ceil(chunk), &|c| {
-            let out = out;
-            let mut tmp = [0f32; GROUP];
-            let mut u0 = 0;
-            while u0 < t {
-                let nu = GROUP.min(t - u0);
-                let xs = &x[u0 * cols..(u0 + nu) * cols];
-                for r in c * chunk..((c + 1) * chunk).min(rows) {
-                    q8_row_inputs(
-                        &scales[r * nb..(r + 1) * nb],
-                        &q[r * cols..(r + 1) * cols],
-                        xs,
-                        cols,
-                        &mut tmp[..nu],
-                        isa,
-                    );
-                    for (u, v) in tmp[..nu].iter().enumerate() {
-                        // SAFETY: (u0 + u)·rows + r < t·rows = y.len(), and task c alone
-                        // writes columns c·chunk.. of every row.
-                        unsafe { *out.0.add((u0 + u) * rows + r) = *v };
-                    }
+        // Q8_0 on a SIMD path: the panels packed at load; each column of 16 weights is
+        // dequantized in registers once per register tile of up to 12 inputs ([`Q8Panels`]).
+        // Portable code expands each panel to f32 below instead: the compiler vectorizes that
+        // tile better (prefill 486–572 ms against 698 ms).
+        let n = panels.panels();
+        let per_task = (n / (4 * pool.threads())).clamp(1, 16);
+        pool.run(n.div_ceil(per_task), &|task| {
+            let mut tile = [0f32; PANEL * TILE_T];
+            for p in task * per_task..((task + 1) * per_task).min(n) {
+                let (r0, nr) = (p * PANEL, PANEL.min(rows - p * PANEL));
+                let mut u0 = 0;
+                while u0 < t {
+                    let nu = TILE_T.min(t - u0);
+                    panels.tile(p, &x[u0 * cols..(u0 + nu) * cols], nu, &mut tile, isa);
+                    store_tile(out, &tile, nu, u0, rows, r0, nr);
+                    u0 += nu;
                 }
-                u0 += nu;
             }
         });
         return;
     }
-    // f32 (and Q8_0 in portable code): the rows in panels of 16, each expanded to f32 and
-    // packed column-major
-    // (`(cols, 16)`) once, then a register tile of 16 rows × up to 12 inputs per pass: one
-    // panel load and 12 broadcast FMAs per column, no horizontal sums.
+    // f32 (and portable Q8_0): the rows in panels of 16, each expanded to f32 and packed
+    // column-major (`(cols, 16)`) once, then a register tile of 16 rows × up to 12 inputs
+    // per pass: one panel load and 12 broadcast FMAs per column, no horizontal sums.
     let panels = rows.div_ceil(PANEL);
     let per_task = (panels / (4 * pool.threads())).clamp(1, 16);
     pool.run(panels.div_ceil(per_task), &|task| {
@@ -212,30 +205,38 @@ pub fn matmul(pool: &mut SpinPool, w: &Matrix, x: &[f32], t: usize, y: &mut [f32
                     &mut tile,
                     isa,
                 );
-                for u in 0..nu {
-                    let dst = (u0 + u) * rows + r0;
-                    // SAFETY: task `task` alone writes columns r0..r0 + nr of every row of
-                    // `y (t, rows)`, and dst + nr ≤ t·rows.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            tile.as_ptr().add(u * PANEL),
-                            { out }.0.add(dst),
-                            nr,
-                        )
-                    };
-                }
+                store_tile(out, &tile, nu, u0, rows, r0, nr);
                 u0 += nu;
             }
         }
     });
 }
 
+/// Writes the first `nr` rows of a register tile's `nu` inputs into `y (t, rows)` at inputs
+/// `u0..` and columns `r0..`.
+fn store_tile(
+    out: Out,
+    tile: &[f32; PANEL * TILE_T],
+    nu: usize,
+    u0: usize,
+    rows: usize,
+    r0: usize,
+    nr: usize,
+) {
+    for u in 0..nu {
+        let dst = (u0 + u) * rows + r0;
+        // SAFETY: the caller's task alone writes columns r0..r0 + nr of every row of
+        // `y (t, rows)`, and dst + nr ≤ t·rows.
+        unsafe { std::ptr::copy_nonoverlapping(tile.as_ptr().add(u * PANEL), out.0.add(dst), nr) };
+    }
+}
+
 /// Rows per packed panel of the prefill product (one AVX-512 register of f32, two AVX2, four
 /// NEON).
-const PANEL: usize = 16;
+const PANEL: usize = q8_panels::PANEL;
 /// Inputs per register tile (12 accumulators + panel + broadcasts fit AVX-512's 32 registers;
 /// AVX2 and NEON take them 6 at a time: 12 of AVX2's 16 registers, 24 of NEON's 32).
-const TILE_T: usize = 12;
+const TILE_T: usize = q8_panels::TILE;
 
 /// `tile[u·16 + j] = Σ_k packed[k·16 + j] · x[u·cols + k]` for `u < nu ≤ 12` inputs.
 fn panel_tile(

@@ -10,7 +10,7 @@
 
 pub mod kernels;
 pub mod pool;
-pub mod rows;
+pub mod q8_panels;
 pub mod simd;
 
 use std::collections::HashMap;
