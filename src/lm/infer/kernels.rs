@@ -238,6 +238,73 @@ const PANEL: usize = q8_panels::PANEL;
 /// AVX2 and NEON take them 6 at a time: 12 of AVX2's 16 registers, 24 of NEON's 32).
 const TILE_T: usize = q8_panels::TILE;
 
+/// The register tile's loop (AVX-512): for each column `k` of a panel, `$col` (an expression
+/// of `k`) gives its 16 weights as one `__m512`; every input's value at `k` meets them by a
+/// broadcast FMA; the `NU × 16` sums are stored into `$tile`. The f32 panels here and the
+/// Q8_0 panels of [`super::q8_panels`] differ only in `$col`. Expands inside an `unsafe`
+/// block of a function compiled for AVX-512F, `$px` pointing at `NU · $cols` floats and `$tile`
+/// holding `NU · 16`.
+macro_rules! tile_avx512 {
+    ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
+        let mut acc = [_mm512_setzero_ps(); $nu];
+        for $k in 0..$cols {
+            let w = $col;
+            for u in 0..$nu {
+                acc[u] = _mm512_fmadd_ps(w, _mm512_set1_ps(*$px.add(u * $cols + $k)), acc[u]);
+            }
+        }
+        for u in 0..$nu {
+            _mm512_storeu_ps($tile.as_mut_ptr().add(u * PANEL), acc[u]);
+        }
+    }};
+}
+pub(super) use tile_avx512;
+
+/// [`tile_avx512`] on AVX2 + FMA: `$col` gives the 16 weights as two `__m256`.
+macro_rules! tile_avx2 {
+    ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
+        let mut lo = [_mm256_setzero_ps(); $nu];
+        let mut hi = [_mm256_setzero_ps(); $nu];
+        for $k in 0..$cols {
+            let (w0, w1) = $col;
+            for u in 0..$nu {
+                let xv = _mm256_broadcast_ss(&*$px.add(u * $cols + $k));
+                lo[u] = _mm256_fmadd_ps(w0, xv, lo[u]);
+                hi[u] = _mm256_fmadd_ps(w1, xv, hi[u]);
+            }
+        }
+        for u in 0..$nu {
+            _mm256_storeu_ps($tile.as_mut_ptr().add(u * PANEL), lo[u]);
+            _mm256_storeu_ps($tile.as_mut_ptr().add(u * PANEL + 8), hi[u]);
+        }
+    }};
+}
+pub(super) use tile_avx2;
+
+/// [`tile_avx512`] on NEON: `$col` gives the 16 weights as four `float32x4_t`.
+#[allow(unused_macros)]
+macro_rules! tile_neon {
+    ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
+        let mut acc = [[vdupq_n_f32(0.0); 4]; $nu];
+        for $k in 0..$cols {
+            let w = $col;
+            for u in 0..$nu {
+                let xv = *$px.add(u * $cols + $k);
+                for (a, wv) in acc[u].iter_mut().zip(&w) {
+                    *a = vfmaq_n_f32(*a, *wv, xv);
+                }
+            }
+        }
+        for u in 0..$nu {
+            for (j, a) in acc[u].iter().enumerate() {
+                vst1q_f32($tile.as_mut_ptr().add(u * PANEL + 4 * j), *a);
+            }
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(super) use tile_neon;
+
 /// `tile[u·16 + j] = Σ_k packed[k·16 + j] · x[u·cols + k]` for `u < nu ≤ 12` inputs.
 fn panel_tile(
     packed: &[f32],
@@ -301,19 +368,8 @@ unsafe fn panel_tile_avx512<const NU: usize>(
 ) {
     use std::arch::x86_64::*;
     let (pw, px) = (packed.as_ptr(), x.as_ptr());
-    let mut acc = [_mm512_setzero_ps(); NU];
     // SAFETY: the caller's bounds.
-    unsafe {
-        for k in 0..cols {
-            let wv = _mm512_loadu_ps(pw.add(k * PANEL));
-            for u in 0..NU {
-                acc[u] = _mm512_fmadd_ps(wv, _mm512_set1_ps(*px.add(u * cols + k)), acc[u]);
-            }
-        }
-        for u in 0..NU {
-            _mm512_storeu_ps(tile.as_mut_ptr().add(u * PANEL), acc[u]);
-        }
-    }
+    unsafe { tile_avx512!(NU, cols, px, tile, |k| _mm512_loadu_ps(pw.add(k * PANEL))) }
 }
 
 /// Safety: AVX2 + FMA; `packed ≥ cols·16`, `x ≥ NU·cols`, `tile ≥ NU·16` floats.
@@ -327,23 +383,12 @@ unsafe fn panel_tile_avx2<const NU: usize>(
 ) {
     use std::arch::x86_64::*;
     let (pw, px) = (packed.as_ptr(), x.as_ptr());
-    let mut lo = [_mm256_setzero_ps(); NU];
-    let mut hi = [_mm256_setzero_ps(); NU];
     // SAFETY: the caller's bounds.
     unsafe {
-        for k in 0..cols {
-            let w0 = _mm256_loadu_ps(pw.add(k * PANEL));
-            let w1 = _mm256_loadu_ps(pw.add(k * PANEL + 8));
-            for u in 0..NU {
-                let xv = _mm256_broadcast_ss(&*px.add(u * cols + k));
-                lo[u] = _mm256_fmadd_ps(w0, xv, lo[u]);
-                hi[u] = _mm256_fmadd_ps(w1, xv, hi[u]);
-            }
-        }
-        for u in 0..NU {
-            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL), lo[u]);
-            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL + 8), hi[u]);
-        }
+        tile_avx2!(NU, cols, px, tile, |k| (
+            _mm256_loadu_ps(pw.add(k * PANEL)),
+            _mm256_loadu_ps(pw.add(k * PANEL + 8))
+        ))
     }
 }
 
@@ -358,28 +403,14 @@ unsafe fn panel_tile_neon<const NU: usize>(
 ) {
     use std::arch::aarch64::*;
     let (pw, px) = (packed.as_ptr(), x.as_ptr());
-    let mut acc = [[vdupq_n_f32(0.0); 4]; NU];
     // SAFETY: the caller's bounds.
     unsafe {
-        for k in 0..cols {
-            let w = [
-                vld1q_f32(pw.add(k * PANEL)),
-                vld1q_f32(pw.add(k * PANEL + 4)),
-                vld1q_f32(pw.add(k * PANEL + 8)),
-                vld1q_f32(pw.add(k * PANEL + 12)),
-            ];
-            for u in 0..NU {
-                let xv = *px.add(u * cols + k);
-                for (a, wv) in acc[u].iter_mut().zip(&w) {
-                    *a = vfmaq_n_f32(*a, *wv, xv);
-                }
-            }
-        }
-        for u in 0..NU {
-            for (j, a) in acc[u].iter().enumerate() {
-                vst1q_f32(tile.as_mut_ptr().add(u * PANEL + 4 * j), *a);
-            }
-        }
+        tile_neon!(NU, cols, px, tile, |k| [
+            vld1q_f32(pw.add(k * PANEL)),
+            vld1q_f32(pw.add(k * PANEL + 4)),
+            vld1q_f32(pw.add(k * PANEL + 8)),
+            vld1q_f32(pw.add(k * PANEL + 12)),
+        ])
     }
 }
 

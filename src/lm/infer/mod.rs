@@ -79,7 +79,8 @@ struct Scratch {
     proj: Vec<f32>,
     mlp: Vec<f32>,
     act: Vec<f32>,
-    scores: Vec<f32>,
+    /// `(t, head_dim/2)` cosines then sines of the RoPE angles of the call's positions.
+    rope: Vec<f32>,
     logits: Vec<f32>,
 }
 
@@ -326,6 +327,18 @@ impl Engine {
             }
         }
         let gate_up = c.arch == Arch::Llama;
+        // RoPE's angles depend on the position only: computed once for all layers.
+        let half = hd / 2;
+        if gate_up {
+            s.rope.clear();
+            for tt in 0..t {
+                let pos = (off + tt) as f32;
+                s.rope
+                    .extend(self.inv_freq.iter().map(|&f| (pos * f).cos()));
+                s.rope
+                    .extend(self.inv_freq.iter().map(|&f| (pos * f).sin()));
+            }
+        }
         for l in &mut self.layers {
             norm_rows(&s.x, &mut s.h, &l.attn_norm, d, eps, isa);
             resize(&mut s.qkv, t * (qw + 2 * kvw));
@@ -334,16 +347,17 @@ impl Engine {
             let width = qw + 2 * kvw;
             for (tt, row) in s.qkv.chunks_exact_mut(width).enumerate() {
                 if gate_up {
-                    let pos = (off + tt) as f32;
+                    let (cos, sin) = s.rope[tt * 2 * half..(tt + 1) * 2 * half].split_at(half);
                     let (q, rest) = row.split_at_mut(qw);
-                    rope(q, hd, pos, &self.inv_freq);
-                    rope(&mut rest[..kvw], hd, pos, &self.inv_freq);
+                    rope(q, hd, cos, sin);
+                    rope(&mut rest[..kvw], hd, cos, sin);
                 }
                 l.k.extend_from_slice(&row[qw..qw + kvw]);
                 l.v.extend_from_slice(&row[qw + kvw..]);
             }
             resize(&mut s.att, t * qw);
             attention(
+                &mut self.pool,
                 &s.qkv,
                 width,
                 &l.k,
@@ -351,7 +365,6 @@ impl Engine {
                 off,
                 (nh, nkv, hd),
                 &mut s.att,
-                &mut s.scores,
                 isa,
             );
             resize(&mut s.proj, t * d);
@@ -366,12 +379,7 @@ impl Engine {
             add_bias(&mut s.mlp, l.up_b.as_deref());
             resize(&mut s.act, t * ff);
             if gate_up {
-                for (row, out) in s.mlp.chunks_exact(2 * ff).zip(s.act.chunks_exact_mut(ff)) {
-                    let (g, u) = row.split_at(ff);
-                    for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
-                        *o = g / (1.0 + (-g).exp()) * u;
-                    }
-                }
+                swiglu(&mut self.pool, &s.mlp, &mut s.act, ff);
             } else {
                 for (o, &v) in s.act.iter_mut().zip(&s.mlp) {
                     *o = gelu_tanh(v);
@@ -432,16 +440,38 @@ fn norm_rows(x: &[f32], out: &mut Vec<f32>, n: &Norm, d: usize, eps: f32, isa: S
 }
 
 /// Rotate-half RoPE in place on every `hd`-wide head of `x` at position `pos`.
-fn rope(x: &mut [f32], hd: usize, pos: f32, inv_freq: &[f32]) {
+fn rope(x: &mut [f32], hd: usize, cos: &[f32], sin: &[f32]) {
     let half = hd / 2;
     for head in x.chunks_exact_mut(hd) {
-        for (i, &f) in inv_freq.iter().enumerate() {
-            let (sin, cos) = (pos * f).sin_cos();
+        for i in 0..half {
             let (a, b) = (head[i], head[i + half]);
-            head[i] = a * cos - b * sin;
-            head[i + half] = b * cos + a * sin;
+            head[i] = a * cos[i] - b * sin[i];
+            head[i + half] = b * cos[i] + a * sin[i];
         }
     }
+}
+
+/// Rows of `(t, ·)` buffers that the pool's tasks write, each task its own rows.
+#[derive(Clone, Copy)]
+struct Rows(*mut f32);
+// SAFETY: each task writes only its own rows (see the callers).
+unsafe impl Send for Rows {}
+unsafe impl Sync for Rows {}
+
+/// SwiGLU of every row of `mlp (t, 2·ff)` (gate then up) into `act (t, ff)`: `silu(g) · u`,
+/// rows split over the pool.
+fn swiglu(pool: &mut SpinPool, mlp: &[f32], act: &mut [f32], ff: usize) {
+    let t = act.len() / ff;
+    let out = Rows(act.as_mut_ptr());
+    pool.run(t, &|tt| {
+        let out = out;
+        let (g, u) = mlp[tt * 2 * ff..(tt + 1) * 2 * ff].split_at(ff);
+        // SAFETY: task tt alone writes row tt of `act (t, ff)`.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.0.add(tt * ff), ff) };
+        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+            *o = g / (1.0 + (-g).exp()) * u;
+        }
+    });
 }
 
 /// GPT-2's `gelu_new`: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
@@ -454,6 +484,7 @@ fn gelu_tanh(x: f32) -> f32 {
 /// wide, q first) over the cached keys/values `(off + t, kv·hd)`, into `out (t, heads·hd)`.
 #[allow(clippy::too_many_arguments)]
 fn attention(
+    pool: &mut SpinPool,
     qkv: &[f32],
     width: usize,
     k: &[f32],
@@ -461,15 +492,21 @@ fn attention(
     off: usize,
     (nh, nkv, hd): (usize, usize, usize),
     out: &mut [f32],
-    scores: &mut Vec<f32>,
     isa: Supported,
 ) {
     let kvw = nkv * hd;
     let rep = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();
-    for (tt, row) in qkv.chunks_exact(width).enumerate() {
+    let t = qkv.len() / width;
+    let dst = Rows(out.as_mut_ptr());
+    // One task per query row (a prefill's rows attend to different lengths).
+    pool.run(t, &|tt| {
+        let dst = dst;
+        let row = &qkv[tt * width..(tt + 1) * width];
         let n = off + tt + 1;
-        scores.resize(n, 0.0);
+        let mut scores = vec![0f32; n];
+        // SAFETY: task tt alone writes row tt of `out (t, nh·hd)`.
+        let o_row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(tt * nh * hd), nh * hd) };
         for h in 0..nh {
             let q = &row[h * hd..(h + 1) * hd];
             let kh = (h / rep) * hd;
@@ -483,11 +520,11 @@ fn attention(
                 *s = (*s - max).exp();
                 sum += *s;
             }
-            let o = &mut out[tt * nh * hd + h * hd..tt * nh * hd + (h + 1) * hd];
+            let o = &mut o_row[h * hd..(h + 1) * hd];
             o.fill(0.0);
             for (j, &p) in scores.iter().enumerate() {
                 axpy(p / sum, &v[j * kvw + kh..j * kvw + kh + hd], o, isa);
             }
         }
-    }
+    });
 }

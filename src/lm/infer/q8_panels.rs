@@ -10,6 +10,10 @@
 //! [`Supported`] path and tested against the scalar one and the naive product.
 
 use super::kernels::BLOCK;
+#[cfg(target_arch = "aarch64")]
+use super::kernels::tile_neon;
+#[cfg(target_arch = "x86_64")]
+use super::kernels::{tile_avx2, tile_avx512};
 use super::simd::{Simd, Supported};
 
 /// Rows per panel.
@@ -133,23 +137,13 @@ fn scalar(q: &[i8], s: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f3
 unsafe fn avx512<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
     use std::arch::x86_64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
-    let mut acc = [_mm512_setzero_ps(); NU];
     // SAFETY: the caller's bounds.
     unsafe {
-        for b in 0..cols / BLOCK {
-            let d = _mm512_loadu_ps(ps.add(b * PANEL));
-            for kk in 0..BLOCK {
-                let k = b * BLOCK + kk;
-                let w8 = _mm_loadu_si128(pq.add(k * PANEL) as *const __m128i);
-                let w = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(w8)), d);
-                for u in 0..NU {
-                    acc[u] = _mm512_fmadd_ps(w, _mm512_set1_ps(*px.add(u * cols + k)), acc[u]);
-                }
-            }
-        }
-        for u in 0..NU {
-            _mm512_storeu_ps(tile.as_mut_ptr().add(u * PANEL), acc[u]);
-        }
+        tile_avx512!(NU, cols, px, tile, |k| {
+            let w8 = _mm_loadu_si128(pq.add(k * PANEL) as *const __m128i);
+            let d = _mm512_loadu_ps(ps.add(k / BLOCK * PANEL));
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(w8)), d)
+        })
     }
 }
 
@@ -159,32 +153,23 @@ unsafe fn avx512<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, t
 unsafe fn avx2<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
     use std::arch::x86_64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
-    let mut lo = [_mm256_setzero_ps(); NU];
-    let mut hi = [_mm256_setzero_ps(); NU];
     // SAFETY: the caller's bounds.
     unsafe {
-        for b in 0..cols / BLOCK {
-            for kk in 0..BLOCK {
-                let k = b * BLOCK + kk;
-                let w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                    pq.add(k * PANEL) as *const __m128i,
-                )));
-                let w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                    pq.add(k * PANEL + 8) as *const __m128i,
-                )));
-                let w0 = _mm256_mul_ps(w0, _mm256_loadu_ps(ps.add(b * PANEL)));
-                let w1 = _mm256_mul_ps(w1, _mm256_loadu_ps(ps.add(b * PANEL + 8)));
-                for u in 0..NU {
-                    let xv = _mm256_broadcast_ss(&*px.add(u * cols + k));
-                    lo[u] = _mm256_fmadd_ps(w0, xv, lo[u]);
-                    hi[u] = _mm256_fmadd_ps(w1, xv, hi[u]);
-                }
-            }
-        }
-        for u in 0..NU {
-            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL), lo[u]);
-            _mm256_storeu_ps(tile.as_mut_ptr().add(u * PANEL + 8), hi[u]);
-        }
+        tile_avx2!(NU, cols, px, tile, |k| {
+            let (pk, d) = (pq.add(k * PANEL), ps.add(k / BLOCK * PANEL));
+            let w0 = _mm_loadl_epi64(pk as *const __m128i);
+            let w1 = _mm_loadl_epi64(pk.add(8) as *const __m128i);
+            (
+                _mm256_mul_ps(
+                    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(w0)),
+                    _mm256_loadu_ps(d),
+                ),
+                _mm256_mul_ps(
+                    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(w1)),
+                    _mm256_loadu_ps(d.add(8)),
+                ),
+            )
+        })
     }
 }
 
@@ -194,39 +179,22 @@ unsafe fn avx2<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, til
 unsafe fn neon<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
     use std::arch::aarch64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
-    let mut acc = [[vdupq_n_f32(0.0); 4]; NU];
     // SAFETY: the caller's bounds.
     unsafe {
-        for b in 0..cols / BLOCK {
-            let d = [
-                vld1q_f32(ps.add(b * PANEL)),
-                vld1q_f32(ps.add(b * PANEL + 4)),
-                vld1q_f32(ps.add(b * PANEL + 8)),
-                vld1q_f32(ps.add(b * PANEL + 12)),
-            ];
-            for kk in 0..BLOCK {
-                let k = b * BLOCK + kk;
-                let q16 = vld1q_s8(pq.add(k * PANEL));
-                let (l, h) = (vmovl_s8(vget_low_s8(q16)), vmovl_high_s8(q16));
-                let w = [
-                    vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(l))), d[0]),
-                    vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(l)), d[1]),
-                    vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), d[2]),
-                    vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(h)), d[3]),
-                ];
-                for u in 0..NU {
-                    let xv = *px.add(u * cols + k);
-                    for (a, wv) in acc[u].iter_mut().zip(&w) {
-                        *a = vfmaq_n_f32(*a, *wv, xv);
-                    }
-                }
-            }
-        }
-        for u in 0..NU {
-            for (j, a) in acc[u].iter().enumerate() {
-                vst1q_f32(tile.as_mut_ptr().add(u * PANEL + 4 * j), *a);
-            }
-        }
+        tile_neon!(NU, cols, px, tile, |k| {
+            let d = ps.add(k / BLOCK * PANEL);
+            let q16 = vld1q_s8(pq.add(k * PANEL));
+            let (l, h) = (vmovl_s8(vget_low_s8(q16)), vmovl_high_s8(q16));
+            [
+                vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(l))), vld1q_f32(d)),
+                vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(l)), vld1q_f32(d.add(4))),
+                vmulq_f32(
+                    vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))),
+                    vld1q_f32(d.add(8)),
+                ),
+                vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(h)), vld1q_f32(d.add(12))),
+            ]
+        })
     }
 }
 
