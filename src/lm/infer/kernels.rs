@@ -238,12 +238,57 @@ const PANEL: usize = q8_panels::PANEL;
 /// AVX2 and NEON take them 6 at a time: 12 of AVX2's 16 registers, 24 of NEON's 32).
 const TILE_T: usize = q8_panels::TILE;
 
+/// Runs a register-tile kernel for `nu ≤ 12` inputs on `isa`'s path: `$avx512::<N>` for
+/// N = nu, or `$avx2`/`$neon::<N>` for the inputs in groups of 6, each called as
+/// `(w, its slice of x, cols, its slice of the tile)`; `$scalar` otherwise. The caller
+/// asserts `$x` holds `nu · cols` floats and `$tile` `nu · 16`, and each kernel touches no
+/// more.
+macro_rules! tile_dispatch {
+    ($isa:expr, $nu:expr, $cols:expr, $x:expr, $tile:expr, $w:expr, $avx512:ident, $avx2:ident,
+     $neon:ident, $scalar:expr) => {{
+        match $isa.get() {
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => {
+                tile_groups!(12, $nu, $cols, $x, $tile, $w, $avx512, 1 2 3 4 5 6 7 8 9 10 11 12)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => tile_groups!(6, $nu, $cols, $x, $tile, $w, $avx2, 1 2 3 4 5 6),
+            #[cfg(target_arch = "aarch64")]
+            Simd::Neon => tile_groups!(6, $nu, $cols, $x, $tile, $w, $neon, 1 2 3 4 5 6),
+            _ => $scalar,
+        }
+    }};
+}
+pub(super) use tile_dispatch;
+
+/// [`tile_dispatch`]'s loop over groups of at most `$g` inputs.
+#[allow(unused_macros)]
+macro_rules! tile_groups {
+    ($g:literal, $nu:expr, $cols:expr, $x:expr, $tile:expr, $w:expr, $f:ident, $($n:literal)*) => {{
+        let mut u0 = 0;
+        while u0 < $nu {
+            let n = ($nu - u0).min($g);
+            let (xs, ts) = (&$x[u0 * $cols..], &mut $tile[u0 * PANEL..]);
+            match n {
+                // SAFETY: the path's features are the caller's `isa`; the caller's bounds cover
+                // the n inputs and n·16 sums the kernel touches.
+                $($n => unsafe { $f::<$n>($w, xs, $cols, ts) },)*
+                _ => unreachable!(),
+            }
+            u0 += n;
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(super) use tile_groups;
+
 /// The register tile's loop (AVX-512): for each column `k` of a panel, `$col` (an expression
 /// of `k`) gives its 16 weights as one `__m512`; every input's value at `k` meets them by a
 /// broadcast FMA; the `NU × 16` sums are stored into `$tile`. The f32 panels here and the
 /// Q8_0 panels of [`super::q8_panels`] differ only in `$col`. Expands inside an `unsafe`
 /// block of a function compiled for AVX-512F, `$px` pointing at `NU · $cols` floats and `$tile`
 /// holding `NU · 16`.
+#[cfg(target_arch = "x86_64")]
 macro_rules! tile_avx512 {
     ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
         let mut acc = [_mm512_setzero_ps(); $nu];
@@ -258,9 +303,11 @@ macro_rules! tile_avx512 {
         }
     }};
 }
+#[cfg(target_arch = "x86_64")]
 pub(super) use tile_avx512;
 
 /// [`tile_avx512`] on AVX2 + FMA: `$col` gives the 16 weights as two `__m256`.
+#[cfg(target_arch = "x86_64")]
 macro_rules! tile_avx2 {
     ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
         let mut lo = [_mm256_setzero_ps(); $nu];
@@ -279,10 +326,11 @@ macro_rules! tile_avx2 {
         }
     }};
 }
+#[cfg(target_arch = "x86_64")]
 pub(super) use tile_avx2;
 
 /// [`tile_avx512`] on NEON: `$col` gives the 16 weights as four `float32x4_t`.
-#[allow(unused_macros)]
+#[cfg(target_arch = "aarch64")]
 macro_rules! tile_neon {
     ($nu:ident, $cols:expr, $px:expr, $tile:expr, |$k:ident| $col:expr) => {{
         let mut acc = [[vdupq_n_f32(0.0); 4]; $nu];
@@ -302,7 +350,7 @@ macro_rules! tile_neon {
         }
     }};
 }
-#[allow(unused_imports)]
+#[cfg(target_arch = "aarch64")]
 pub(super) use tile_neon;
 
 /// `tile[u·16 + j] = Σ_k packed[k·16 + j] · x[u·cols + k]` for `u < nu ≤ 12` inputs.
@@ -315,34 +363,18 @@ fn panel_tile(
     isa: Supported,
 ) {
     assert!(packed.len() >= cols * PANEL && x.len() >= nu * cols && nu <= TILE_T);
-    // `$f::<N>` for N = nu (or nu in groups of $g), on its own slice of x and of the tile.
-    #[allow(unused_macros)]
-    macro_rules! by_group {
-        ($f:ident, $g:literal, $($n:literal)*) => {{
-            let mut u0 = 0;
-            while u0 < nu {
-                let n = (nu - u0).min($g);
-                let (xs, ts) = (&x[u0 * cols..], &mut tile[u0 * PANEL..]);
-                match n {
-                    // SAFETY: `isa` proves the CPU runs this path; `xs` holds n·cols floats
-                    // and `ts` n·16 (nu ≤ 12, asserted above); the kernel reads and writes
-                    // no more.
-                    $($n => unsafe { $f::<$n>(packed, xs, cols, ts) },)*
-                    _ => unreachable!(),
-                }
-                u0 += n;
-            }
-        }};
-    }
-    match isa.get() {
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => by_group!(panel_tile_avx512, 12, 1 2 3 4 5 6 7 8 9 10 11 12),
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => by_group!(panel_tile_avx2, 6, 1 2 3 4 5 6),
-        #[cfg(target_arch = "aarch64")]
-        Simd::Neon => by_group!(panel_tile_neon, 6, 1 2 3 4 5 6),
-        _ => panel_tile_scalar(packed, x, cols, nu, tile),
-    }
+    tile_dispatch!(
+        isa,
+        nu,
+        cols,
+        x,
+        tile,
+        packed,
+        panel_tile_avx512,
+        panel_tile_avx2,
+        panel_tile_neon,
+        panel_tile_scalar(packed, x, cols, nu, tile)
+    );
 }
 
 fn panel_tile_scalar(packed: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f32]) {

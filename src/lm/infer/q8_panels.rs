@@ -14,6 +14,8 @@ use super::kernels::BLOCK;
 use super::kernels::tile_neon;
 #[cfg(target_arch = "x86_64")]
 use super::kernels::{tile_avx2, tile_avx512};
+#[allow(unused_imports)]
+use super::kernels::{tile_dispatch, tile_groups};
 use super::simd::{Simd, Supported};
 
 /// Rows per panel.
@@ -78,33 +80,18 @@ impl Q8Panels {
         );
         let q = &self.q[p * cols * PANEL..(p + 1) * cols * PANEL];
         let s = &self.scales[p * nb * PANEL..(p + 1) * nb * PANEL];
-        #[allow(unused_macros)]
-        macro_rules! by_group {
-            ($f:ident, $g:literal, $($n:literal)*) => {{
-                let mut u0 = 0;
-                while u0 < nu {
-                    let n = (nu - u0).min($g);
-                    let (xs, ts) = (&x[u0 * cols..], &mut tile[u0 * PANEL..]);
-                    match n {
-                        // SAFETY: `isa` proves the CPU runs this path; `q` holds cols·16
-                        // values, `s` cols/32·16, `xs` n·cols and `ts` n·16 (nu ≤ 12,
-                        // asserted above); the kernel touches no more.
-                        $($n => unsafe { $f::<$n>(q, s, xs, cols, ts) },)*
-                        _ => unreachable!(),
-                    }
-                    u0 += n;
-                }
-            }};
-        }
-        match isa.get() {
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => by_group!(avx512, 12, 1 2 3 4 5 6 7 8 9 10 11 12),
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => by_group!(avx2, 6, 1 2 3 4 5 6),
-            #[cfg(target_arch = "aarch64")]
-            Simd::Neon => by_group!(neon, 6, 1 2 3 4 5 6),
-            _ => scalar(q, s, x, cols, nu, tile),
-        }
+        tile_dispatch!(
+            isa,
+            nu,
+            cols,
+            x,
+            tile,
+            (q, s),
+            avx512,
+            avx2,
+            neon,
+            scalar(q, s, x, cols, nu, tile)
+        );
     }
 }
 
@@ -134,7 +121,12 @@ fn scalar(q: &[i8], s: &[f32], x: &[f32], cols: usize, nu: usize, tile: &mut [f3
 /// `cols` a multiple of 32.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn avx512<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
+unsafe fn avx512<const NU: usize>(
+    (q, s): (&[i8], &[f32]),
+    x: &[f32],
+    cols: usize,
+    tile: &mut [f32],
+) {
     use std::arch::x86_64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
     // SAFETY: the caller's bounds.
@@ -150,7 +142,7 @@ unsafe fn avx512<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, t
 /// Safety: AVX2 + FMA; as [`avx512`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
+unsafe fn avx2<const NU: usize>((q, s): (&[i8], &[f32]), x: &[f32], cols: usize, tile: &mut [f32]) {
     use std::arch::x86_64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
     // SAFETY: the caller's bounds.
@@ -176,7 +168,7 @@ unsafe fn avx2<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, til
 /// Safety: NEON; as [`avx512`].
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "neon")]
-unsafe fn neon<const NU: usize>(q: &[i8], s: &[f32], x: &[f32], cols: usize, tile: &mut [f32]) {
+unsafe fn neon<const NU: usize>((q, s): (&[i8], &[f32]), x: &[f32], cols: usize, tile: &mut [f32]) {
     use std::arch::aarch64::*;
     let (pq, ps, px) = (q.as_ptr(), s.as_ptr(), x.as_ptr());
     // SAFETY: the caller's bounds.
