@@ -177,6 +177,8 @@ pub struct Captioner {
     /// The prompt's instruction and separator, tokenized once.
     prompt_ids: Vec<u32>,
     separator_ids: Vec<u32>,
+    /// Where a prompt-lookup draft stops: the boundary between two retrieved captions.
+    draft_stops: Vec<u32>,
 }
 
 impl Captioner {
@@ -359,6 +361,7 @@ impl Captioner {
         };
         let prompt_ids = encode(PROMPT)?;
         let separator_ids = encode(SEPARATOR)?;
+        let draft_stops = encode(super::context::RETRIEVED_SEPARATOR.trim_end())?;
         Ok(Self {
             config,
             llama,
@@ -373,6 +376,7 @@ impl Captioner {
             prompt_lookup: std::sync::atomic::AtomicBool::new(true),
             prompt_ids,
             separator_ids,
+            draft_stops,
         })
     }
 
@@ -708,12 +712,6 @@ impl Captioner {
             .prompt_lookup
             .load(std::sync::atomic::Ordering::Relaxed)
             && dec.drafts();
-        // A draft stops where a retrieved caption ends.
-        let stops = if drafts {
-            self.encode_text(super::context::RETRIEVED_SEPARATOR.trim_end())?
-        } else {
-            Vec::new()
-        };
         // The chosen tokens still to emit, each with its log-probability: all but the last
         // are already in the decoder's cache (confirmed drafts), the last is not.
         let mut pending =
@@ -753,7 +751,7 @@ impl Captioner {
                         &seq,
                         super::lookup::MAX_NGRAM,
                         super::lookup::MAX_DRAFT.min(left - 1),
-                        &stops,
+                        &self.draft_stops,
                     )
                 } else {
                     &[]

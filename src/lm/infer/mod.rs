@@ -480,6 +480,12 @@ fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + (C * (x + 0.044_715 * x * x * x)).tanh())
 }
 
+thread_local! {
+    /// One query row's attention scores `(positions,)`, reused by each pool thread from call to
+    /// call (the token step's hot path allocates nothing).
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Causal grouped-query attention of the `t` new positions (queries in `qkv`, rows `width`
 /// wide, q first) over the cached keys/values `(off + t, kv·hd)`, into `out (t, heads·hd)`.
 #[allow(clippy::too_many_arguments)]
@@ -504,27 +510,29 @@ fn attention(
         let dst = dst;
         let row = &qkv[tt * width..(tt + 1) * width];
         let n = off + tt + 1;
-        let mut scores = vec![0f32; n];
-        // SAFETY: task tt alone writes row tt of `out (t, nh·hd)`.
-        let o_row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(tt * nh * hd), nh * hd) };
-        for h in 0..nh {
-            let q = &row[h * hd..(h + 1) * hd];
-            let kh = (h / rep) * hd;
-            let mut max = f32::NEG_INFINITY;
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot_f32(q, &k[j * kvw + kh..j * kvw + kh + hd], isa) * scale;
-                max = max.max(*s);
+        SCORES.with_borrow_mut(|scores| {
+            scores.resize(n, 0.0);
+            // SAFETY: task tt alone writes row tt of `out (t, nh·hd)`.
+            let o_row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(tt * nh * hd), nh * hd) };
+            for h in 0..nh {
+                let q = &row[h * hd..(h + 1) * hd];
+                let kh = (h / rep) * hd;
+                let mut max = f32::NEG_INFINITY;
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = dot_f32(q, &k[j * kvw + kh..j * kvw + kh + hd], isa) * scale;
+                    max = max.max(*s);
+                }
+                let mut sum = 0.0;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                let o = &mut o_row[h * hd..(h + 1) * hd];
+                o.fill(0.0);
+                for (j, &p) in scores.iter().enumerate() {
+                    axpy(p / sum, &v[j * kvw + kh..j * kvw + kh + hd], o, isa);
+                }
             }
-            let mut sum = 0.0;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            let o = &mut o_row[h * hd..(h + 1) * hd];
-            o.fill(0.0);
-            for (j, &p) in scores.iter().enumerate() {
-                axpy(p / sum, &v[j * kvw + kh..j * kvw + kh + hd], o, isa);
-            }
-        }
+        });
     });
 }
