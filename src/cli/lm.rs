@@ -608,6 +608,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let mut predictions = Vec::with_capacity(entries.len());
     let mut nearest = Vec::with_capacity(entries.len());
     let mut styles = Vec::with_capacity(entries.len());
+    let mut style_reads = Vec::with_capacity(entries.len());
     for e in &entries {
         let (scored, near) = match &model {
             Some((dvq, cap, index)) => {
@@ -617,6 +618,12 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     .context(index.as_ref(), f.as_slice(), None)
                     .with_context(|| e.id.clone())?;
                 styles.push(context.style.clone());
+                style_reads.push(
+                    index
+                        .as_ref()
+                        .filter(|_| context.style.is_some())
+                        .and_then(|i| i.style_read(f.as_slice())),
+                );
                 (
                     Some(cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?),
                     index.as_ref().and_then(|i| i.query(f.as_slice())),
@@ -805,6 +812,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     })),
                     "doubts": doubts[i],
                     "predicted_style": styles.get(i).cloned().flatten(),
+                    "style_read": style_reads.get(i).cloned().flatten(),
                     "baseline": baseline.as_ref().map(|b| &b[i].prediction),
                     "references": c.references.iter().map(|r| &r.0).collect::<Vec<_>>(),
                 })
