@@ -569,13 +569,12 @@ fn write_report(out: Option<&Path>, md: &str, json: &serde_json::Value) -> Resul
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     use crate::eval::doubt::{Doubt, calibration, calibration_markdown, doubts as doubts_of};
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
-    let manifest = crate::motion::import::corpus::read_manifest(&a.data)?;
     let split = a.split.name();
-    let entries: Vec<_> = manifest
+    // manifest.json when the folder has one, else a plain HumanML3D folder's texts/ with
+    // MotionGPT's motion-to-text rules (sub-clips, length filter).
+    let entries: Vec<_> = crate::motion::import::humanml3d::split_entries(&a.data, a.split)?
         .into_iter()
-        .filter(|e| {
-            e.split == split && (a.include_windows || e.whole_take) && !e.captions.is_empty()
-        })
+        .filter(|e| a.include_windows || e.whole_take)
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
     if entries.is_empty() {
@@ -612,7 +611,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     for e in &entries {
         let (scored, near) = match &model {
             Some((dvq, cap, index)) => {
-                let f = Features::load(&ds.features_path(&e.id))?;
+                let f = ds.load_features(&e.id)?;
                 let codes = dvq.encode(f.as_slice())?;
                 let context = cap
                     .context(index.as_ref(), f.as_slice(), None)

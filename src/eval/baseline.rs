@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
-use crate::motion::import::corpus::{ManifestEntry, read_manifest};
-use crate::motion::{Dataset, Features, Result, Split};
+use crate::motion::import::corpus::ManifestEntry;
+use crate::motion::import::humanml3d::split_entries;
+use crate::motion::{Dataset, Result, Split};
 
 /// Time segments whose means enter the descriptor.
 pub const SEGMENTS: usize = 4;
@@ -169,7 +170,7 @@ impl RetrievalBaseline {
     /// The baseline of a corpus: every whole take of its train split that has captions (first
     /// caption, manifest order), features normalised with the corpus Mean/Std.
     ///
-    /// Errors: no `manifest.json`, missing Mean/Std, an unreadable clip (named).
+    /// Errors: missing Mean/Std, an unreadable manifest, texts or clip file (named).
     pub fn from_corpus(corpus: &Path) -> Result<Self> {
         let ds = Dataset::open(corpus)?;
         let norm = ds.normalizer()?;
@@ -208,11 +209,12 @@ pub(crate) fn column_stats(rows: &[&[f32]]) -> (Vec<f32>, Vec<f32>) {
     )
 }
 
-/// The captioned whole takes of `corpus`'s train split, in manifest order.
+/// The captioned whole takes of `corpus`'s train split, in manifest order, or for a plain
+/// HumanML3D folder its train clips and sub-clips ([`split_entries`]).
 pub fn train_whole_takes(corpus: &Path) -> Result<Vec<ManifestEntry>> {
-    Ok(read_manifest(corpus)?
+    Ok(split_entries(corpus, Split::Train)?
         .into_iter()
-        .filter(|e| e.split == Split::Train.name() && e.whole_take && !e.captions.is_empty())
+        .filter(|e| e.whole_take)
         .collect())
 }
 
@@ -227,7 +229,7 @@ pub fn clip_tokenizer_descriptors(
     tokenizer: &crate::dvq::Tokenizer,
     id: &str,
 ) -> std::result::Result<(Vec<f32>, Vec<f32>), crate::dvq::DvqError> {
-    let f = Features::load(&ds.features_path(id))?;
+    let f = ds.load_features(id)?;
     let (codes, mut y) = tokenizer.reconstruct(f.as_slice())?;
     norm.normalize(&mut y);
     Ok((
@@ -244,7 +246,7 @@ pub fn clip_descriptor(
     norm: &crate::motion::Normalizer,
     id: &str,
 ) -> Result<Vec<f32>> {
-    let f = Features::load(&ds.features_path(id))?;
+    let f = ds.load_features(id)?;
     let mut x = f.as_slice().to_vec();
     norm.normalize(&mut x);
     Ok(descriptor(&x, crate::motion::N_FEATURES))
@@ -253,6 +255,7 @@ pub fn clip_descriptor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::motion::import::corpus::read_manifest;
 
     #[test]
     fn descriptor_is_mean_std_and_segment_means() {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{column_stats, descriptor, train_whole_takes};
 use super::labels::{ClipLabels, names_action};
 use super::style_classifier::StyleClassifier;
-use crate::motion::{Dataset, Features, MotionError, N_FEATURES, Normalizer, Result};
+use crate::motion::{Dataset, MotionError, N_FEATURES, Normalizer, Result};
 
 /// Principal components kept: on the demo corpus 97.9 % of the standardised descriptor's
 /// variance, and the same nearest first caption as the full 1,578-d search for 99.4 % of the
@@ -151,7 +151,7 @@ impl NearestIndex {
         }
         let mut rows = Vec::with_capacity(entries.len());
         for e in &entries {
-            let f = Features::load(&ds.features_path(&e.id))?;
+            let f = ds.load_features(&e.id)?;
             let mut x = f.as_slice().to_vec();
             norm.normalize(&mut x);
             rows.push(descriptor(&x, N_FEATURES));
@@ -639,7 +639,7 @@ mod tests {
         assert_eq!(index.len(), takes.len());
         assert!(index.far_distance().is_finite() && index.far_distance() > 0.0);
         let ds = Dataset::open(out.path()).unwrap();
-        let features = |id: &str| Features::load(&ds.features_path(id)).unwrap();
+        let features = |id: &str| ds.load_features(id).unwrap();
         for e in takes.iter().take(5) {
             let n = index.query(features(&e.id).as_slice()).unwrap();
             assert_eq!(n.take.id, e.id);

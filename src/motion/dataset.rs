@@ -155,6 +155,34 @@ impl Dataset {
         self.root.join("new_joint_vecs").join(format!("{id}.npy"))
     }
 
+    /// The `(T, 263)` features of clip `id`, or of a sub-clip id
+    /// ([`super::subclip::sub_clip_id`], e.g. `012314_1.500000_4.000000`) whose clip is in the
+    /// dataset: that clip's frames `int(start·20)..int(end·20)`.
+    ///
+    /// Errors: the features file unreadable or invalid (named); a sub-clip with no frame.
+    pub fn load_features(&self, id: &str) -> Result<Features> {
+        let known = |c: &str| self.ids.binary_search_by(|x| x.as_str().cmp(c)).is_ok();
+        let Some((clip, start, end)) =
+            super::subclip::parse_sub_clip_id(id).filter(|(clip, _, _)| !known(id) && known(clip))
+        else {
+            return Features::load(&self.features_path(id));
+        };
+        let path = self.features_path(clip);
+        let f = Features::load(&path)?;
+        let r = super::subclip::frames_of(start, end, f.frames());
+        if r.is_empty() {
+            return Err(MotionError::Invalid {
+                path,
+                msg: format!(
+                    "sub-clip {start}..{end} s has no frame (the clip has {} frames at 20 fps)",
+                    f.frames()
+                ),
+            });
+        }
+        let w = super::N_FEATURES;
+        Features::new(f.as_slice()[r.start * w..r.end * w].to_vec(), &path)
+    }
+
     pub fn joints_path(&self, id: &str) -> PathBuf {
         self.root.join("new_joints").join(format!("{id}.npy"))
     }

@@ -14,6 +14,7 @@ pub mod npy;
 pub mod recover;
 pub mod rotation;
 pub mod skeleton;
+pub mod subclip;
 pub mod texts;
 
 pub use dataset::{Clip, Dataset, Split};

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::lm::LmError;
 use crate::motion::import::captions::CaptionKind;
-use crate::motion::import::corpus::read_manifest;
-use crate::motion::{Dataset, Features, Split};
+use crate::motion::import::humanml3d::split_entries;
+use crate::motion::{Dataset, Split};
 
 /// One whole take: raw `(T, 263)` features at 20 fps and its captions.
 #[derive(Clone, Debug)]
@@ -21,7 +21,10 @@ pub struct CaptionedClip {
 
 /// Every captioned whole take of `split` with at least `min_frames` frames, in manifest order.
 ///
-/// Errors: the corpus has no `manifest.json`, or a clip is unreadable (named); no clip left.
+/// A folder without `manifest.json` gives its clips and sub-clips from `texts/`
+/// ([`split_entries`]).
+///
+/// Errors: an unreadable manifest, texts or clip file (named); no clip left.
 pub fn load_captioned(
     corpus: &Path,
     split: Split,
@@ -29,11 +32,11 @@ pub fn load_captioned(
 ) -> Result<Vec<CaptionedClip>, LmError> {
     let ds = Dataset::open(corpus)?;
     let mut out = Vec::new();
-    for e in read_manifest(corpus)? {
-        if e.split != split.name() || !e.whole_take || e.captions.is_empty() {
+    for e in split_entries(corpus, split)? {
+        if !e.whole_take {
             continue;
         }
-        let f = Features::load(&ds.features_path(&e.id))?;
+        let f = ds.load_features(&e.id)?;
         if f.frames() < min_frames {
             continue;
         }

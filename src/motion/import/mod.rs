@@ -10,6 +10,7 @@ pub mod captions;
 pub mod convert;
 pub mod corpus;
 pub mod file;
+pub mod humanml3d;
 pub mod resample;
 pub mod rig;
 pub mod sample;
