@@ -5,7 +5,7 @@
 //!   than not);
 //! - the caption does not name the action of the nearest training take
 //!   ([`Neighbour::agrees`]);
-//! - the motion is out of domain: farther from every training take than 99 % of the training
+//! - the motion is out of domain: farther from every training take than 98 % of the training
 //!   takes are from theirs ([`Neighbour::far`]).
 
 use serde::Serialize;

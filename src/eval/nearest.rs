@@ -7,8 +7,9 @@
 //! - **does the caption name the action of the nearest training take?** (the
 //!   [`names_action`](super::labels::names_action) rule applied with that take's labels); on the
 //!   demo corpus a disagreement marks most wrong captions (model card);
-//! - **is the motion far from every training take?** (distance above the 99th percentile of the
-//!   training takes' own leave-one-out nearest distances: out of domain).
+//! - **is the motion far from every training take?** (distance above the 98th percentile
+//!   ([`FAR_PERCENTILE`]) of the training takes' own leave-one-out nearest distances: out of
+//!   domain).
 //!
 //! Files (beside the captioner): `nearest.safetensors` (`feature_mean`, `feature_std` `(263,)`:
 //! the corpus Mean/Std; `desc_mean`, `desc_std` `(1578,)`: standardisation of the descriptor;
@@ -31,7 +32,15 @@ use crate::motion::{Dataset, MotionError, N_FEATURES, Normalizer, Result};
 /// test takes.
 pub const COMPONENTS: usize = 128;
 /// The far threshold is this percentile of the training takes' leave-one-out distances.
-pub const FAR_PERCENTILE: f64 = 99.0;
+///
+/// 98, not 99 (2026-12-06): on the demo corpus the 98th percentile is 49.0 and the 99th 76.9.
+/// The BVH re-exports of the held-out CMU subject 02 (files no split contains: the corpus holds
+/// those trials as ASF/AMC) whose actions are absent from training sit at 44–74: at 76.9 three
+/// of them (jump/balance 57.7, swordplay 61.0 and 74.2) were captioned as basketball dribbling
+/// and shown as sure. At 49.0 they read as out of domain; on validation the two clips above 49.0
+/// (a dataset-1 `normal` run and its mirror, 64.3–64.7) keep their action and lose a wrong style
+/// (model card, *Confidence*).
+pub const FAR_PERCENTILE: f64 = 98.0;
 
 /// One training take of the index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -749,7 +758,7 @@ mod tests {
 
     /// The shipped index's style read: a demo clip near the training takes reads the
     /// classifier's style; the out-of-domain CMU clip `cmu_02_07_w00` (distance 79.5 above the
-    /// far threshold 76.9) reads none, and says what the classifier would have said.
+    /// far threshold 49.0) reads none, and says what the classifier would have said.
     #[test]
     fn a_motion_unlike_every_training_take_reads_no_style() {
         let index = NearestIndex::load(&crate::lm::resolve::models_dir().join("lm"))
