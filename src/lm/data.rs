@@ -1,6 +1,7 @@
 //! Caption pairs of a corpus split: every clip's DVQ codes with each of its captions, the
 //! caption's kind (human sentence / human terse / template) and whether the clip is a whole
-//! take, read from the corpus `manifest.json` (or the `texts/` files when there is none).
+//! take, read from the corpus `manifest.json`, or from a plain HumanML3D folder's `texts/` as the
+//! field's loader reads them (clips and time-range sub-clips: [`split_entries`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,8 +13,8 @@ use super::error::{LmError, Result};
 use crate::dvq::Tokenizer;
 use crate::eval::style_classifier::NO_STYLE;
 use crate::motion::import::captions::{CaptionKind, bandai_style, swap_bandai_style};
-use crate::motion::import::corpus::read_manifest;
-use crate::motion::{Dataset, Features, Split};
+use crate::motion::import::humanml3d::split_entries;
+use crate::motion::{Dataset, Split};
 
 /// One clip with one of its captions.
 #[derive(Clone, Debug)]
@@ -134,43 +135,6 @@ pub fn label_group(dataset: &str, labels: &std::collections::BTreeMap<String, St
     }
 }
 
-/// A clip's entry in `manifest.json`, as the pairs need it.
-#[derive(Clone)]
-struct ClipInfo {
-    whole_take: bool,
-    /// Balanced-sampling group ([`label_group`]).
-    group: String,
-    /// Source file.
-    source: String,
-    style: Option<String>,
-    captions: Vec<(String, CaptionKind)>,
-}
-
-/// Per clip id, from `manifest.json` when the corpus has one.
-type CaptionInfo = HashMap<String, ClipInfo>;
-
-fn manifest_info(corpus: &Path) -> Result<Option<CaptionInfo>> {
-    if !corpus.join("manifest.json").exists() {
-        return Ok(None);
-    }
-    let entries = read_manifest(corpus)?;
-    Ok(Some(
-        entries
-            .into_iter()
-            .map(|e| {
-                let info = ClipInfo {
-                    whole_take: e.whole_take,
-                    group: label_group(&e.dataset, &e.labels),
-                    source: e.source,
-                    style: e.labels.get("style").cloned(),
-                    captions: e.captions.into_iter().map(|c| (c.text, c.kind)).collect(),
-                };
-                (e.id, info)
-            })
-            .collect(),
-    ))
-}
-
 /// Style-swapped copies for a style-tagged captioner, appended to `pairs`: for each first
 /// (template) caption of a clip with a Bandai `style` label whose context carries a predicted
 /// style, a copy whose style is another one of the same dataset or none at all (drawn with
@@ -256,54 +220,39 @@ pub fn load_pairs(
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<CaptionPair>> {
     let ds = Dataset::open(corpus)?;
-    let info = manifest_info(corpus)?;
-    let ids = ds.split_ids(split);
+    // manifest.json entries, or a plain HumanML3D folder's clips and sub-clips.
+    let entries = split_entries(corpus, split)?;
     let q = tokenizer.frames_per_code();
     let mut out = Vec::new();
-    for (n, id) in ids.iter().enumerate() {
-        if !progress(n, ids.len()) {
+    for (n, e) in entries.iter().enumerate() {
+        if !progress(n, entries.len()) {
             return Err(LmError::Cancelled);
         }
-        let clip = match info.as_ref().and_then(|m| m.get(*id)) {
-            Some(c) => c.clone(),
-            None => ClipInfo {
-                whole_take: true,
-                group: String::new(),
-                source: id.to_string(),
-                style: None,
-                captions: ds
-                    .captions(id)?
-                    .into_iter()
-                    .map(|c| (c.text, CaptionKind::HumanSentence))
-                    .collect(),
-            },
-        };
-        if clip.captions.is_empty() {
-            continue;
-        }
-        let f = Features::load(&ds.features_path(id))?;
+        let f = ds.load_features(&e.id)?;
         if f.frames() < q {
             continue;
         }
         let codes = tokenizer.encode(f.as_slice())?;
-        let ctx = context(f.as_slice(), &clip.source)
-            .map_err(|e| LmError::Data(format!("clip {id}: {e}")))?;
-        for (rank, (caption, kind)) in clip.captions.into_iter().enumerate() {
+        let ctx = context(f.as_slice(), &e.source)
+            .map_err(|err| LmError::Data(format!("clip {}: {err}", e.id)))?;
+        let group = label_group(&e.dataset, &e.labels);
+        let style = e.labels.get("style").cloned();
+        for (rank, c) in e.captions.iter().enumerate() {
             out.push(CaptionPair {
-                id: id.to_string(),
+                id: e.id.clone(),
                 codes: codes.clone(),
-                caption,
+                caption: c.text.clone(),
                 rank,
-                kind,
-                whole_take: clip.whole_take,
-                group: clip.group.clone(),
+                kind: c.kind,
+                whole_take: e.whole_take,
+                group: group.clone(),
                 context: ctx.clone(),
-                style: clip.style.clone(),
+                style: style.clone(),
                 swap: Swap::Plain,
             });
         }
     }
-    progress(ids.len(), ids.len());
+    progress(entries.len(), entries.len());
     if out.is_empty() {
         return Err(LmError::Data(format!(
             "{}: the {} split has no captioned clip",

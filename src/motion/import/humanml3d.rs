@@ -213,5 +213,31 @@ mod tests {
         let clips = crate::eval::retrieval::load_captioned(root, Split::Test, 16).unwrap();
         let got = clips.iter().find(|c| c.id == sub.id).unwrap();
         assert_eq!(got.frames, 50);
+        // `train lm` reads the same clips: the sub-clip is a pair of its own, with its caption.
+        let dvq = crate::dvq::Tokenizer::load(
+            &crate::lm::resolve::models_dir().join("dvq"),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let pairs = crate::lm::data::load_pairs(
+            root,
+            Split::Test,
+            &dvq,
+            &crate::lm::data::no_context,
+            &mut |_, _| true,
+        )
+        .unwrap();
+        let of = |id: &str| -> Vec<&str> {
+            pairs
+                .iter()
+                .filter(|p| p.id == id)
+                .map(|p| p.caption.as_str())
+                .collect()
+        };
+        assert_eq!(of(&sub.id), ["a person lifts an arm."]);
+        assert_eq!(of(a), ["a person waves a hand.", "someone waves."]);
+        assert!(of(b).is_empty());
+        let sub_pair = pairs.iter().find(|p| p.id == sub.id).unwrap();
+        assert_eq!(sub_pair.codes.len(), 50 / dvq.frames_per_code());
     }
 }
