@@ -278,7 +278,8 @@ fn features_of(a: &CaptionArgs) -> Result<(Features, String)> {
     match (&a.data, &a.clip, &a.motion) {
         (Some(data), Some(clip), None) => {
             let ds = Dataset::open(data)?;
-            let f = Features::load(&ds.features_path(clip))?;
+            // A clip id, or a sub-clip id from a plain HumanML3D folder's report.
+            let f = ds.load_features(clip)?;
             Ok((crop(f, a.frames.clone(), clip)?, clip.clone()))
         }
         (_, None, Some(file)) => {
