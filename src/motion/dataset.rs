@@ -211,22 +211,47 @@ impl Dataset {
         path.exists().then(|| Joints::load(&path))
     }
 
-    /// Loads one clip: features (validated), joints from `recover_from_ric`, captions.
+    /// Loads one clip: features (validated), joints from `recover_from_ric`, captions. A
+    /// sub-clip id ([`super::subclip::sub_clip_id`]) loads that part of its clip, with the
+    /// captions of that range, in the clip's split.
+    ///
+    /// Errors: an id that is neither a clip nor a sub-clip of one; an unreadable or invalid
+    /// features or texts file (named); a sub-clip with no frame.
     pub fn load_clip(&self, id: &str) -> Result<Clip> {
-        if self.ids.binary_search_by(|x| x.as_str().cmp(id)).is_err() {
-            return Err(MotionError::UnknownClip {
-                path: self.root.clone(),
-                id: id.to_string(),
-            });
-        }
-        let features = Features::load(&self.features_path(id))?;
+        let known = |c: &str| self.ids.binary_search_by(|x| x.as_str().cmp(c)).is_ok();
+        let (clip, range) = match super::subclip::parse_sub_clip_id(id) {
+            _ if known(id) => (id, None),
+            Some((clip, start, end)) if known(clip) => (clip, Some((start, end))),
+            _ => {
+                return Err(MotionError::UnknownClip {
+                    path: self.root.clone(),
+                    id: id.to_string(),
+                });
+            }
+        };
+        let features = self.load_features(id)?;
         let joints = features.joints();
+        let mut captions = self.captions(clip)?;
+        if range.is_some() {
+            captions = super::subclip::captions_of(clip, id, &captions)
+                .cloned()
+                .collect();
+        }
         Ok(Clip {
             id: id.to_string(),
-            split: self.split_of(id),
+            split: self.split_of(clip),
             joints,
             features,
-            captions: self.captions(id)?,
+            captions,
         })
+    }
+
+    /// The sub-clip ids of clip `id`: one per distinct time range among its captions, in file
+    /// order ([`super::subclip::sub_clip_id`]); empty for a clip whose captions are all of the
+    /// whole clip.
+    ///
+    /// Errors: an unreadable texts file (named, with its line).
+    pub fn sub_clips(&self, id: &str) -> Result<Vec<String>> {
+        Ok(super::subclip::sub_clip_ids(id, &self.captions(id)?))
     }
 }

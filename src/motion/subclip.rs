@@ -38,6 +38,30 @@ pub fn frames_of(start: f32, end: f32, frames: usize) -> Range<usize> {
     a..b
 }
 
+/// The sub-clip ids of clip `clip` with captions `captions`: one per distinct time range, in
+/// caption order; none for captions of the whole clip.
+pub fn sub_clip_ids(clip: &str, captions: &[super::Caption]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in captions.iter().filter(|c| !c.is_whole_clip()) {
+        let id = sub_clip_id(clip, c.start_secs, c.end_secs);
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// The captions of `captions` (clip `clip`'s) that describe sub-clip `sub`.
+pub fn captions_of<'a>(
+    clip: &'a str,
+    sub: &'a str,
+    captions: &'a [super::Caption],
+) -> impl Iterator<Item = &'a super::Caption> + 'a {
+    captions
+        .iter()
+        .filter(move |c| !c.is_whole_clip() && sub_clip_id(clip, c.start_secs, c.end_secs) == sub)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,9 @@ pub struct Library {
     pub caption_index: HashMap<String, String>,
     /// `(done, total)` while the caption index is being built.
     pub index_progress: Option<(usize, usize)>,
+    /// Sub-clip ids per clip (captions with a time range, HumanML3D's `#start#end`), found by
+    /// the caption index; listed under their clip.
+    pub sub_clips: HashMap<String, Vec<String>>,
     /// Bumped on every open, so stale background results are dropped.
     pub generation: u64,
 }
@@ -31,18 +34,26 @@ impl Library {
         };
         let lowered = self.search.to_lowercase();
         let words: Vec<&str> = lowered.split_whitespace().collect();
+        let matches = |id: &str| {
+            let captions = self.caption_index.get(id).map_or("", String::as_str);
+            matches_search(&id.to_lowercase(), captions, &words)
+        };
         ds.ids()
             .iter()
             .filter(|id| self.split_filter.is_none_or(|s| ds.split_of(id) == Some(s)))
-            .filter(|id| {
-                let captions = self
-                    .caption_index
-                    .get(id.as_str())
-                    .map_or("", String::as_str);
-                matches_search(&id.to_lowercase(), captions, &words)
+            .flat_map(|id| {
+                // A clip, then its sub-clips: each shown when it matches on its own.
+                std::iter::once(id)
+                    .chain(self.sub_clips.get(id).into_iter().flatten())
+                    .filter(|id| matches(id))
             })
             .map(String::as_str)
             .collect()
+    }
+
+    /// Sub-clips found so far (all clips' together).
+    pub fn sub_clip_count(&self) -> usize {
+        self.sub_clips.values().map(Vec::len).sum()
     }
 }
 
@@ -55,7 +66,44 @@ pub fn matches_search(id: &str, captions: &str, words: &[&str]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::matches_search;
+    use super::{Library, matches_search};
+
+    /// Sub-clips are listed right after their clip, each shown when it matches the search on
+    /// its own (its id or its range's captions), and follow the clip's split.
+    #[test]
+    fn sub_clips_are_listed_under_their_clip_and_searched_on_their_own() {
+        let corpus = crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand"]);
+        let ds = crate::motion::Dataset::open(corpus.path()).unwrap();
+        let ids: Vec<String> = ds.ids().to_vec();
+        let (a, b) = (ids[0].clone(), ids[1].clone());
+        let sub = crate::motion::subclip::sub_clip_id(&a, 0.5, 2.0);
+        let mut lib = Library {
+            dataset: Some(ds.clone()),
+            ..Default::default()
+        };
+        lib.caption_index
+            .insert(a.clone(), "a person waves the left hand.".into());
+        lib.caption_index
+            .insert(sub.clone(), "a person lifts the arm.".into());
+        lib.sub_clips.insert(a.clone(), vec![sub.clone()]);
+        let all = lib.visible_ids();
+        assert_eq!(all.len(), ids.len() + 1);
+        assert_eq!(&all[..3], [a.as_str(), sub.as_str(), b.as_str()]);
+        assert_eq!(lib.sub_clip_count(), 1);
+        lib.search = "lifts arm".into();
+        assert_eq!(lib.visible_ids(), [sub.as_str()]);
+        lib.search = "waves".into();
+        assert_eq!(lib.visible_ids(), [a.as_str()]);
+        lib.search.clear();
+        let other = crate::motion::Split::ALL
+            .into_iter()
+            .find(|s| ds.split_of(&a) != Some(*s))
+            .unwrap();
+        lib.split_filter = Some(other);
+        assert!(!lib.visible_ids().contains(&sub.as_str()));
+        lib.split_filter = ds.split_of(&a);
+        assert!(lib.visible_ids().contains(&sub.as_str()));
+    }
 
     #[test]
     fn search_matches_every_word_in_any_order() {
@@ -141,7 +189,10 @@ pub(super) enum JobResult {
         generation: u64,
         done: usize,
         total: usize,
+        /// Lowercased captions per clip or sub-clip id.
         entries: Vec<(String, String)>,
+        /// Sub-clip ids per clip, for clips that have any.
+        sub_clips: Vec<(String, Vec<String>)>,
         errors: Vec<String>,
     },
 }

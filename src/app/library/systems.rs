@@ -128,12 +128,14 @@ pub(super) fn drain_jobs(
                 done,
                 total,
                 entries,
+                sub_clips,
                 errors,
             } => {
                 if generation != library.generation {
                     continue;
                 }
                 library.caption_index.extend(entries);
+                library.sub_clips.extend(sub_clips);
                 library.index_progress = (done < total).then_some((done, total));
                 for e in errors {
                     problems.push(e);
@@ -167,6 +169,7 @@ pub(super) fn open_dataset(
     }
     library.generation += 1;
     library.caption_index.clear();
+    library.sub_clips.clear();
     library.index_progress = Some((0, ds.ids().len()));
     spawn_caption_index(&ds, library.generation, &jobs);
     if let Some(first) = ds.ids().first() {
@@ -186,17 +189,27 @@ fn spawn_caption_index(ds: &Dataset, generation: u64, jobs: &Jobs) {
         let total = ds.ids().len();
         for (b, chunk) in ds.ids().chunks(512).enumerate() {
             let mut entries = Vec::with_capacity(chunk.len());
+            let mut sub_clips = Vec::new();
             let mut errors = Vec::new();
+            let joined = |c: &mut dyn Iterator<Item = &crate::motion::Caption>| {
+                c.map(|c| c.text.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
             for id in chunk {
                 match ds.captions(id) {
                     Ok(c) if c.is_empty() => {}
-                    Ok(c) => entries.push((
-                        id.clone(),
-                        c.iter()
-                            .map(|c| c.text.to_lowercase())
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                    )),
+                    Ok(c) => {
+                        entries.push((id.clone(), joined(&mut c.iter())));
+                        let subs = crate::motion::subclip::sub_clip_ids(id, &c);
+                        for sub in &subs {
+                            let mut of_sub = crate::motion::subclip::captions_of(id, sub, &c);
+                            entries.push((sub.clone(), joined(&mut of_sub)));
+                        }
+                        if !subs.is_empty() {
+                            sub_clips.push((id.clone(), subs));
+                        }
+                    }
                     Err(e) => errors.push(e.to_string()),
                 }
             }
@@ -206,6 +219,7 @@ fn spawn_caption_index(ds: &Dataset, generation: u64, jobs: &Jobs) {
                 done,
                 total,
                 entries,
+                sub_clips,
                 errors,
             };
             if tx.send(msg).is_err() {

@@ -94,7 +94,15 @@ pub(super) fn browser_ui(
                 );
             }
             let ids = library.visible_ids();
-            ui.label(format!("{} of {n_total} clips", ids.len()));
+            match library.sub_clip_count() {
+                0 => ui.label(format!("{} of {n_total} clips", ids.len())),
+                subs => ui.label(format!(
+                    "{} of {} ({n_total} clips, {subs} sub-{} from time-range captions)",
+                    ids.len(),
+                    n_total + subs,
+                    if subs == 1 { "clip" } else { "clips" }
+                )),
+            };
             if clips.compare_mode {
                 ui.label(egui::RichText::new("click: primary · shift+click: compare").small());
             }
@@ -108,7 +116,13 @@ pub(super) fn browser_ui(
                     // One row per clip: a long id is cut with "…" (its hover shows the caption).
                     ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
                     for id in &ids[range] {
-                        let mut label = (*id).to_string();
+                        // A sub-clip is listed under its clip by its range.
+                        let mut label = match crate::motion::subclip::parse_sub_clip_id(id)
+                            .filter(|(clip, _, _)| library.sub_clips.contains_key(*clip))
+                        {
+                            Some((clip, a, b)) => format!("    {a:.1}–{b:.1} s of {clip}"),
+                            None => (*id).to_string(),
+                        };
                         if clips.compare_mode && compare == Some(*id) {
                             label.push_str("  (compare)");
                         }

@@ -200,6 +200,22 @@ mod tests {
         let part = ds.load_features(&sub.id).unwrap();
         assert_eq!(part.frames(), 50);
         assert_eq!(part.as_slice(), &clip.as_slice()[10 * w..60 * w]);
+        // The studio loads a sub-clip as a clip: its frames, its range's captions, its clip's
+        // split; every range of a clip is a sub-clip there (the 1 s one too).
+        let clip_of_sub = ds.load_clip(&sub.id).unwrap();
+        assert_eq!(clip_of_sub.joints.frames(), 50);
+        assert_eq!(clip_of_sub.split, Some(Split::Test));
+        let texts: Vec<&str> = clip_of_sub
+            .captions
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect();
+        assert_eq!(texts, ["a person lifts an arm."]);
+        assert_eq!(
+            ds.sub_clips(a).unwrap(),
+            [sub.id.clone(), format!("{a}_1.000000_2.000000")]
+        );
+        assert!(ds.load_clip(&format!("{a}_0.100000")).is_err());
         let err = ds
             .load_features(&format!("{a}_50.000000_60.000000"))
             .unwrap_err();
