@@ -412,3 +412,57 @@ impl Plugin for ExportPlugin {
             .add_systems(EguiPrimaryContextPass, export_ui.in_set(UiSystems::Overlay));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bevy::input::keyboard::Key;
+
+    use super::*;
+    use crate::app::keyboard::key_message;
+
+    /// G starts a GIF: the panels hide, the window title shows the progress and that Esc
+    /// cancels; Esc cancels it, brings the panels back, restores the title and says so. (The
+    /// screenshots themselves need the renderer: `drive_gif` is left out here.)
+    #[test]
+    fn a_gif_shows_its_progress_in_the_title_and_esc_cancels_it() {
+        let mut app = crate::app::testing::headless();
+        app.init_resource::<Export>()
+            .add_systems(Update, (export_keys, gif_progress_title).chain());
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+        let clip = crate::motion::Dataset::open(&demo)
+            .unwrap()
+            .load_clip("cmu_02_01")
+            .unwrap();
+        let frames = clip.joints.frames();
+        app.world_mut().resource_mut::<LoadedClips>().primary = Some(clip);
+        let window = app
+            .world_mut()
+            .spawn((Window::default(), PrimaryWindow))
+            .id();
+        let press = |app: &mut App, code: KeyCode, key: Key| {
+            app.world_mut()
+                .write_message(key_message(code, key.clone(), true));
+            app.update();
+            app.world_mut().write_message(key_message(code, key, false));
+            app.update();
+        };
+        let title = |app: &App| app.world().get::<Window>(window).unwrap().title.clone();
+        press(&mut app, KeyCode::KeyG, Key::Character("g".into()));
+        let export = app.world().resource::<Export>();
+        assert!(export.gif.is_some());
+        assert_eq!(export.message, "recording cmu_02_01…");
+        assert!(!app.world().resource::<StudioUi>().visible);
+        let gif_frames = frames.div_ceil(GIF_STRIDE);
+        assert_eq!(
+            title(&app),
+            format!("{TITLE} — recording cmu_02_01: frame 0 of {gif_frames} (Esc cancels)")
+        );
+        press(&mut app, KeyCode::Escape, Key::Escape);
+        let export = app.world().resource::<Export>();
+        assert!(export.gif.is_none());
+        assert_eq!(export.message, "GIF of cmu_02_01 cancelled");
+        assert!(export.saved.is_none());
+        assert!(app.world().resource::<StudioUi>().visible);
+        assert_eq!(title(&app), TITLE);
+    }
+}
