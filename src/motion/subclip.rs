@@ -9,13 +9,13 @@ use std::ops::Range;
 use super::layout::FPS;
 
 /// The id of the sub-clip of clip `clip` from `start` to `end` seconds: `012314_1.500000_4.000000`.
-pub fn sub_clip_id(clip: &str, start: f32, end: f32) -> String {
+pub fn sub_clip_id(clip: &str, start: f64, end: f64) -> String {
     format!("{clip}_{start:.6}_{end:.6}")
 }
 
 /// The clip id and the range in seconds of a sub-clip id ([`sub_clip_id`]); `None` when `id`
 /// does not end in two `_`-separated numbers with six decimals each.
-pub fn parse_sub_clip_id(id: &str) -> Option<(&str, f32, f32)> {
+pub fn parse_sub_clip_id(id: &str) -> Option<(&str, f64, f64)> {
     let (rest, end) = id.rsplit_once('_')?;
     let (clip, start) = rest.rsplit_once('_')?;
     let number = |s: &str| {
@@ -24,17 +24,19 @@ pub fn parse_sub_clip_id(id: &str) -> Option<(&str, f32, f32)> {
             && whole.bytes().all(|b| b.is_ascii_digit())
             && frac.len() == 6
             && frac.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse::<f32>().ok())
+        .then(|| s.parse::<f64>().ok())
         .flatten()
     };
     Some((clip, number(start)?, number(end)?)).filter(|(c, _, _)| !c.is_empty())
 }
 
 /// The frames at 20 fps of a range in seconds, as the reference slices them
-/// (`int(start*20) : int(end*20)`, clamped to `0..frames` as Python slicing is).
-pub fn frames_of(start: f32, end: f32, frames: usize) -> Range<usize> {
-    let a = ((start * FPS) as usize).min(frames);
-    let b = ((end * FPS) as usize).min(frames).max(a);
+/// (`int(start*20) : int(end*20)` in float64, as Python computes it; clamped to `0..frames` as
+/// Python slicing is).
+pub fn frames_of(start: f64, end: f64, frames: usize) -> Range<usize> {
+    let fps = f64::from(FPS);
+    let a = ((start * fps) as usize).min(frames);
+    let b = ((end * fps) as usize).min(frames).max(a);
     a..b
 }
 
@@ -88,5 +90,7 @@ mod tests {
         assert_eq!(frames_of(1.5, 4.0, 200), 30..80);
         assert_eq!(frames_of(1.5, 40.0, 50), 30..50);
         assert_eq!(frames_of(9.0, 10.0, 50), 50..50);
+        // Python: int(float("0.35") * 20) == 7, int(float("1.15") * 20) == 23.
+        assert_eq!(frames_of(0.35, 1.15, 100), 7..23);
     }
 }

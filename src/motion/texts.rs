@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use super::error::{MotionError, Result};
-use super::layout::FPS;
 use super::limits::MAX_CAPTION_LINE_BYTES;
 
 /// One caption of a clip, possibly of a sub-range of it.
@@ -16,9 +15,9 @@ pub struct Caption {
     /// Space-separated `word/POS` tokens (may be plain lowercase words).
     pub tokens: String,
     /// Start of the described range, seconds from the clip start (0 = clip start).
-    pub start_secs: f32,
+    pub start_secs: f64,
     /// End of the described range, seconds (0 = clip end).
-    pub end_secs: f32,
+    pub end_secs: f64,
 }
 
 impl Caption {
@@ -27,14 +26,13 @@ impl Caption {
         self.start_secs == 0.0 && self.end_secs == 0.0
     }
 
-    /// The described frame range at 20 fps, clamped to `0..frames`.
+    /// The described frame range at 20 fps, clamped to `0..frames`
+    /// ([`super::subclip::frames_of`] for a time range).
     pub fn frame_range(&self, frames: usize) -> std::ops::Range<usize> {
         if self.is_whole_clip() {
             return 0..frames;
         }
-        let a = ((self.start_secs * FPS) as usize).min(frames);
-        let b = ((self.end_secs * FPS) as usize).clamp(a, frames);
-        a..b
+        super::subclip::frames_of(self.start_secs, self.end_secs, frames)
     }
 }
 
@@ -73,8 +71,9 @@ pub fn parse_texts(content: &str, path: &Path) -> Result<Vec<Caption>> {
         if text.is_empty() {
             return Err(err("empty caption".into()));
         }
-        let secs = |s: &str, what: &str| -> Result<f32> {
-            let v: f32 = s
+        // f64, as the reference's `float()`: `int(start*20)` is then computed as it is there.
+        let secs = |s: &str, what: &str| -> Result<f64> {
+            let v: f64 = s
                 .trim()
                 .parse()
                 .map_err(|_| err(format!("{what} `{s}` is not a number of seconds")))?;
