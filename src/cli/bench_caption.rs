@@ -53,6 +53,7 @@ pub fn bench_caption(runs: usize, train_steps: usize, python: Option<&Path>) -> 
             FineTune::Lora,
             &LoraConfig::default(),
             1,
+            Default::default(),
         )?)
     };
     println!(

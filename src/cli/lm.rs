@@ -51,6 +51,11 @@ pub struct TrainArgs {
     rank: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
+    /// The codebook's projection into the embedding space of a fresh captioner: `sparse` (the
+    /// reference code's, the default) or `selection` (the paper's selection matrix, an exact
+    /// isometry of the codebook's Gram matrix).
+    #[arg(long, value_enum)]
+    projection: Option<ProjectionArg>,
     /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
@@ -134,6 +139,13 @@ pub struct CaptionArgs {
     f32: bool,
 }
 
+/// `train lm --projection`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ProjectionArg {
+    Sparse,
+    Selection,
+}
+
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
     let (a, b) = s
         .split_once("..")
@@ -174,6 +186,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(lr) = a.summary_lr {
         train.summary_lr = Some(lr);
+    }
+    if let Some(p) = a.projection {
+        train.projection = match p {
+            ProjectionArg::Sparse => crate::lm::motion_vocab::ProjectionKind::Sparse,
+            ProjectionArg::Selection => crate::lm::motion_vocab::ProjectionKind::Selection,
+        };
     }
     if let Some(s) = a.seed {
         train.seed = s;

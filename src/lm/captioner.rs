@@ -15,7 +15,7 @@ use super::error::{LmError, Result};
 use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
 use super::lora::{Lora, LoraConfig};
-use super::motion_vocab::{initial_rows, ortho_loss, sparse_projection};
+use super::motion_vocab::{ProjectionKind, initial_rows, ortho_loss, projection};
 use super::summary::{MotionSummary, SummaryConfig, splice};
 use super::tokenizer::SpecialTokens;
 
@@ -59,8 +59,12 @@ pub struct CaptionerConfig {
     pub nb_code: usize,
     /// Codebook row width D.
     pub code_dim: usize,
-    /// Seed of the sparse projection P (P itself is stored too).
+    /// Seed of the projection P (P itself is stored too).
     pub projection_seed: u64,
+    /// Which projection P is ([`ProjectionKind`]; absent in configs saved before the choice:
+    /// `sparse`).
+    #[serde(default)]
+    pub projection: ProjectionKind,
     pub mode: FineTune,
     /// Adapter settings (used in `lora` mode).
     pub lora: LoraConfig,
@@ -182,14 +186,19 @@ pub struct Captioner {
 }
 
 impl Captioner {
-    /// A fresh captioner: motion rows from `codebook (K, D)` through a sparse projection seeded
-    /// with `projection_seed`; LoRA adapters (B = 0) in `lora` mode, so it starts as the backbone.
+    /// A fresh captioner: motion rows from `codebook (K, D)` through a projection of
+    /// `projection_kind` seeded with `projection_seed`; LoRA adapters (B = 0) in `lora` mode, so
+    /// it starts as the backbone.
+    ///
+    /// Errors: a backbone without its embedding table; a selection projection wider than the
+    /// model ([`super::motion_vocab::selection_projection`]).
     pub fn new(
         backbone: Backbone,
         codebook: &Tensor,
         mode: FineTune,
         lora: &LoraConfig,
         projection_seed: u64,
+        projection_kind: ProjectionKind,
     ) -> Result<Self> {
         let (k, d_code) = codebook.dims2()?;
         let embed = backbone
@@ -199,7 +208,8 @@ impl Captioner {
                 LmError::Weights("backbone has no `model.embed_tokens.weight`".into())
             })?;
         let device = embed.device().clone();
-        let projection = sparse_projection(
+        let projection = projection(
+            projection_kind,
             d_code,
             backbone.config.hidden_size,
             projection_seed,
@@ -218,6 +228,7 @@ impl Captioner {
             nb_code: k,
             code_dim: d_code,
             projection_seed,
+            projection: projection_kind,
             mode,
             lora: lora.clone(),
             summary: None,

@@ -16,7 +16,7 @@
 //! | `infer/` | inference engine: merged weights in f32/Q8_0, dispatched SIMD kernels, in-place KV cache |
 //! | `lora.rs` | LoRA adapters on q, k, v, o, gate, up, down |
 //! | `lookup.rs` | prompt lookup drafts for greedy decoding |
-//! | `motion_vocab.rs` | motion tokens: sparse projection of the codebook, orthonormal loss |
+//! | `motion_vocab.rs` | motion tokens: the codebook's projection (sparse, or the paper's selection), orthonormal loss |
 //! | `context.rs` | what the captioner reads beside the codes: summary, retrieved captions |
 //! | `captioner.rs` | backbone + motion vocabulary: prompt, caption loss, greedy decoding |
 //! | `backbone.rs` | the default backbone (SmolLM2 GGUF) with its tokenizer |

@@ -9,9 +9,66 @@
 //! computed on the K code rows of the motion table.
 
 use candle_core::{DType, Device, Tensor};
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use serde::{Deserialize, Serialize};
 
-use super::error::Result;
+use super::error::{LmError, Result};
+
+/// Which projection `P (D, d_model)` carries the codebook into the LM's embedding space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectionKind {
+    /// [`sparse_projection`]: the reference code's `create_sparse_projection` (inner products
+    /// kept in expectation). Every captioner trained before the choice existed uses it.
+    #[default]
+    Sparse,
+    /// [`selection_projection`]: the paper's selection matrix, distinct random unit basis
+    /// vectors (P Pᵀ = I: the codebook's Gram matrix is kept exactly).
+    Selection,
+}
+
+/// The projection of `kind` (see [`ProjectionKind`]), seeded with `seed`.
+///
+/// Errors: a selection with `code_dim > d_model` (no `code_dim` distinct basis vectors).
+pub fn projection(
+    kind: ProjectionKind,
+    code_dim: usize,
+    d_model: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
+    match kind {
+        ProjectionKind::Sparse => sparse_projection(code_dim, d_model, seed, device),
+        ProjectionKind::Selection => selection_projection(code_dim, d_model, seed, device),
+    }
+}
+
+/// The selection projection `P (D, d_model)` of the GeoMotionGPT paper: row i is the unit basis
+/// vector e_σ(i), σ a random injection of the D code dimensions into the d_model embedding
+/// dimensions (seeded), so P Pᵀ = I_D and `C·P` has exactly the inner products, norms and Gram
+/// matrix of the codebook C: an isometry, where [`sparse_projection`] keeps them only in
+/// expectation. (The paper writes P ∈ {0,1}^(D'×D) with PᵀP = I; this is its transpose.)
+///
+/// Errors: `code_dim > d_model`.
+pub fn selection_projection(
+    code_dim: usize,
+    d_model: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
+    if code_dim > d_model {
+        return Err(LmError::Data(format!(
+            "a selection projection needs code dim ≤ model width ({code_dim} > {d_model})"
+        )));
+    }
+    let mut columns: Vec<usize> = (0..d_model).collect();
+    columns.shuffle(&mut StdRng::seed_from_u64(seed));
+    let mut data = vec![0f32; code_dim * d_model];
+    for (i, &c) in columns[..code_dim].iter().enumerate() {
+        data[i * d_model + c] = 1.0;
+    }
+    Ok(Tensor::from_vec(data, (code_dim, d_model), device)?)
+}
 
 /// Sparsity of the projection: each entry is non-zero with probability 1/s (reference: s = 10,
 /// from `sparsity = 0.9`).
@@ -129,6 +186,52 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!((nnz - 0.1).abs() < 0.01, "density {nnz}");
+    }
+
+    /// The selection projection is an isometry: P Pᵀ = I, and the projected codebook has the
+    /// codebook's Gram matrix (and norms) exactly; distinct seeds pick distinct columns; a code
+    /// wider than the model is refused.
+    #[test]
+    fn selection_projection_keeps_the_gram_matrix_exactly() {
+        let dev = Device::Cpu;
+        let p = selection_projection(48, 80, 5, &dev).unwrap();
+        let ppt = p.matmul(&p.t().unwrap()).unwrap();
+        let eye = Tensor::eye(48, DType::F32, &dev).unwrap();
+        let err = (ppt - &eye).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(err.to_scalar::<f32>().unwrap(), 0.0);
+        let ones: Vec<f32> = p.sum(1).unwrap().to_vec1().unwrap();
+        assert!(ones.iter().all(|v| *v == 1.0));
+        let c = Tensor::randn(0f32, 1.0, (32, 48), &dev).unwrap();
+        let cp = c.matmul(&p).unwrap();
+        let raw = |x: &Tensor| x.matmul(&x.t().unwrap()).unwrap();
+        // C·P is C with its columns moved, bit for bit (times 1, plus zeros), so the inner
+        // products agree up to the order of the f32 sums (values ~50 here).
+        let moved = cp.matmul(&p.t().unwrap()).unwrap();
+        assert_eq!(moved.to_vec2::<f32>().unwrap(), c.to_vec2::<f32>().unwrap());
+        let diff = (raw(&cp) - raw(&c))
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+        let g = (gram(&cp).unwrap() - gram(&c).unwrap()).unwrap();
+        assert!(
+            g.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                < 1e-6
+        );
+        let other = selection_projection(48, 80, 6, &dev).unwrap();
+        assert_ne!(p.to_vec2::<f32>().unwrap(), other.to_vec2::<f32>().unwrap());
+        assert!(selection_projection(81, 80, 5, &dev).is_err());
+        // The config's default is the reference code's projection, as every saved captioner's.
+        assert_eq!(ProjectionKind::default(), ProjectionKind::Sparse);
+        let a = projection(ProjectionKind::Selection, 48, 80, 5, &dev).unwrap();
+        assert_eq!(a.to_vec2::<f32>().unwrap(), p.to_vec2::<f32>().unwrap());
     }
 
     #[test]

@@ -269,8 +269,15 @@ fn fresh_captioner(dev: &Device) -> (super::Captioner, crate::dvq::Tokenizer) {
         alpha: 8.0,
         ..Default::default()
     };
-    let cap =
-        super::Captioner::new(bb, dvq.model().codebook(), super::FineTune::Lora, &lora, 3).unwrap();
+    let cap = super::Captioner::new(
+        bb,
+        dvq.model().codebook(),
+        super::FineTune::Lora,
+        &lora,
+        3,
+        Default::default(),
+    )
+    .unwrap();
     (cap, dvq)
 }
 
@@ -614,6 +621,7 @@ fn gpt2_captioner_trains_and_decodes() {
         super::FineTune::Lora,
         &super::lora::LoraConfig::default(),
         7,
+        Default::default(),
     )
     .unwrap();
     let names: Vec<String> = cap.trainable().into_iter().map(|(n, _)| n).collect();
@@ -1202,4 +1210,57 @@ fn prompt_lookup_drafts_keep_the_greedy_caption_in_fewer_passes() {
             );
         }
     }
+}
+
+/// `train lm --projection selection` (the paper's selection matrix): a fresh captioner's code
+/// rows have exactly the codebook's cosines (Gram matrix), its config says which projection it
+/// used (and round-trips through JSON), and a codebook wider than the model is refused.
+#[test]
+fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
+    use super::motion_vocab::{ProjectionKind, gram};
+    let dev = Device::Cpu;
+    let codebook = Tensor::randn(0f32, 1.0, (16, 32), &dev).unwrap();
+    let new = |codebook: &Tensor, kind| {
+        let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
+        super::Captioner::new(
+            backbone,
+            codebook,
+            super::FineTune::Lora,
+            &super::lora::LoraConfig::default(),
+            11,
+            kind,
+        )
+    };
+    let cap = new(&codebook, ProjectionKind::Selection).unwrap();
+    assert_eq!(cap.config.projection, ProjectionKind::Selection);
+    let rows = cap.motion_rows().narrow(0, 0, 16).unwrap();
+    let diff = (gram(&rows).unwrap() - gram(&codebook).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-5, "max |ΔGram| {diff}");
+    let json = serde_json::to_string(&cap.config).unwrap();
+    assert!(json.contains("\"projection\":\"selection\""), "{json}");
+    let back: super::captioner::CaptionerConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cap.config);
+    // The reference code's sparse projection keeps cosines only roughly.
+    let sparse = new(&codebook, ProjectionKind::Sparse).unwrap();
+    let rows = sparse.motion_rows().narrow(0, 0, 16).unwrap();
+    let diff = (gram(&rows).unwrap() - gram(&codebook).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff > 1e-3, "max |ΔGram| {diff}");
+    // 80-d codes do not fit 64-d GPT-2 embeddings one basis vector each.
+    let wide = Tensor::randn(0f32, 1.0, (16, 80), &dev).unwrap();
+    let err = new(&wide, ProjectionKind::Selection).err().unwrap();
+    assert!(err.to_string().contains("selection projection"), "{err}");
 }

@@ -56,6 +56,9 @@ pub struct LmTrainConfig {
     pub weights: KindWeights,
     /// Seed of the projection, adapters and batches.
     pub seed: u64,
+    /// The codebook's projection into the embedding space of a fresh captioner
+    /// (`train lm --projection sparse|selection`; [`super::motion_vocab::ProjectionKind`]).
+    pub projection: super::motion_vocab::ProjectionKind,
     pub checkpoint_every: usize,
     pub log_every: usize,
 }
@@ -74,6 +77,7 @@ impl Default for LmTrainConfig {
             bucket_size: 64,
             weights: KindWeights::default(),
             seed: 1234,
+            projection: Default::default(),
             checkpoint_every: 50,
             log_every: 5,
         }
@@ -263,6 +267,7 @@ pub fn train(
                 req.mode,
                 &req.lora,
                 req.train.seed,
+                req.train.projection,
             )?,
         };
         let ckpt = LmCheckpointConfig {
