@@ -56,6 +56,10 @@ pub struct TrainArgs {
     /// isometry of the codebook's Gram matrix).
     #[arg(long, value_enum)]
     projection: Option<ProjectionArg>,
+    /// The regulariser on the motion rows: `orthonormal` (the paper's, default) or
+    /// `pairwise-cosine` (the authors' ablation: the mean off-diagonal cosine).
+    #[arg(long, value_enum)]
+    geometry_loss: Option<GeometryLossArg>,
     /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
@@ -139,6 +143,13 @@ pub struct CaptionArgs {
     f32: bool,
 }
 
+/// `train lm --geometry-loss`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum GeometryLossArg {
+    Orthonormal,
+    PairwiseCosine,
+}
+
 /// `train lm --projection`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ProjectionArg {
@@ -186,6 +197,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(lr) = a.summary_lr {
         train.summary_lr = Some(lr);
+    }
+    if let Some(g) = a.geometry_loss {
+        train.geometry_loss = match g {
+            GeometryLossArg::Orthonormal => crate::lm::motion_vocab::GeometryLoss::Orthonormal,
+            GeometryLossArg::PairwiseCosine => {
+                crate::lm::motion_vocab::GeometryLoss::PairwiseCosine
+            }
+        };
     }
     if let Some(p) = a.projection {
         train.projection = match p {

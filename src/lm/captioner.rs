@@ -15,7 +15,7 @@ use super::error::{LmError, Result};
 use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
 use super::lora::{Lora, LoraConfig};
-use super::motion_vocab::{ProjectionKind, initial_rows, ortho_loss, projection};
+use super::motion_vocab::{GeometryLoss, ProjectionKind, initial_rows, ortho_loss, projection};
 use super::summary::{MotionSummary, SummaryConfig, splice};
 use super::tokenizer::SpecialTokens;
 
@@ -423,6 +423,11 @@ impl Captioner {
     /// Orthonormal regulariser on the K code rows (not the start/end/mask rows).
     pub fn ortho_loss(&self) -> Result<Tensor> {
         ortho_loss(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
+    }
+
+    /// The regulariser `kind` on the K code rows ([`GeometryLoss`]).
+    pub fn geometry_loss(&self, kind: GeometryLoss) -> Result<Tensor> {
+        kind.of(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
     }
 
     /// Everything that trains, by name: `motion_rows`, then `lora.*` or every backbone weight.

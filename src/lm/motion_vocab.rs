@@ -148,6 +148,41 @@ pub fn ortho_loss(rows: &Tensor) -> Result<Tensor> {
     Ok(((g - eye)?.sqr()?.sum_all()? / (n * (n - 1).max(1)) as f64)?)
 }
 
+/// The regulariser on the motion rows during fine-tuning (`train lm --geometry-loss`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeometryLoss {
+    /// [`ortho_loss`], the paper's: off-diagonal cosines pushed to 0 (squared).
+    #[default]
+    Orthonormal,
+    /// [`pairwise_cosine_loss`], the authors' ablation: the mean off-diagonal cosine pushed
+    /// down (towards −1/(n−1), the rows spread apart rather than orthogonal).
+    PairwiseCosine,
+}
+
+impl GeometryLoss {
+    /// The loss of `rows (n, d)`.
+    pub fn of(self, rows: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Orthonormal => ortho_loss(rows),
+            Self::PairwiseCosine => pairwise_cosine_loss(rows),
+        }
+    }
+}
+
+/// Mean off-diagonal cosine of `rows (n, d)`: Σ_{i≠j} cos(r_i, r_j) / (n (n − 1)). Reference:
+/// JYe16/GeoMotionGPT `compute_motion_pairwise_cosine_distance_loss` (`off_diag.mean()` of the
+/// normalised rows' Gram matrix), its ablation of the orthonormal loss.
+pub fn pairwise_cosine_loss(rows: &Tensor) -> Result<Tensor> {
+    let n = rows.dim(0)?;
+    let g = gram(rows)?;
+    let trace = Tensor::eye(n, DType::F32, rows.device())?
+        .mul(&g)?
+        .sum_all()?;
+    let off_diagonal = (g.sum_all()? - trace)?;
+    Ok((off_diagonal / (n * (n - 1).max(1)) as f64)?)
+}
+
 /// Gram matrix of the L2-normalised rows, `(n, d)` → `(n, n)` cosines.
 pub fn gram(rows: &Tensor) -> Result<Tensor> {
     let norms = (rows.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-8)?;
@@ -232,6 +267,33 @@ mod tests {
         assert_eq!(ProjectionKind::default(), ProjectionKind::Sparse);
         let a = projection(ProjectionKind::Selection, 48, 80, 5, &dev).unwrap();
         assert_eq!(a.to_vec2::<f32>().unwrap(), p.to_vec2::<f32>().unwrap());
+    }
+
+    /// The pairwise-cosine ablation: 0 for orthonormal rows, 1 for identical ones, −1/(n−1) for
+    /// the vertices of a regular simplex (the spread it pushes towards).
+    #[test]
+    fn pairwise_cosine_loss_is_the_mean_off_diagonal_cosine() {
+        let dev = Device::Cpu;
+        let loss = |t: &Tensor| pairwise_cosine_loss(t).unwrap().to_scalar::<f32>().unwrap();
+        let eye = Tensor::eye(6, DType::F32, &dev).unwrap();
+        assert!(loss(&eye).abs() < 1e-6);
+        let same = Tensor::ones((4, 8), DType::F32, &dev).unwrap();
+        assert!((loss(&same) - 1.0).abs() < 1e-5);
+        // Centred basis vectors of R^4: a regular simplex of 4 points, cosines −1/3.
+        let simplex = (Tensor::eye(4, DType::F32, &dev).unwrap() - 0.25).unwrap();
+        assert!((loss(&simplex) + 1.0 / 3.0).abs() < 1e-5);
+        // By hand for two rows: cos((1, 0), (1, 1)) = 1/√2.
+        let two = Tensor::new(&[[1f32, 0.0], [1.0, 1.0]], &dev).unwrap();
+        assert!((loss(&two) - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-5);
+        assert_eq!(
+            GeometryLoss::PairwiseCosine
+                .of(&two)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
+            loss(&two)
+        );
+        assert_eq!(GeometryLoss::default(), GeometryLoss::Orthonormal);
     }
 
     #[test]

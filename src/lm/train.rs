@@ -47,8 +47,11 @@ pub struct LmTrainConfig {
     pub weight_decay: f64,
     /// Linear warm-up as a fraction of `steps`, then cosine to 0.
     pub warmup_frac: f64,
-    /// λ of the orthonormal regulariser on the motion rows (reference: 1e-2).
+    /// λ of the geometry regulariser on the motion rows (reference: 1e-2).
     pub ortho_weight: f64,
+    /// Which regulariser (`train lm --geometry-loss`): the orthonormal loss, or the authors'
+    /// pairwise-cosine ablation ([`super::motion_vocab::GeometryLoss`]).
+    pub geometry_loss: super::motion_vocab::GeometryLoss,
     /// Captions longer than this many tokens are cut.
     pub max_caption_tokens: usize,
     /// Pairs per length bucket: a batch is drawn from one bucket of similar lengths.
@@ -73,6 +76,7 @@ impl Default for LmTrainConfig {
             weight_decay: 0.01,
             warmup_frac: 0.05,
             ortho_weight: 1e-2,
+            geometry_loss: Default::default(),
             max_caption_tokens: 32,
             bucket_size: 64,
             weights: KindWeights::default(),
@@ -164,7 +168,8 @@ pub struct LmStep {
     pub steps: usize,
     /// Caption cross-entropy (nats per token).
     pub caption_loss: f32,
-    /// L_ortho of the motion rows, before λ.
+    /// The geometry regulariser of the motion rows (L_ortho unless `geometry_loss` says
+    /// otherwise), before λ.
     pub ortho: f32,
     pub lr: f64,
     /// Scored caption tokens per second over this session.
@@ -386,7 +391,7 @@ pub fn train(
         let mut rng = step_rng(cfg.seed, step);
         let batch = buckets.draw(cfg.batch_size, &mut rng);
         let (ce, n) = cap.caption_loss(&batch)?;
-        let ortho = cap.ortho_loss()?;
+        let ortho = cap.geometry_loss(cfg.geometry_loss)?;
         let loss = (&ce + (&ortho * cfg.ortho_weight)?)?;
         let grads = loss.backward()?;
         let scale = cfg.lr_scale(step);
