@@ -134,7 +134,23 @@ pub fn calibration<'a>(
 }
 
 /// The calibration table as Markdown.
+///
+/// When no clip carries an action label (a plain HumanML3D folder), the right/wrong columns
+/// would be all zeros: the table says so instead of showing them.
 pub fn calibration_markdown(rows: &[CalibrationRow]) -> String {
+    if rows.iter().all(|r| r.action_right + r.action_wrong == 0) {
+        let mut s = String::from(
+            "no clip has an action label, so right and wrong cannot be counted\n\n| shown as | clips |\n|---|---|\n",
+        );
+        for r in rows {
+            s.push_str(&format!(
+                "| {} | {} |\n",
+                r.shown.replace("  ", "&nbsp;&nbsp;"),
+                r.clips
+            ));
+        }
+        return s;
+    }
     let mut s =
         String::from("| shown as | clips | action right | action wrong |\n|---|---|---|---|\n");
     for r in rows {
@@ -235,5 +251,11 @@ mod tests {
             vec![(3, 1, 1), (3, 1, 2), (2, 1, 1), (2, 0, 2), (0, 0, 0)]
         );
         assert!(calibration_markdown(&rows).contains("| sure | 3 | 1 | 1 |"));
+        // No clip with an action label: counts of clips only, and the reason why.
+        let unlabelled = calibration([(&[][..], None), (&both[..], None)]);
+        let md = calibration_markdown(&unlabelled);
+        assert!(md.starts_with("no clip has an action label"), "{md}");
+        assert!(md.contains("| sure | 1 |\n"), "{md}");
+        assert!(!md.contains("action right"), "{md}");
     }
 }
