@@ -52,8 +52,9 @@ pub struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// The codebook's projection into the embedding space of a fresh captioner: `sparse` (the
-    /// reference code's, the default) or `selection` (the paper's selection matrix, an exact
-    /// isometry of the codebook's Gram matrix).
+    /// reference code's, the default), `selection` (the paper's selection matrix, an exact
+    /// isometry of the codebook's Gram matrix) or `none` (the paper's random-init ablation:
+    /// motion rows drawn at random, the codebook unused).
     #[arg(long, value_enum)]
     projection: Option<ProjectionArg>,
     /// The regulariser on the motion rows: `orthonormal` (the paper's, default) or
@@ -155,6 +156,7 @@ enum GeometryLossArg {
 enum ProjectionArg {
     Sparse,
     Selection,
+    None,
 }
 
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
@@ -210,6 +212,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         train.projection = match p {
             ProjectionArg::Sparse => crate::lm::motion_vocab::ProjectionKind::Sparse,
             ProjectionArg::Selection => crate::lm::motion_vocab::ProjectionKind::Selection,
+            ProjectionArg::None => crate::lm::motion_vocab::ProjectionKind::None,
         };
     }
     if let Some(s) = a.seed {

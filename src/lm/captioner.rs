@@ -15,7 +15,9 @@ use super::error::{LmError, Result};
 use super::infer::{DecodeWeights, Engine};
 use super::llama::{KvCache, Llama, linear};
 use super::lora::{Lora, LoraConfig};
-use super::motion_vocab::{GeometryLoss, ProjectionKind, initial_rows, ortho_loss, projection};
+use super::motion_vocab::{
+    GeometryLoss, ProjectionKind, initial_rows, ortho_loss, projection, random_rows,
+};
 use super::summary::{MotionSummary, SummaryConfig, splice};
 use super::tokenizer::SpecialTokens;
 
@@ -215,12 +217,15 @@ impl Captioner {
             projection_seed,
             &device,
         )?;
-        let rows = initial_rows(
-            &codebook.to_device(&device)?,
-            &projection,
-            embed,
-            projection_seed,
-        )?;
+        let rows = match projection_kind {
+            ProjectionKind::None => random_rows(embed, k + 3, projection_seed)?,
+            _ => initial_rows(
+                &codebook.to_device(&device)?,
+                &projection,
+                embed,
+                projection_seed,
+            )?,
+        };
         let config = CaptionerConfig {
             backbone: backbone.name.clone(),
             llama: backbone.config.clone(),

@@ -25,6 +25,9 @@ pub enum ProjectionKind {
     /// [`selection_projection`]: the paper's selection matrix, distinct random unit basis
     /// vectors (P Pᵀ = I: the codebook's Gram matrix is kept exactly).
     Selection,
+    /// No projection, the paper's ablation "random init": every motion row is drawn like the
+    /// special rows ([`random_rows`]) and the codebook's geometry is not used; P is all zeros.
+    None,
 }
 
 /// The projection of `kind` (see [`ProjectionKind`]), seeded with `seed`.
@@ -40,6 +43,7 @@ pub fn projection(
     match kind {
         ProjectionKind::Sparse => sparse_projection(code_dim, d_model, seed, device),
         ProjectionKind::Selection => selection_projection(code_dim, d_model, seed, device),
+        ProjectionKind::None => Ok(Tensor::zeros((code_dim, d_model), DType::F32, device)?),
     }
 }
 
@@ -116,6 +120,13 @@ pub fn initial_rows(
         .to_scalar::<f32>()?;
     let norms = (projected.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-8)?;
     let rows = (projected.broadcast_div(&norms)? * mean_norm as f64)?;
+    Ok(Tensor::cat(&[rows, random_rows(text_embed, 3, seed)?], 0)?)
+}
+
+/// `n` rows `(n, d_model)` drawn from N(mean, std²) of the text embedding's entries, as
+/// `mgpt_lm.py` initialises every added token (the three special rows; every motion row with
+/// [`ProjectionKind::None`]), with `seed`.
+pub fn random_rows(text_embed: &Tensor, n: usize, seed: u64) -> Result<Tensor> {
     let flat = text_embed.flatten_all()?;
     let mean = flat.mean_all()?.to_scalar::<f32>()?;
     let var = flat
@@ -126,7 +137,7 @@ pub fn initial_rows(
     let std = var.sqrt();
     let d = text_embed.dim(1)?;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EC1A1);
-    let special: Vec<f32> = (0..3 * d)
+    let values: Vec<f32> = (0..n * d)
         .map(|_| {
             // Box–Muller on the seeded generator.
             let u1: f32 = rng.random_range(f32::EPSILON..1.0);
@@ -134,8 +145,7 @@ pub fn initial_rows(
             mean + std * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
         })
         .collect();
-    let special = Tensor::from_vec(special, (3, d), text_embed.device())?;
-    Ok(Tensor::cat(&[rows, special], 0)?)
+    Ok(Tensor::from_vec(values, (n, d), text_embed.device())?)
 }
 
 /// Orthonormal regulariser on `rows (n, d)`: with Ê the L2-normalised rows and G = Ê Êᵀ,

@@ -1214,7 +1214,8 @@ fn prompt_lookup_drafts_keep_the_greedy_caption_in_fewer_passes() {
 
 /// `train lm --projection selection` (the paper's selection matrix): a fresh captioner's code
 /// rows have exactly the codebook's cosines (Gram matrix), its config says which projection it
-/// used (and round-trips through JSON), and a codebook wider than the model is refused.
+/// used (and round-trips through JSON), and a codebook wider than the model is refused;
+/// `--projection none` (random init) gives rows that do not depend on the codebook.
 #[test]
 fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
     use super::motion_vocab::{ProjectionKind, gram};
@@ -1259,6 +1260,17 @@ fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(diff > 1e-3, "max |ΔGram| {diff}");
+    // The random-init ablation: rows unrelated to the codebook (two codebooks, the same rows),
+    // the special rows as in every other init.
+    let none = new(&codebook, ProjectionKind::None).unwrap();
+    let other = Tensor::randn(0f32, 1.0, (16, 32), &dev).unwrap();
+    let none_other = new(&other, ProjectionKind::None).unwrap();
+    assert_eq!(none.config.projection, ProjectionKind::None);
+    assert_eq!(
+        none.motion_rows().to_vec2::<f32>().unwrap(),
+        none_other.motion_rows().to_vec2::<f32>().unwrap()
+    );
+    assert_eq!(none.motion_rows().dims(), &[19, 64]);
     // 80-d codes do not fit 64-d GPT-2 embeddings one basis vector each.
     let wide = Tensor::randn(0f32, 1.0, (16, 80), &dev).unwrap();
     let err = new(&wide, ProjectionKind::Selection).err().unwrap();
