@@ -1234,31 +1234,19 @@ fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
     };
     let cap = new(&codebook, ProjectionKind::Selection).unwrap();
     assert_eq!(cap.config.projection, ProjectionKind::Selection);
-    let rows = cap.motion_rows().narrow(0, 0, 16).unwrap();
-    let diff = (gram(&rows).unwrap() - gram(&codebook).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    // Max |Gram(code rows) − Gram(codebook)| of a captioner.
+    let gram_gap = |cap: &super::Captioner| {
+        let rows = cap.motion_rows().narrow(0, 0, 16).unwrap();
+        crate::testdata::max_abs_diff(&gram(&rows).unwrap(), &gram(&codebook).unwrap())
+    };
+    let diff = gram_gap(&cap);
     assert!(diff < 1e-5, "max |ΔGram| {diff}");
     let json = serde_json::to_string(&cap.config).unwrap();
     assert!(json.contains("\"projection\":\"selection\""), "{json}");
     let back: super::captioner::CaptionerConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, cap.config);
     // The reference code's sparse projection keeps cosines only roughly.
-    let sparse = new(&codebook, ProjectionKind::Sparse).unwrap();
-    let rows = sparse.motion_rows().narrow(0, 0, 16).unwrap();
-    let diff = (gram(&rows).unwrap() - gram(&codebook).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = gram_gap(&new(&codebook, ProjectionKind::Sparse).unwrap());
     assert!(diff > 1e-3, "max |ΔGram| {diff}");
     // The random-init ablation: rows unrelated to the codebook (two codebooks, the same rows),
     // the special rows as in every other init.
