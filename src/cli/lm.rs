@@ -436,6 +436,14 @@ pub struct EvalCaptionsArgs {
     data: PathBuf,
     #[arg(long, default_value = "test")]
     split: Split,
+    /// A folder without manifest.json: shortest clip or sub-clip kept, frames at 20 fps
+    /// (MotionGPT's m2t loader: 40; GeoMotionGPT's test config: 20).
+    #[arg(long, default_value_t = crate::motion::import::humanml3d::MIN_FRAMES)]
+    min_frames: usize,
+    /// A folder without manifest.json: clips of this many frames or more are left out
+    /// (MotionGPT: 200; GeoMotionGPT's test config: 196).
+    #[arg(long, default_value_t = crate::motion::import::humanml3d::MAX_FRAMES)]
+    max_frames: usize,
     /// Score each clip's first reference against its others (the "GT" ceiling row).
     #[arg(long)]
     refs_only: bool,
@@ -613,11 +621,22 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let split = a.split.name();
     // manifest.json when the folder has one, else a plain HumanML3D folder's texts/ with
     // MotionGPT's motion-to-text rules (sub-clips, length filter).
-    let entries: Vec<_> = crate::motion::import::humanml3d::split_entries(&a.data, a.split)?
-        .into_iter()
-        .filter(|e| a.include_windows || e.whole_take)
-        .take(a.limit.unwrap_or(usize::MAX))
-        .collect();
+    if a.min_frames >= a.max_frames {
+        bail!(
+            "--min-frames {} must be below --max-frames {}",
+            a.min_frames,
+            a.max_frames
+        );
+    }
+    let entries: Vec<_> = crate::motion::import::humanml3d::split_entries_within(
+        &a.data,
+        a.split,
+        a.min_frames..a.max_frames,
+    )?
+    .into_iter()
+    .filter(|e| a.include_windows || e.whole_take)
+    .take(a.limit.unwrap_or(usize::MAX))
+    .collect();
     if entries.is_empty() {
         bail!(
             "{}: no captioned clip in the {split} split",

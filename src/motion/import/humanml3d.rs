@@ -24,25 +24,45 @@ pub const MIN_FRAMES: usize = 40;
 /// Clips (and sub-clips) of this many frames or more are left out (`len(motion) >= 200`).
 pub const MAX_FRAMES: usize = 200;
 
+/// The clip lengths a plain folder's set keeps: `min..max` frames at 20 fps. MotionGPT's
+/// ([`MIN_FRAMES`]`..`[`MAX_FRAMES`]) by default; GeoMotionGPT's test config
+/// (`configs/test/m2t_o1e-2.yaml`) sets `MIN_MOTION_LEN: 20`, `MAX_MOTION_LEN: 196`.
+pub type Lengths = std::ops::Range<usize>;
+
 /// The captioned clips of `split` in `corpus`: its `manifest.json` entries of that split, or,
 /// when there is no manifest, the clips and sub-clips HumanML3D's loader makes from the split
 /// list and `texts/` (module docs). Entries without captions are left out either way.
 ///
 /// Errors: an unreadable manifest, split list, texts file (with its line) or features file.
 pub fn split_entries(corpus: &Path, split: Split) -> Result<Vec<ManifestEntry>> {
+    split_entries_within(corpus, split, MIN_FRAMES..MAX_FRAMES)
+}
+
+/// [`split_entries`] with the clip lengths a plain folder's set keeps (a manifest's entries are
+/// not filtered by length).
+pub fn split_entries_within(
+    corpus: &Path,
+    split: Split,
+    lengths: Lengths,
+) -> Result<Vec<ManifestEntry>> {
     if corpus.join("manifest.json").exists() {
         return Ok(read_manifest(corpus)?
             .into_iter()
             .filter(|e| e.split == split.name() && !e.captions.is_empty())
             .collect());
     }
-    entries_from_texts(&Dataset::open(corpus)?, split)
+    entries_from_texts(&Dataset::open(corpus)?, split, lengths)
 }
 
 /// The clips and sub-clips of `split` made from a HumanML3D-layout folder's `texts/` (module
-/// docs), in split-list order, each clip after its sub-clips as the reference lists them.
-pub fn entries_from_texts(ds: &Dataset, split: Split) -> Result<Vec<ManifestEntry>> {
-    let keep = |frames: usize| (MIN_FRAMES..MAX_FRAMES).contains(&frames);
+/// docs), in split-list order, each clip after its sub-clips as the reference lists them; clips
+/// and sub-clips kept when their length is in `lengths`.
+pub fn entries_from_texts(
+    ds: &Dataset,
+    split: Split,
+    lengths: Lengths,
+) -> Result<Vec<ManifestEntry>> {
+    let keep = |frames: usize| lengths.contains(&frames);
     let mut out = Vec::new();
     for id in ds.split_ids(split) {
         let captions = ds.captions(id)?;
@@ -180,6 +200,11 @@ mod tests {
             .sum::<usize>();
         expected_with_b.insert(before, format!("{b}_1.000000_3.000000"));
         assert_eq!(ids, expected_with_b);
+        // GeoMotionGPT's test config keeps clips from 20 frames: the 1 s range is a sub-clip too.
+        let geo = split_entries_within(root, Split::Test, 20..196).unwrap();
+        let short = format!("{a}_1.000000_2.000000");
+        assert!(geo.iter().any(|e| e.id == short));
+        assert!(!entries.iter().any(|e| e.id == short));
         let sub = entries
             .iter()
             .find(|e| e.id == format!("{a}_0.500000_3.000000"))
