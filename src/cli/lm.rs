@@ -56,11 +56,11 @@ pub struct TrainArgs {
     /// isometry of the codebook's Gram matrix) or `none` (the paper's random-init ablation:
     /// motion rows drawn at random, the codebook unused).
     #[arg(long, value_enum)]
-    projection: Option<ProjectionArg>,
+    projection: Option<crate::lm::motion_vocab::ProjectionKind>,
     /// The regulariser on the motion rows: `orthonormal` (the paper's, default) or
     /// `pairwise-cosine` (the authors' ablation: the mean off-diagonal cosine).
     #[arg(long, value_enum)]
-    geometry_loss: Option<GeometryLossArg>,
+    geometry_loss: Option<crate::lm::motion_vocab::GeometryLoss>,
     /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
@@ -144,21 +144,6 @@ pub struct CaptionArgs {
     f32: bool,
 }
 
-/// `train lm --geometry-loss`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum GeometryLossArg {
-    Orthonormal,
-    PairwiseCosine,
-}
-
-/// `train lm --projection`.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ProjectionArg {
-    Sparse,
-    Selection,
-    None,
-}
-
 fn parse_range(s: &str) -> std::result::Result<std::ops::Range<usize>, String> {
     let (a, b) = s
         .split_once("..")
@@ -201,19 +186,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
         train.summary_lr = Some(lr);
     }
     if let Some(g) = a.geometry_loss {
-        train.geometry_loss = match g {
-            GeometryLossArg::Orthonormal => crate::lm::motion_vocab::GeometryLoss::Orthonormal,
-            GeometryLossArg::PairwiseCosine => {
-                crate::lm::motion_vocab::GeometryLoss::PairwiseCosine
-            }
-        };
+        train.geometry_loss = g;
     }
     if let Some(p) = a.projection {
-        train.projection = match p {
-            ProjectionArg::Sparse => crate::lm::motion_vocab::ProjectionKind::Sparse,
-            ProjectionArg::Selection => crate::lm::motion_vocab::ProjectionKind::Selection,
-            ProjectionArg::None => crate::lm::motion_vocab::ProjectionKind::None,
-        };
+        train.projection = p;
     }
     if let Some(s) = a.seed {
         train.seed = s;
@@ -351,11 +327,7 @@ fn crop(f: Features, range: Option<std::ops::Range<usize>>, what: &str) -> Resul
             f.frames()
         );
     }
-    let w = crate::motion::N_FEATURES;
-    Ok(Features::new(
-        f.as_slice()[r.start * w..r.end * w].to_vec(),
-        Path::new(what),
-    )?)
+    Ok(f.frames_range(r, Path::new(what))?)
 }
 
 /// The captioner's nearest-training-take index, or `None` (said on stderr) when `dir` has none.

@@ -88,7 +88,7 @@ impl MotionContext {
                 ));
             }
             // Training contexts keep the classifier's read: a training take's caption names
-            // its style, so its tag must too (the far threshold leaves 1 % of them out).
+            // its style, so its tag must too (the far threshold leaves 2 % of them out).
             Some(match exclude_source {
                 Some(_) => index.predict_style(features).ok_or_else(no_frames)?.0,
                 None => index.style_read(features).ok_or_else(no_frames)?.style,

@@ -15,18 +15,21 @@ use serde::{Deserialize, Serialize};
 use super::error::{LmError, Result};
 
 /// Which projection `P (D, d_model)` carries the codebook into the LM's embedding space.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ProjectionKind {
     /// [`sparse_projection`]: the reference code's `create_sparse_projection` (inner products
     /// kept in expectation). Every captioner trained before the choice existed uses it.
+    #[value(help = "the reference code's sparse random projection (default)")]
     #[default]
     Sparse,
     /// [`selection_projection`]: the paper's selection matrix, distinct random unit basis
     /// vectors (P Pᵀ = I: the codebook's Gram matrix is kept exactly).
+    #[value(help = "the paper's selection matrix: the codebook's Gram matrix kept exactly")]
     Selection,
     /// No projection, the paper's ablation "random init": every motion row is drawn like the
     /// special rows ([`random_rows`]) and the codebook's geometry is not used; P is all zeros.
+    #[value(help = "no projection: motion rows drawn at random (the paper's ablation)")]
     None,
 }
 
@@ -159,14 +162,16 @@ pub fn ortho_loss(rows: &Tensor) -> Result<Tensor> {
 }
 
 /// The regulariser on the motion rows during fine-tuning (`train lm --geometry-loss`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum GeometryLoss {
     /// [`ortho_loss`], the paper's: off-diagonal cosines pushed to 0 (squared).
+    #[value(help = "off-diagonal cosines squared, pushed to 0 (the paper's)")]
     #[default]
     Orthonormal,
     /// [`pairwise_cosine_loss`], the authors' ablation: the mean off-diagonal cosine pushed
     /// down (towards −1/(n−1), the rows spread apart rather than orthogonal).
+    #[value(help = "the mean off-diagonal cosine, pushed down (the authors' ablation)")]
     PairwiseCosine,
 }
 
@@ -242,8 +247,8 @@ mod tests {
         let p = selection_projection(48, 80, 5, &dev).unwrap();
         let ppt = p.matmul(&p.t().unwrap()).unwrap();
         let eye = Tensor::eye(48, DType::F32, &dev).unwrap();
-        let err = (ppt - &eye).unwrap().abs().unwrap().max_all().unwrap();
-        assert_eq!(err.to_scalar::<f32>().unwrap(), 0.0);
+        let gap = crate::testdata::max_abs_diff;
+        assert_eq!(gap(&ppt, &eye), 0.0);
         let ones: Vec<f32> = p.sum(1).unwrap().to_vec1().unwrap();
         assert!(ones.iter().all(|v| *v == 1.0));
         let c = Tensor::randn(0f32, 1.0, (32, 48), &dev).unwrap();
@@ -253,23 +258,8 @@ mod tests {
         // products agree up to the order of the f32 sums (values ~50 here).
         let moved = cp.matmul(&p.t().unwrap()).unwrap();
         assert_eq!(moved.to_vec2::<f32>().unwrap(), c.to_vec2::<f32>().unwrap());
-        let diff = (raw(&cp) - raw(&c))
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
-        let g = (gram(&cp).unwrap() - gram(&c).unwrap()).unwrap();
-        assert!(
-            g.abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-                < 1e-6
-        );
+        assert!(gap(&raw(&cp), &raw(&c)) < 1e-4);
+        assert!(gap(&gram(&cp).unwrap(), &gram(&c).unwrap()) < 1e-6);
         let other = selection_projection(48, 80, 6, &dev).unwrap();
         assert_ne!(p.to_vec2::<f32>().unwrap(), other.to_vec2::<f32>().unwrap());
         assert!(selection_projection(81, 80, 5, &dev).is_err());

@@ -161,10 +161,7 @@ impl Dataset {
     ///
     /// Errors: the features file unreadable or invalid (named); a sub-clip with no frame.
     pub fn load_features(&self, id: &str) -> Result<Features> {
-        let known = |c: &str| self.ids.binary_search_by(|x| x.as_str().cmp(c)).is_ok();
-        let Some((clip, start, end)) =
-            super::subclip::parse_sub_clip_id(id).filter(|(clip, _, _)| !known(id) && known(clip))
-        else {
+        let Some((clip, Some((start, end)))) = self.resolve(id) else {
             return Features::load(&self.features_path(id));
         };
         let path = self.features_path(clip);
@@ -179,8 +176,19 @@ impl Dataset {
                 ),
             });
         }
-        let w = super::N_FEATURES;
-        Features::new(f.as_slice()[r.start * w..r.end * w].to_vec(), &path)
+        f.frames_range(r, &path)
+    }
+
+    /// The clip an id names and, for a sub-clip id, its range in seconds: `(id, None)` for a
+    /// clip of the dataset, `(clip, Some((start, end)))` for a sub-clip of one, `None` else.
+    fn resolve<'a>(&self, id: &'a str) -> Option<(&'a str, Option<(f64, f64)>)> {
+        let known = |c: &str| self.ids.binary_search_by(|x| x.as_str().cmp(c)).is_ok();
+        if known(id) {
+            return Some((id, None));
+        }
+        super::subclip::parse_sub_clip_id(id)
+            .filter(|(clip, _, _)| known(clip))
+            .map(|(clip, start, end)| (clip, Some((start, end))))
     }
 
     pub fn joints_path(&self, id: &str) -> PathBuf {
@@ -218,16 +226,11 @@ impl Dataset {
     /// Errors: an id that is neither a clip nor a sub-clip of one; an unreadable or invalid
     /// features or texts file (named); a sub-clip with no frame.
     pub fn load_clip(&self, id: &str) -> Result<Clip> {
-        let known = |c: &str| self.ids.binary_search_by(|x| x.as_str().cmp(c)).is_ok();
-        let (clip, range) = match super::subclip::parse_sub_clip_id(id) {
-            _ if known(id) => (id, None),
-            Some((clip, start, end)) if known(clip) => (clip, Some((start, end))),
-            _ => {
-                return Err(MotionError::UnknownClip {
-                    path: self.root.clone(),
-                    id: id.to_string(),
-                });
-            }
+        let Some((clip, range)) = self.resolve(id) else {
+            return Err(MotionError::UnknownClip {
+                path: self.root.clone(),
+                id: id.to_string(),
+            });
         };
         let features = self.load_features(id)?;
         let joints = features.joints();
@@ -244,14 +247,5 @@ impl Dataset {
             features,
             captions,
         })
-    }
-
-    /// The sub-clip ids of clip `id`: one per distinct time range among its captions, in file
-    /// order ([`super::subclip::sub_clip_id`]); empty for a clip whose captions are all of the
-    /// whole clip.
-    ///
-    /// Errors: an unreadable texts file (named, with its line).
-    pub fn sub_clips(&self, id: &str) -> Result<Vec<String>> {
-        Ok(super::subclip::sub_clip_ids(id, &self.captions(id)?))
     }
 }

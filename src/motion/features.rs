@@ -75,6 +75,25 @@ impl Features {
         self.frames
     }
 
+    /// Frames `range` (at 20 fps) as features of their own; `source` names them in errors.
+    ///
+    /// Errors: an empty range, or one past the last frame.
+    pub fn frames_range(&self, range: std::ops::Range<usize>, source: &Path) -> Result<Self> {
+        if range.is_empty() || range.end > self.frames {
+            return Err(MotionError::Invalid {
+                path: source.to_path_buf(),
+                msg: format!(
+                    "frames {}..{} are not a part of the clip's {} frames at 20 fps",
+                    range.start, range.end, self.frames
+                ),
+            });
+        }
+        Self::new(
+            self.data[range.start * N_FEATURES..range.end * N_FEATURES].to_vec(),
+            source,
+        )
+    }
+
     /// All values, `(T, 263)` row-major.
     pub fn as_slice(&self) -> &[f32] {
         &self.data

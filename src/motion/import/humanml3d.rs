@@ -237,7 +237,7 @@ mod tests {
             .collect();
         assert_eq!(texts, ["a person lifts an arm."]);
         assert_eq!(
-            ds.sub_clips(a).unwrap(),
+            crate::motion::subclip::sub_clip_ids(a, &ds.captions(a).unwrap()),
             [sub.id.clone(), format!("{a}_1.000000_2.000000")]
         );
         assert!(ds.load_clip(&format!("{a}_0.100000")).is_err());
