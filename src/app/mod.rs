@@ -34,6 +34,8 @@ pub struct AppOptions {
     pub data: Option<PathBuf>,
     /// Draw one frame to a PNG and exit, instead of running interactively.
     pub render: Option<RenderRequest>,
+    /// The tokenizer to start with (`--dvq`, `--mean-std`).
+    pub tokenizer: tokens::TokenizerSource,
 }
 
 /// A headless render: the scene of `clip` at `frame`, written to `out`.
@@ -148,7 +150,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         },
         playback::PlaybackPlugin,
         viewer::ViewerPlugin,
-        tokens::TokensPlugin,
+        tokens::TokensPlugin {
+            source: options.tokenizer.clone(),
+        },
         caption::CaptionPlugin,
         perf::PerfPlugin,
         review::ReviewPlugin,

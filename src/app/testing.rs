@@ -77,7 +77,7 @@ fn each_plugin_runs_alone() {
         a.add_plugins(super::playback::PlaybackPlugin);
     });
     run("tokens", |a| {
-        a.add_plugins(super::tokens::TokensPlugin);
+        a.add_plugins(super::tokens::TokensPlugin::default());
     });
     run("caption", |a| {
         a.add_plugins(super::caption::CaptionPlugin);
@@ -98,7 +98,10 @@ fn each_plugin_runs_alone() {
 #[test]
 fn messages_reach_the_features_that_own_the_state() {
     let mut app = headless();
-    app.add_plugins((super::tokens::TokensPlugin, super::caption::CaptionPlugin));
+    app.add_plugins((
+        super::tokens::TokensPlugin::default(),
+        super::caption::CaptionPlugin,
+    ));
     app.update();
     let dir = std::path::PathBuf::from("/nonexistent/run/lm");
     app.world_mut()

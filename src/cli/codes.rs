@@ -2,7 +2,7 @@
 //! inspecting a tokenizer outside the studio.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -11,11 +11,52 @@ use super::lm::model_path;
 use crate::dvq::Tokenizer;
 use crate::motion::{Dataset, Features, N_FEATURES, Split};
 
+/// Opens `--dvq` in any form [`Tokenizer::open`] reads. A released tokenizer (GeoMotionGPT
+/// `.pt` or Hugging Face export, T2M-GPT `.pth`) carries no Mean/Std: they come from
+/// `mean_std`, else from `fallback` (the dataset folder the command reads, as the authors'
+/// scripts load the dataset's `Mean.npy`/`Std.npy`). Says on stderr which tokenizer it opened.
+pub(super) fn open_tokenizer(
+    dvq: &Path,
+    mean_std: Option<&Path>,
+    fallback: Option<&Path>,
+    device: &candle_core::Device,
+) -> Result<Tokenizer> {
+    let path = model_path(dvq);
+    let released = crate::dvq::released::is_released(&path);
+    let stats = mean_std.or(if released { fallback } else { None });
+    let tok = Tokenizer::open(&path, stats, device)?;
+    if released {
+        eprintln!(
+            "{} ({}), Mean/Std of {}",
+            tok.describe(),
+            path.display(),
+            stats.map_or(String::new(), |d| d.display().to_string())
+        );
+    }
+    Ok(tok)
+}
+
+/// The HumanML3D folder a features file sits in (`DIR/new_joint_vecs/ID.npy` → `DIR`) when that
+/// folder has `Mean.npy`: the statistics a released tokenizer reads it with by default.
+pub(super) fn dataset_of_features(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent()?;
+    if dir.file_name()? != "new_joint_vecs" {
+        return None;
+    }
+    let root = dir.parent()?;
+    root.join("Mean.npy").exists().then(|| root.to_path_buf())
+}
+
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
-    /// Tokenizer folder (`config.json` + `model.safetensors`).
+    /// Tokenizer: one of our folders (`config.json` + `model.safetensors`), a GeoMotionGPT
+    /// `dvq-gsst.pt` or Hugging Face export folder, or a T2M-GPT / MotionGPT `net_last.pth`.
     #[arg(long, default_value = "models/dvq")]
     dvq: PathBuf,
+    /// Folder with the `Mean.npy`/`Std.npy` a released tokenizer was trained with (default: the
+    /// --data folder, or the HumanML3D folder the --motion file is in).
+    #[arg(long)]
+    mean_std: Option<PathBuf>,
     /// A `(T, 263)` features file (`new_joint_vecs/*.npy`, raw, 20 fps): prints
     /// `{"codes": [...]}`.
     #[arg(long, conflicts_with = "data")]
@@ -36,7 +77,11 @@ pub struct EncodeArgs {
 /// reported on stderr with its id and left out.
 pub fn encode(a: EncodeArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
-    let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
+    let fallback = match (&a.motion, &a.data) {
+        (Some(file), _) => dataset_of_features(file),
+        (None, data) => data.clone(),
+    };
+    let dvq = open_tokenizer(&a.dvq, a.mean_std.as_deref(), fallback.as_deref(), &device)?;
     let out = std::io::stdout();
     let mut out = out.lock();
     match (&a.motion, &a.data) {
@@ -79,13 +124,18 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct DecodeArgs {
-    /// Tokenizer folder (`config.json` + `model.safetensors`).
+    /// Tokenizer, in any form `encode --dvq` takes.
     #[arg(long, default_value = "models/dvq")]
     dvq: PathBuf,
+    /// Folder with the `Mean.npy`/`Std.npy` a released tokenizer was trained with (required for
+    /// one: the features are written denormalised).
+    #[arg(long)]
+    mean_std: Option<PathBuf>,
     /// Codes, comma-separated (`3,1,4`) or a JSON list.
     #[arg(long)]
     codes: String,
-    /// Writes the denormalised `(8N, 263)` features here (`.npy`, f32).
+    /// Writes the denormalised `(N·2^down_t, 263)` features here (`.npy`, f32): 8 frames per
+    /// code for ours and GeoMotionGPT's, 4 for T2M-GPT's.
     #[arg(long)]
     out: PathBuf,
     #[arg(long, default_value = "auto")]
@@ -117,7 +167,7 @@ fn parse_codes(s: &str) -> Result<Vec<u32>> {
 pub fn decode(a: DecodeArgs) -> Result<()> {
     let codes = parse_codes(&a.codes)?;
     let device = crate::device::select(&a.device)?;
-    let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
+    let dvq = open_tokenizer(&a.dvq, a.mean_std.as_deref(), None, &device)?;
     let y = dvq.decode(&codes)?;
     crate::motion::npy::write_npy_f32(&a.out, &[y.len() / N_FEATURES, N_FEATURES], &y)?;
     eprintln!(

@@ -30,6 +30,14 @@ pub struct Cli {
     /// A HumanML3D-layout dataset folder to open (new_joint_vecs/, Mean.npy, ...).
     #[arg(long, global = true)]
     data: Option<PathBuf>,
+    /// The studio's tokenizer (before any subcommand): one of our folders, a GeoMotionGPT
+    /// `dvq-gsst.pt` / Hugging Face export, or a T2M-GPT `net_last.pth` (default models/dvq).
+    #[arg(long)]
+    dvq: Option<PathBuf>,
+    /// The `Mean.npy`/`Std.npy` folder a released --dvq tokenizer was trained with (default:
+    /// the dataset the studio opens).
+    #[arg(long)]
+    mean_std: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -90,7 +98,7 @@ enum Command {
     Caption(lm::CaptionArgs),
     /// Print a motion's DVQ codes (`{"codes": [...]}`), or one JSON line per clip of a dataset.
     Encode(codes::EncodeArgs),
-    /// Decode DVQ codes to `(8N, 263)` features in a `.npy` file.
+    /// Decode codes to `(N·frames per code, 263)` features in a `.npy` file (any tokenizer form).
     Decode(codes::DecodeArgs),
     /// Train the tokenizer or the captioner.
     Train {
@@ -185,11 +193,22 @@ fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// The studio's `--dvq`/`--mean-std`; a released tokenizer's statistics default to `--data`.
+fn studio_tokenizer(cli: &Cli) -> crate::app::tokens::TokenizerSource {
+    crate::app::tokens::TokenizerSource {
+        dvq: cli.dvq.as_ref().map(|p| lm::model_path(p)),
+        mean_std: cli.mean_std.clone(),
+        dataset: cli.data.clone(),
+    }
+}
+
 /// Parses the command line and runs it.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    let tokenizer = studio_tokenizer(&cli);
     match cli.command {
         None => crate::app::run(AppOptions {
+            tokenizer,
             data: cli.data,
             render: None,
         }),
@@ -215,6 +234,7 @@ pub fn run() -> Result<()> {
                 );
             }
             crate::app::run(AppOptions {
+                tokenizer,
                 data: Some(data),
                 render: Some(RenderRequest {
                     clip,

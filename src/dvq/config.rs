@@ -25,6 +25,36 @@ pub struct DvqConfig {
     pub depth: usize,
     /// Dilations are `rate^d` for d in 0..depth, applied in reverse order (9, 3, 1).
     pub dilation_growth_rate: usize,
+    /// How the encoder's output becomes a code: [`Quantizer::Gumbel`] (GeoMotionGPT, ours) or
+    /// [`Quantizer::Nearest`] (a T2M-GPT / MotionGPT VQ-VAE opened from its `.pth`).
+    #[serde(default)]
+    pub quantizer: Quantizer,
+}
+
+/// The quantizer a tokenizer's encoder ends in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantizer {
+    /// The encoder ends in K code logits; a code is their argmax at inference and a
+    /// Gumbel-Softmax straight-through sample in training (GeoMotionGPT
+    /// `dvq/quantize_softgumbel.py`).
+    #[default]
+    Gumbel,
+    /// The encoder ends in a D-dimensional vector; a code is the codebook row nearest to it in
+    /// L2 distance (T2M-GPT `models/quantize_cnn.py`, `QuantizeEMAReset.quantize`). Inference
+    /// only: such tokenizers are trained with their authors' code.
+    Nearest,
+}
+
+impl Quantizer {
+    /// Channels of the encoder's last convolution: K for [`Self::Gumbel`], D for
+    /// [`Self::Nearest`].
+    pub fn encoder_out(self, nb_code: usize, code_dim: usize) -> usize {
+        match self {
+            Self::Gumbel => nb_code,
+            Self::Nearest => code_dim,
+        }
+    }
 }
 
 impl DvqConfig {
@@ -38,6 +68,7 @@ impl DvqConfig {
             down_t: 3,
             depth: 3,
             dilation_growth_rate: 3,
+            quantizer: Quantizer::Gumbel,
         }
     }
 
@@ -103,11 +134,11 @@ impl DvqConfig {
             .checked_mul(down)?
             .checked_add(3)?;
         let square = w.checked_mul(w)?.checked_mul(units)?;
-        // conv_in and conv_out of both halves: k3 from/to input_dim, K and D.
+        // conv_in and conv_out of both halves: k3 from/to input_dim, K (or D) and D.
         let edges = self
             .input_dim
             .checked_mul(2)?
-            .checked_add(self.nb_code)?
+            .checked_add(self.quantizer.encoder_out(self.nb_code, self.code_dim))?
             .checked_add(self.code_dim)?
             .checked_mul(3)?
             .checked_mul(w)?;
@@ -327,6 +358,13 @@ impl TrainConfig {
 
     /// Checks the settings against a model config.
     pub fn validate(&self, model: &DvqConfig) -> Result<()> {
+        if model.quantizer != Quantizer::Gumbel {
+            return Err(DvqError::Config(
+                "a nearest-neighbour (T2M-GPT VQ-VAE) tokenizer is opened for inference only; \
+                 train it with its authors' code"
+                    .into(),
+            ));
+        }
         let q = model.frames_per_code();
         if self.crop_min < q || self.crop_min > self.crop_max {
             return Err(DvqError::Config(format!(

@@ -15,7 +15,8 @@
 //! | `data.rs` | normalized clips of a split, seeded random crops |
 //! | `train.rs` | the training loop, CSV log, checkpoints, resume, cancel, progress |
 //! | `checkpoint.rs` | the tokenizer directory on disk |
-//! | `tokenizer.rs` | encode / decode / primitive API for the app and CLI |
+//! | `released.rs` | GeoMotionGPT `dvq-gsst.pt` / Hugging Face export and T2M-GPT `net_last.pth` read as they are |
+//! | `tokenizer.rs` | encode / decode / primitive API for the app and CLI; opens every form |
 //! | `metrics.rs` | MPJPE, usage, perplexity, codebook geometry on a split |
 
 pub mod checkpoint;
@@ -29,15 +30,18 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod quantize;
+pub mod released;
 pub mod tokenizer;
 pub mod train;
 
+#[cfg(test)]
+mod released_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod validation_tests;
 
-pub use config::{CheckpointConfig, DvqConfig, TrainConfig};
+pub use config::{CheckpointConfig, DvqConfig, Quantizer, TrainConfig};
 pub use error::DvqError;
 pub use metrics::{DvqMetrics, evaluate};
 pub use model::DvqModel;

@@ -8,7 +8,7 @@
 use candle_core::{D, Device, Tensor, Var};
 use rand::{SeedableRng, rngs::StdRng};
 
-use super::config::DvqConfig;
+use super::config::{DvqConfig, Quantizer};
 use super::conv::{Conv1d, ConvSpec};
 use super::error::{DvqError, Result};
 use super::params::{Group, Params};
@@ -141,10 +141,13 @@ impl DvqModel {
             let res = Resnet1d::new(&mut p, &format!("encoder.res.{i}"), config, r, dev)?;
             stages.push((conv, res));
         }
+        let enc_out = config
+            .quantizer
+            .encoder_out(config.nb_code, config.code_dim);
         let conv_out = Conv1d::new(
             &mut p,
             "encoder.conv_out",
-            ConvSpec::same(w, config.nb_code, 3, 1),
+            ConvSpec::same(w, enc_out, 3, 1),
             r,
             dev,
         )?;
@@ -246,8 +249,10 @@ impl DvqModel {
         self.codebook.as_tensor()
     }
 
-    /// Normalized features `(B, T, 263)` → code logits `(B, ⌊T/2^down_t⌋, K)` (each stride-2
-    /// stage halves the length, rounding down, as PyTorch's Conv1d(k4, s2, p1)).
+    /// Normalized features `(B, T, 263)` → the encoder's output `(B, ⌊T/2^down_t⌋, C)` (each
+    /// stride-2 stage halves the length, rounding down, as PyTorch's Conv1d(k4, s2, p1)): code
+    /// logits, C = K, for a [`Quantizer::Gumbel`] model; code-space vectors, C = D, for a
+    /// [`Quantizer::Nearest`] one.
     ///
     /// Errors: fewer frames than one code.
     pub fn encode_logits(&self, x: &Tensor) -> Result<Tensor> {
@@ -288,10 +293,26 @@ impl DvqModel {
         d.conv_out.forward_relu(&d.conv_mid.forward(&h)?)
     }
 
-    /// Inference: normalized features `(B, T, 263)` → code ids `(B, ⌊T/8⌋)` (argmax of the logits,
-    /// no noise, as the reference's `quantize`).
+    /// Inference: normalized features `(B, T, 263)` → code ids `(B, ⌊T/8⌋)` (u32): the argmax
+    /// of the logits, no noise, as GeoMotionGPT's `quantize`; for a [`Quantizer::Nearest`]
+    /// model the codebook row nearest in L2, ‖x‖² − 2x·c + ‖c‖² with the first of equal
+    /// distances, as T2M-GPT's `QuantizeEMAReset.quantize`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.encode_logits(x)?.argmax(D::Minus1)?)
+        let h = self.encode_logits(x)?;
+        match self.config.quantizer {
+            Quantizer::Gumbel => Ok(h.argmax(D::Minus1)?),
+            Quantizer::Nearest => {
+                let (b, n, d) = h.dims3()?;
+                let flat = h.reshape((b * n, d))?;
+                let c = self.codebook();
+                let x2 = flat.sqr()?.sum_keepdim(1)?;
+                let c2 = c.sqr()?.sum(1)?.unsqueeze(0)?;
+                let dist = x2
+                    .broadcast_sub(&(flat.matmul(&c.t()?)? * 2.0)?)?
+                    .broadcast_add(&c2)?;
+                Ok(dist.argmin(D::Minus1)?.reshape((b, n))?)
+            }
+        }
     }
 
     /// Inference: code ids `(B, N)` (u32) → normalized features `(B, 8N, 263)` (codebook lookup,

@@ -10,6 +10,7 @@ use super::config::CheckpointConfig;
 use super::error::{DvqError, Result};
 use super::model::DvqModel;
 use super::quantize::gram;
+use super::released::ReleasedForm;
 use crate::motion::layout::N_FEATURES;
 use crate::motion::{Normalizer, recover_from_ric};
 
@@ -18,6 +19,8 @@ pub struct Tokenizer {
     pub config: CheckpointConfig,
     model: DvqModel,
     normalizer: Normalizer,
+    /// The released form it was read from; `None` for one of our tokenizer folders.
+    released: Option<ReleasedForm>,
 }
 
 impl Tokenizer {
@@ -31,7 +34,82 @@ impl Tokenizer {
             config,
             model,
             normalizer,
+            released: None,
         })
+    }
+
+    /// Opens a tokenizer in any form the studio reads: one of our tokenizer folders (which
+    /// carries its Mean/Std), or a released GeoMotionGPT / T2M-GPT file or Hugging Face export
+    /// ([`super::released`]), which carries none: `mean_std` is then the folder holding the
+    /// `Mean.npy`/`Std.npy` it was trained with (a HumanML3D dataset folder). Given for one of
+    /// our folders, `mean_std` replaces the stored statistics.
+    ///
+    /// Errors: [`Self::load`]'s or [`super::released::load`]'s; a released tokenizer without
+    /// `mean_std`; statistics of another width than the tokenizer's input; an input width
+    /// other than HumanML3D's 263 (KIT-ML's 251-d tokenizers are not supported yet).
+    pub fn open(path: &Path, mean_std: Option<&Path>, device: &Device) -> Result<Self> {
+        let tok = if super::released::is_released(path) {
+            let r = super::released::load(path, device)?;
+            let Some(dir) = mean_std else {
+                return Err(DvqError::checkpoint(
+                    path,
+                    "a released tokenizer carries no Mean/Std: give the dataset folder it was \
+                     trained on (with Mean.npy and Std.npy), e.g. --mean-std ../HumanML3D",
+                ));
+            };
+            let normalizer = Normalizer::load(dir).map_err(|e| DvqError::Data(e.to_string()))?;
+            let mut model = DvqModel::new(&r.config, 0, device)?;
+            model.params().assign(&r.tensors, path)?;
+            model.freeze()?;
+            let config = CheckpointConfig {
+                model: r.config,
+                train: Default::default(),
+                data: dir.display().to_string(),
+            };
+            Self {
+                config,
+                model,
+                normalizer,
+                released: Some(r.form),
+            }
+        } else {
+            let mut tok = Self::load(path, device)?;
+            if let Some(dir) = mean_std {
+                tok.normalizer =
+                    Normalizer::load(dir).map_err(|e| DvqError::Data(e.to_string()))?;
+            }
+            tok
+        };
+        let width = tok.model.config.input_dim;
+        if width != N_FEATURES {
+            return Err(DvqError::checkpoint(
+                path,
+                format!(
+                    "a {width}-d tokenizer: only HumanML3D's {N_FEATURES}-d features are \
+                     supported (KIT-ML's 251-d layout is not yet)"
+                ),
+            ));
+        }
+        if tok.normalizer.mean.len() != width {
+            return Err(DvqError::Data(format!(
+                "the Mean/Std are {}-d, the tokenizer reads {width}-d features",
+                tok.normalizer.mean.len()
+            )));
+        }
+        Ok(tok)
+    }
+
+    /// One line naming the tokenizer: its form (ours, GeoMotionGPT DVQ, T2M-GPT VQ-VAE), K, D and
+    /// frames per code.
+    pub fn describe(&self) -> String {
+        let c = &self.model.config;
+        let form = self.released.map_or("DVQ", |f| f.label());
+        format!(
+            "{form}: K = {}, D = {}, one code per {} frames",
+            c.nb_code,
+            c.code_dim,
+            c.frames_per_code()
+        )
     }
 
     /// Wraps a model in memory (e.g. right after training); freezes it for inference
@@ -46,7 +124,13 @@ impl Tokenizer {
             config,
             model,
             normalizer,
+            released: None,
         })
+    }
+
+    /// The released form this tokenizer was read from; `None` for one of our folders.
+    pub fn released(&self) -> Option<ReleasedForm> {
+        self.released
     }
 
     pub fn model(&self) -> &DvqModel {
@@ -67,8 +151,11 @@ impl Tokenizer {
         self.model.config.nb_code
     }
 
-    /// Raw `(T, 263)` row-major features (20 fps) → codes, one per 8 frames. The last
-    /// `T mod 8` frames are left out (as the reference's data loader crops to a multiple).
+    /// Raw `(T, 263)` row-major features (20 fps) → codes, one per 8 frames (`2^down_t`). The
+    /// last `T mod 8` frames are left out (our training crops, and T2M-GPT's
+    /// `dataset_tokenize.py`, cut clips to whole codes), except for a released GeoMotionGPT
+    /// tokenizer, which reads the whole motion as the authors' `tokenize_dataset_hf.py` does
+    /// (⌊T/8⌋ codes either way; the last code then also sees the left-over frames).
     ///
     /// Errors: fewer than 8 frames, a row width other than 263.
     pub fn encode(&self, features: &[f32]) -> Result<Vec<u32>> {
@@ -133,8 +220,9 @@ impl Tokenizer {
         }
         let t = features.len() / N_FEATURES;
         let q = self.frames_per_code();
-        let t8 = t / q * q;
-        if t8 == 0 {
+        let whole = self.released == Some(ReleasedForm::GeoMotionGpt);
+        let t8 = if whole { t } else { t / q * q };
+        if t < q {
             return Err(DvqError::Data(format!(
                 "{t} frames is shorter than one code ({q} frames)"
             )));

@@ -154,6 +154,7 @@ pub fn train(
 ) -> Result<TrainEnd> {
     let (ckpt, model, mut opt, start) = if req.resume {
         let (ckpt, model, _) = checkpoint::load_model(&req.out, device)?;
+        ckpt.train.validate(&ckpt.model)?;
         let mut opt = AdamW::new(model.params())?;
         let step = checkpoint::load_state(&req.out, &mut opt, device)?;
         (ckpt, model, opt, step)

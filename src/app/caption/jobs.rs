@@ -99,6 +99,30 @@ fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>,
     ))
 }
 
+/// Why a captioner with `config` cannot read `tok`'s codes, or `None` when it can: it reads our
+/// tokenizer with its codebook size and code width; a released tokenizer's codes (GeoMotionGPT,
+/// T2M-GPT) index another codebook.
+fn cannot_read(
+    config: &crate::lm::captioner::CaptionerConfig,
+    tok: &crate::dvq::Tokenizer,
+) -> Option<String> {
+    let c = &tok.model().config;
+    if let Some(form) = tok.released() {
+        return Some(format!(
+            "no caption: the captioner reads the shipped tokenizer's codes, not the {}'s \
+             (File > Shipped tokenizer)",
+            form.label()
+        ));
+    }
+    (c.nb_code != config.nb_code || c.code_dim != config.code_dim).then(|| {
+        format!(
+            "no caption: the captioner reads K = {}, D = {} codes; this tokenizer has K = {}, \
+             D = {}",
+            config.nb_code, config.code_dim, c.nb_code, c.code_dim
+        )
+    })
+}
+
 /// Starts a job when the selection changes; a new selection cancels the running job.
 pub(super) fn track_selection(
     clips: Res<LoadedClips>,
@@ -108,6 +132,24 @@ pub(super) fn track_selection(
     let Some(cap) = live.captioner.clone() else {
         return;
     };
+    // Codes of another tokenizer mean other motions to this captioner: a caption of them
+    // would be a confident guess, so none is made.
+    let blocked = tokens
+        .tokenizer
+        .as_ref()
+        .and_then(|t| cannot_read(&cap.config, t));
+    if blocked != live.blocked {
+        if let Some(old) = live.job.take() {
+            old.cancel.store(true, Ordering::Relaxed);
+        }
+        live.key = None;
+        live.text.clear();
+        live.done = false;
+        live.blocked = blocked;
+    }
+    if live.blocked.is_some() {
+        return;
+    }
     let Some((key, codes, features)) = wanted(&clips, &tokens) else {
         return;
     };

@@ -38,6 +38,9 @@ pub struct LiveCaption {
     pub status: String,
     /// Whether the last load failed (the studio offers Retry).
     pub failed: bool,
+    /// Why the captioner does not caption the open tokenizer's codes (a tokenizer it was not
+    /// trained on is loaded); shown instead of a caption.
+    pub blocked: Option<String>,
     /// What `text` describes.
     pub key: Option<CaptionKey>,
     /// The caption so far (streams in token by token).
@@ -68,6 +71,7 @@ impl Default for LiveCaption {
             device: String::new(),
             status: "loading the captioner…".into(),
             failed: false,
+            blocked: None,
             key: None,
             text: String::new(),
             done: false,

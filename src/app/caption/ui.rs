@@ -56,6 +56,9 @@ pub(super) fn caption_overlay_ui(
                     } else {
                         format!("“{}”", live.text)
                     };
+                    if let Some(why) = &live.blocked {
+                        ui.label(egui::RichText::new(why).size(size * 0.6).color(UNSURE));
+                    }
                     let unsure = live.done && !live.doubts.is_empty();
                     if !text.is_empty() {
                         let color = if unsure { UNSURE } else { egui::Color32::WHITE };

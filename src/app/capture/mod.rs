@@ -153,6 +153,7 @@ fn studio_ready(tokens: &Tokens, live: &LiveCaption, clip: &str) -> bool {
     let tokens_done = tokens.tokenizer.is_none() && tokens.status.starts_with("no tokenizer")
         || tokens.clip.as_ref().is_some_and(|c| c.id == clip) && tokens.usage.is_some();
     let caption_done = live.status.starts_with("no captioner")
+        || live.blocked.is_some()
         || live.done && live.key.as_ref().is_some_and(|k| k.clip == clip);
     tokens_done && caption_done
 }

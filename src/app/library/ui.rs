@@ -11,6 +11,7 @@ pub(super) fn menu_ui(
     mut frame: ResMut<UiFrame>,
     studio: Res<StudioUi>,
     jobs: Res<Jobs>,
+    mut tokens: ResMut<crate::app::tokens::Tokens>,
     mut clips: ResMut<LoadedClips>,
     mut problems: ResMut<Problems>,
     mut exit: MessageWriter<AppExit>,
@@ -29,6 +30,31 @@ pub(super) fn menu_ui(
                 }
                 if ui.button("Open motion (BVH, AMC)…").clicked() {
                     pick_motion_files(&jobs);
+                    ui.close();
+                }
+                if ui
+                    .button("Open tokenizer (GeoMotionGPT, T2M-GPT)…")
+                    .on_hover_text(
+                        "dvq-gsst.pt, a Hugging Face export's model.safetensors or a \
+                         T2M-GPT net_last.pth; read with the open dataset's Mean/Std",
+                    )
+                    .clicked()
+                {
+                    crate::app::tokens::pick_tokenizer(&tokens);
+                    ui.close();
+                }
+                let shipped = tokens
+                    .tokenizer
+                    .as_ref()
+                    .is_some_and(|t| t.released().is_none());
+                if ui
+                    .add_enabled(
+                        !shipped,
+                        egui::Button::new("Shipped tokenizer (models/dvq)"),
+                    )
+                    .clicked()
+                {
+                    tokens.reload_from(&crate::lm::resolve::models_dir().join("dvq"));
                     ui.close();
                 }
                 if ui.button("Quit").clicked() {

@@ -19,44 +19,100 @@ const PRIMITIVE_REPEATS: usize = 4;
 /// Loads the shipped tokenizer (`models/dvq`) off the render thread. Not for a plain `render`,
 /// which shows the skeleton only: whether the reconstruction ghost made it into that frame
 /// would depend on how fast the load was.
-pub(super) fn load_tokenizer(tokens: Res<Tokens>, render: Option<Res<crate::app::RenderRequest>>) {
+pub(super) fn load_tokenizer(
+    tokens: Res<Tokens>,
+    source: Res<super::TokenizerSource>,
+    render: Option<Res<crate::app::RenderRequest>>,
+) {
     if render.is_some_and(|r| !r.studio) {
         return;
     }
-    spawn_load(&tokens, crate::lm::resolve::models_dir().join("dvq"));
+    match &source.dvq {
+        None => spawn_load(&tokens, crate::lm::resolve::models_dir().join("dvq"), None),
+        Some(path) => {
+            let released = crate::dvq::released::is_released(path);
+            let stats = source.mean_std.clone().or_else(|| {
+                released
+                    .then(|| {
+                        source
+                            .dataset
+                            .clone()
+                            .or_else(crate::app::library::default_dataset)
+                    })
+                    .flatten()
+            });
+            spawn_load(&tokens, path.clone(), stats);
+        }
+    }
 }
 
-/// Loads the tokenizer in `dir` on a thread; it replaces the current one when it arrives.
-pub(super) fn spawn_load(tokens: &Tokens, dir: std::path::PathBuf) {
+/// Loads the tokenizer at `dir` (any form [`Tokenizer::open`] reads; `mean_std` for a released
+/// one) on a thread; it replaces the current one when it arrives.
+pub(super) fn spawn_load(
+    tokens: &Tokens,
+    dir: std::path::PathBuf,
+    mean_std: Option<std::path::PathBuf>,
+) {
     let tx = tokens.tx.clone();
     crate::app::background::spawn("tokens", move || {
-        let r = Tokenizer::load(&dir, &Device::Cpu)
+        let r = Tokenizer::open(&dir, mean_std.as_deref(), &Device::Cpu)
             .and_then(|t| {
                 let values = t.gram()?;
                 let k = t.nb_code();
                 let (fro, _) = gram_stats(&values, k);
                 let gram = GramView {
-                    title: "DVQ codebook".into(),
+                    title: match t.released() {
+                        Some(form) => format!("{} codebook", form.label()),
+                        None => "DVQ codebook".into(),
+                    },
                     k,
                     values,
                     fro,
                 };
-                Ok((Arc::new(t), gram))
+                let name = dir
+                    .file_name()
+                    .map_or(String::new(), |n| format!(" ({})", n.to_string_lossy()));
+                Ok((Arc::new(t), gram, name))
             })
             .map_err(|e| format!("tokenizer {}: {e}", dir.display()));
         let _ = tx.send(TokenJob::Loaded(r));
     });
 }
 
-pub(super) fn drain_token_jobs(mut tokens: ResMut<Tokens>, mut problems: ResMut<Problems>) {
+/// Starts a native file picker for a released tokenizer (GeoMotionGPT `dvq-gsst.pt` or the
+/// `model.safetensors` of its Hugging Face export, T2M-GPT `net_last.pth`) on a thread.
+pub(crate) fn pick_tokenizer(tokens: &Tokens) {
+    let tx = tokens.tx.clone();
+    std::thread::spawn(move || {
+        let picked = rfd::FileDialog::new()
+            .set_title("Open a tokenizer (GeoMotionGPT .pt / .safetensors, T2M-GPT .pth)")
+            .add_filter("tokenizer", &["pt", "pth", "ckpt", "tar", "safetensors"])
+            .pick_file();
+        if let Some(path) = picked {
+            let _ = tx.send(TokenJob::Picked(path));
+        }
+    });
+}
+
+pub(super) fn drain_token_jobs(
+    mut tokens: ResMut<Tokens>,
+    mut problems: ResMut<Problems>,
+    library: Res<Library>,
+) {
     while let Ok(job) = tokens.rx.try_recv() {
         match job {
-            TokenJob::Loaded(Ok((t, gram))) => {
-                tokens.status = format!(
-                    "DVQ: K = {}, one code per {} frames",
-                    t.nb_code(),
-                    t.frames_per_code()
-                );
+            TokenJob::Picked(path) => {
+                // A released tokenizer reads features normalised with the open dataset's
+                // Mean/Std, as the authors' scripts do with their dataset folder.
+                let stats = library.dataset.as_ref().map(|d| d.root().to_path_buf());
+                tokens.status = format!("loading the tokenizer from {}…", path.display());
+                spawn_load(&tokens, path, stats);
+            }
+            TokenJob::Loaded(Ok((t, gram, name))) => {
+                tokens.status = match t.released() {
+                    Some(_) => format!("{}{name}", t.describe()),
+                    None => t.describe(),
+                };
                 tokens.tokenizer = Some(t);
                 tokens.gram = Some(gram);
                 tokens.gram_texture = None;
@@ -112,9 +168,9 @@ pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
             clip.features.frames()
         ));
     }
-    let (codes, rec) = tok
-        .reconstruct(&clip.features.as_slice()[..t8 * N_FEATURES])
-        .map_err(what)?;
+    // The whole clip: the tokenizer crops it as its reference does (GeoMotionGPT's reads
+    // every frame); the reconstruction has t8 frames either way.
+    let (codes, rec) = tok.reconstruct(clip.features.as_slice()).map_err(what)?;
     let recon = recover_from_ric(&rec, N_FEATURES);
     let gt = &clip.joints.as_slice()[..recon.len()];
     Ok(ClipTokens {

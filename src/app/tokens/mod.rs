@@ -13,6 +13,7 @@ use bevy::prelude::*;
 use bevy_egui::EguiPrimaryContextPass;
 
 pub use jobs::clip_tokens;
+pub(crate) use jobs::pick_tokenizer;
 pub use state::{ClipTokens, GhostMode, GramView, SplitUsage, Tokens, code_color};
 
 use crate::app::UiSystems;
@@ -39,11 +40,27 @@ fn read_messages(
     }
 }
 
-pub struct TokensPlugin;
+/// The tokenizer the studio starts with: `models/dvq` by default, or `--dvq PATH` in any form
+/// [`crate::dvq::Tokenizer::open`] reads, with `--mean-std DIR` (default: the dataset opened at
+/// start) for a released one.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TokenizerSource {
+    pub dvq: Option<std::path::PathBuf>,
+    /// Given for one of our tokenizer folders, replaces its stored statistics.
+    pub mean_std: Option<std::path::PathBuf>,
+    /// The dataset opened at start (`--data`): a released tokenizer's statistics by default.
+    pub dataset: Option<std::path::PathBuf>,
+}
+
+#[derive(Default)]
+pub struct TokensPlugin {
+    pub source: TokenizerSource,
+}
 
 impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Tokens>()
+            .insert_resource(self.source.clone())
             .add_message::<ReloadTokenizer>()
             .add_message::<CaptionerGram>()
             .add_systems(Startup, jobs::load_tokenizer)

@@ -138,7 +138,7 @@ impl Tokens {
     /// training panel finishes a run.
     pub fn reload_from(&mut self, dir: &std::path::Path) {
         self.status = format!("loading the tokenizer from {}…", dir.display());
-        super::jobs::spawn_load(self, dir.to_path_buf());
+        super::jobs::spawn_load(self, dir.to_path_buf(), None);
     }
 
     /// Shows the Gram matrix of a (new) captioner's motion-token rows.
@@ -157,7 +157,10 @@ impl Tokens {
 
 /// Results of the tokenizer's background jobs.
 pub(super) enum TokenJob {
-    Loaded(Result<(Arc<Tokenizer>, GramView), String>),
+    /// The tokenizer, its Gram view and ` (file name)`.
+    Loaded(Result<(Arc<Tokenizer>, GramView, String), String>),
+    /// A tokenizer file the user picked (File → Open tokenizer…).
+    Picked(std::path::PathBuf),
     Clip(Result<ClipTokens, String>),
     UsageProgress(Split, usize, usize),
     /// The usage job of this split stopped on cancel.

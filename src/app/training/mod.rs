@@ -335,7 +335,7 @@ mod tests {
         let mut app = headless();
         app.add_plugins((
             TrainingPlugin,
-            crate::app::tokens::TokensPlugin,
+            crate::app::tokens::TokensPlugin::default(),
             crate::app::caption::CaptionPlugin,
         ));
         let out = tempfile::tempdir().unwrap();
