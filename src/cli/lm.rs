@@ -126,16 +126,23 @@ pub struct CaptionArgs {
     /// Frame range at 20 fps, START..END (end exclusive).
     #[arg(long, value_parser = parse_range)]
     frames: Option<std::ops::Range<usize>>,
-    /// Captioner directory.
+    /// Captioner: one of our folders, or a released GeoMotionGPT captioner (the Lightning
+    /// `GeoMotionGPT.ckpt`, or the Hugging Face export folder) with --lm the GPT-2 folder it was
+    /// fine-tuned from.
     #[arg(long, default_value = "models/lm")]
     model: PathBuf,
-    /// DVQ tokenizer directory.
+    /// Tokenizer, in any form `encode --dvq` takes (with a released captioner, default: the
+    /// tokenizer stored with it).
     #[arg(long, default_value = "models/dvq")]
     dvq: PathBuf,
     /// Backbone: a Llama-architecture GGUF or a Hugging Face folder (default: SmolLM2 through the
-    /// resolver).
+    /// resolver); for a released captioner, its GPT-2 folder (`config.json`, `tokenizer.json`).
     #[arg(long)]
     lm: Option<PathBuf>,
+    /// The `Mean.npy`/`Std.npy` folder of a released tokenizer (default: --data, or the
+    /// HumanML3D folder the --motion file is in).
+    #[arg(long)]
+    mean_std: Option<PathBuf>,
     /// cpu, cuda, metal or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -345,6 +352,9 @@ fn load_nearest_index(dir: &Path) -> Result<Option<crate::eval::nearest::Nearest
 }
 
 pub fn caption(a: CaptionArgs) -> Result<()> {
+    if crate::lm::released::is_released(&model_path(&a.model)) {
+        return caption_released(&a);
+    }
     let device = crate::device::select(&a.device)?;
     let (features, label) = features_of(&a)?;
     let t0 = Instant::now();
@@ -398,6 +408,65 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         eprintln!("unsure: {}", printable_line(&why.join("; ")));
     }
     println!("{}", printable_line(&caption));
+    Ok(())
+}
+
+/// `caption --model` a released GeoMotionGPT captioner: its tokenizer (`--dvq`, default the one
+/// stored with it) encodes the motion, the GPT-2 captions greedily as the authors' code does
+/// ([`crate::lm::released`]). Prints the caption on stdout; ids, timing and the least token
+/// probability on stderr.
+///
+/// Errors: an unreadable captioner or tokenizer (named), a tokenizer whose K differs from the
+/// captioner's motion tokens, features [`features_of`] cannot read.
+fn caption_released(a: &CaptionArgs) -> Result<()> {
+    use crate::lm::released::ReleasedCaptioner;
+    let device = crate::device::select(&a.device)?;
+    let (features, label) = features_of(a)?;
+    let t0 = Instant::now();
+    let model = model_path(&a.model);
+    let cap = ReleasedCaptioner::load(&model, a.lm.as_deref(), &device)?;
+    let fallback = match (&a.motion, &a.data) {
+        (Some(file), _) => super::codes::dataset_of_features(file),
+        (None, data) => data.clone(),
+    };
+    let dvq = if a.dvq == Path::new("models/dvq") {
+        super::codes::open_tokenizer(&model, a.mean_std.as_deref(), fallback.as_deref(), &device)
+            .with_context(|| {
+                format!(
+                    "{} holds no tokenizer that opens: give it with --dvq (e.g. dvq-gsst.pt)",
+                    model.display()
+                )
+            })?
+    } else {
+        super::codes::open_tokenizer(&a.dvq, a.mean_std.as_deref(), fallback.as_deref(), &device)?
+    };
+    if dvq.nb_code() != cap.nb_code() {
+        bail!(
+            "the tokenizer has K = {} codes, the captioner {} motion tokens: not a pair",
+            dvq.nb_code(),
+            cap.nb_code()
+        );
+    }
+    let load_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let codes = dvq.encode(features.as_slice())?;
+    let out = cap.caption(&codes, &mut |_| true)?;
+    eprintln!(
+        "{label}: {} frames, {} codes; GeoMotionGPT captioner {} on {} (load {load_s:.2} s, \
+         caption {:.0} ms)",
+        features.frames(),
+        codes.len(),
+        cap.source.display(),
+        crate::device::describe(&device),
+        1e3 * t1.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "least likely token p = {:.2} over {} tokens; a released model has no nearest-take \
+         index here: read the caption as its guess",
+        out.min_prob,
+        out.generated_ids.len()
+    );
+    println!("{}", printable_line(&out.text));
     Ok(())
 }
 

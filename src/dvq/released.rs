@@ -242,7 +242,10 @@ fn hf_dilation_rate(dir: &Path) -> Result<usize> {
 
 /// Every tensor of a `.safetensors` file or a torch pickle (`torch.save` zip): a bare
 /// state_dict, `{"net": state_dict}` (T2M-GPT) or `{"state_dict": …}` (Lightning), as f32.
-fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+/// Also what [`crate::lm::released`] reads a released captioner with.
+///
+/// Errors (naming `file`): missing, not a zip torch file or safetensors, no tensors in it.
+pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let is_safetensors = file.extension().is_some_and(|e| e == "safetensors");
     let pairs: Vec<(String, Tensor)> = if is_safetensors {
         candle_core::safetensors::load(file, device)

@@ -63,7 +63,7 @@ fn default_positions() -> usize {
 
 /// The first id of a `bos_token_id`/`eos_token_id` field (a number or a list of numbers);
 /// `None` for anything else, a number past `u32` included.
-fn first_id(v: &Option<serde_json::Value>) -> Option<u32> {
+pub(crate) fn first_id(v: &Option<serde_json::Value>) -> Option<u32> {
     let n = match v.as_ref()? {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::Array(a) => a.first()?.as_u64(),
@@ -133,51 +133,7 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
         serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
     let model_type = probe.get("model_type").and_then(|v| v.as_str());
     let (config, bos, eos) = match model_type {
-        Some("gpt2") => {
-            let g: HfGpt2Config =
-                serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
-            if !matches!(
-                g.activation_function.as_str(),
-                "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast"
-            ) {
-                return Err(LmError::format(
-                    &cfg_path,
-                    format!(
-                        "activation_function `{}`: only GPT-2's tanh GELU (gelu_new) is supported",
-                        g.activation_function
-                    ),
-                ));
-            }
-            if g.scale_attn_by_inverse_layer_idx {
-                return Err(LmError::format(
-                    &cfg_path,
-                    "scale_attn_by_inverse_layer_idx is not supported",
-                ));
-            }
-            let intermediate_size = match g.n_inner {
-                Some(n) => n,
-                None => g.n_embd.checked_mul(4).ok_or_else(|| {
-                    LmError::format(&cfg_path, format!("n_embd = {}: too large", g.n_embd))
-                })?,
-            };
-            let config = LlamaConfig {
-                arch: Arch::Gpt2,
-                vocab_size: g.vocab_size,
-                hidden_size: g.n_embd,
-                intermediate_size,
-                num_hidden_layers: g.n_layer,
-                num_attention_heads: g.n_head,
-                num_key_value_heads: g.n_head,
-                rms_norm_eps: g.layer_norm_epsilon,
-                rope_theta: 0.0,
-                max_position_embeddings: g.n_positions,
-                tie_word_embeddings: true,
-            };
-            config
-                .validate()
-                .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfGpt2)))?;
-            (config, g.bos_token_id, g.eos_token_id)
-        }
+        Some("gpt2") => gpt2_config(&text, &cfg_path)?,
         None | Some("llama" | "mistral") => {
             let hf: HfLlamaConfig =
                 serde_json::from_str(&text).map_err(|e| LmError::format(&cfg_path, e))?;
@@ -259,6 +215,64 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
     Ok((config, tensors, tokenizer, special))
 }
 
+/// A GPT-2 `config.json` (`GPT2Config`, the text of the file at `cfg_path`) → the decoder's config
+/// (tied head) and its `bos_token_id`/`eos_token_id` fields.
+///
+/// Errors (naming `cfg_path`): not the config's JSON; an activation other than the tanh GELU;
+/// `scale_attn_by_inverse_layer_idx`; sizes that make no decoder ([`LlamaConfig::validate`]).
+pub(crate) fn gpt2_config(
+    text: &str,
+    cfg_path: &Path,
+) -> Result<(
+    LlamaConfig,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+)> {
+    let cfg_path = cfg_path.to_path_buf();
+    let g: HfGpt2Config = serde_json::from_str(text).map_err(|e| LmError::format(&cfg_path, e))?;
+    if !matches!(
+        g.activation_function.as_str(),
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast"
+    ) {
+        return Err(LmError::format(
+            &cfg_path,
+            format!(
+                "activation_function `{}`: only GPT-2's tanh GELU (gelu_new) is supported",
+                g.activation_function
+            ),
+        ));
+    }
+    if g.scale_attn_by_inverse_layer_idx {
+        return Err(LmError::format(
+            &cfg_path,
+            "scale_attn_by_inverse_layer_idx is not supported",
+        ));
+    }
+    let intermediate_size = match g.n_inner {
+        Some(n) => n,
+        None => g.n_embd.checked_mul(4).ok_or_else(|| {
+            LmError::format(&cfg_path, format!("n_embd = {}: too large", g.n_embd))
+        })?,
+    };
+    let config = LlamaConfig {
+        arch: Arch::Gpt2,
+        vocab_size: g.vocab_size,
+        hidden_size: g.n_embd,
+        intermediate_size,
+        num_hidden_layers: g.n_layer,
+        num_attention_heads: g.n_head,
+        num_key_value_heads: g.n_head,
+        rms_norm_eps: g.layer_norm_epsilon,
+        rope_theta: 0.0,
+        max_position_embeddings: g.n_positions,
+        tie_word_embeddings: true,
+    };
+    config
+        .validate()
+        .map_err(|p| LmError::format(&cfg_path, p.describe(Source::HfGpt2)))?;
+    Ok((config, g.bos_token_id, g.eos_token_id))
+}
+
 /// Every tensor of every `.safetensors` file in `dir`, as f32.
 fn load_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -288,7 +302,7 @@ fn load_safetensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tenso
 
 /// GPT-2 tensors (`h.{i}.attn.c_attn.weight (d, 3d)`, …) → the decoder's names and `(out, in)`
 /// layout; see the module docs for the mapping.
-fn gpt2_to_llama_names(
+pub(crate) fn gpt2_to_llama_names(
     mut raw: HashMap<String, Tensor>,
     config: &LlamaConfig,
     dir: &Path,

@@ -38,6 +38,7 @@ pub mod lookup;
 pub mod lora;
 pub mod motion_vocab;
 pub mod pypi;
+pub mod released;
 pub mod resolve;
 pub mod summary;
 pub mod tokenizer;
@@ -46,6 +47,8 @@ pub mod wheel;
 
 #[cfg(test)]
 mod config_tests;
+#[cfg(test)]
+mod released_tests;
 #[cfg(test)]
 mod tests;
 
