@@ -36,6 +36,8 @@ pub struct AppOptions {
     pub render: Option<RenderRequest>,
     /// The tokenizer to start with (`--dvq`, `--mean-std`).
     pub tokenizer: tokens::TokenizerSource,
+    /// A released captioner to start with (`--model`, `--lm`).
+    pub captioner: caption::ReleasedSource,
 }
 
 /// A headless render: the scene of `clip` at `frame`, written to `out`.
@@ -153,7 +155,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         tokens::TokensPlugin {
             source: options.tokenizer.clone(),
         },
-        caption::CaptionPlugin,
+        caption::CaptionPlugin {
+            released: options.captioner.clone(),
+        },
         perf::PerfPlugin,
         review::ReviewPlugin,
         training::TrainingPlugin,

@@ -80,7 +80,7 @@ fn each_plugin_runs_alone() {
         a.add_plugins(super::tokens::TokensPlugin::default());
     });
     run("caption", |a| {
-        a.add_plugins(super::caption::CaptionPlugin);
+        a.add_plugins(super::caption::CaptionPlugin::default());
     });
     run("perf", |a| {
         a.add_plugins(super::perf::PerfPlugin);
@@ -100,7 +100,7 @@ fn messages_reach_the_features_that_own_the_state() {
     let mut app = headless();
     app.add_plugins((
         super::tokens::TokensPlugin::default(),
-        super::caption::CaptionPlugin,
+        super::caption::CaptionPlugin::default(),
     ));
     app.update();
     let dir = std::path::PathBuf::from("/nonexistent/run/lm");

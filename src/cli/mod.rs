@@ -38,6 +38,14 @@ pub struct Cli {
     /// the dataset the studio opens).
     #[arg(long)]
     mean_std: Option<PathBuf>,
+    /// The studio's captioner (before any subcommand): a released GeoMotionGPT captioner
+    /// (`GeoMotionGPT.ckpt` or the Hugging Face export folder) instead of models/lm; its
+    /// tokenizer defaults to the one stored with it.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// With --model: the GPT-2 folder it was fine-tuned from (config.json, tokenizer.json).
+    #[arg(long, requires = "model")]
+    lm: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -196,7 +204,12 @@ fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
 /// The studio's `--dvq`/`--mean-std`; a released tokenizer's statistics default to `--data`.
 fn studio_tokenizer(cli: &Cli) -> crate::app::tokens::TokenizerSource {
     crate::app::tokens::TokenizerSource {
-        dvq: cli.dvq.as_ref().map(|p| lm::model_path(p)),
+        // A released captioner's own tokenizer, unless --dvq says otherwise.
+        dvq: cli
+            .dvq
+            .as_ref()
+            .or(cli.model.as_ref())
+            .map(|p| lm::model_path(p)),
         mean_std: cli.mean_std.clone(),
         dataset: cli.data.clone(),
     }
@@ -206,9 +219,14 @@ fn studio_tokenizer(cli: &Cli) -> crate::app::tokens::TokenizerSource {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let tokenizer = studio_tokenizer(&cli);
+    let captioner = crate::app::caption::ReleasedSource {
+        model: cli.model.as_ref().map(|p| lm::model_path(p)),
+        backbone: cli.lm.clone(),
+    };
     match cli.command {
         None => crate::app::run(AppOptions {
             tokenizer,
+            captioner,
             data: cli.data,
             render: None,
         }),
@@ -235,6 +253,7 @@ pub fn run() -> Result<()> {
             }
             crate::app::run(AppOptions {
                 tokenizer,
+                captioner,
                 data: Some(data),
                 render: Some(RenderRequest {
                     clip,

@@ -23,6 +23,9 @@ pub enum Doubt {
     DisagreesWithNearest { id: String, caption: String },
     /// Distance `distance` to the nearest training take is above the index's `far_distance`.
     OutOfDomain { distance: f32, far_distance: f32 },
+    /// A released model's caption ([`crate::lm::released`]): no nearest-take index checks it and
+    /// its token probabilities are not calibrated here; `min_prob` is its least likely token's.
+    Unrated { min_prob: f32 },
 }
 
 impl std::fmt::Display for Doubt {
@@ -40,6 +43,11 @@ impl std::fmt::Display for Doubt {
             } => write!(
                 f,
                 "unlike the training takes (distance {distance:.1} > {far_distance:.1})"
+            ),
+            Self::Unrated { min_prob } => write!(
+                f,
+                "a released model, not checked here (no nearest-take index; least token p = \
+                 {min_prob:.2}): read it as its guess"
             ),
         }
     }

@@ -16,10 +16,16 @@ use crate::lm::captioner::MAX_NEW_TOKENS;
 /// Not for a plain `render`, which shows no caption.
 pub(super) fn load_captioner(
     mut live: ResMut<LiveCaption>,
+    source: Res<super::released::ReleasedSource>,
     render: Option<Res<crate::app::RenderRequest>>,
 ) {
     if render.is_some_and(|r| !r.studio) {
         live.status = "no captioner: a plain render shows the skeleton only".into();
+        return;
+    }
+    if let Some(model) = &source.model {
+        live.status = format!("loading the captioner from {}…", model.display());
+        super::released::spawn_load_released(&live, model.clone(), source.backbone.clone());
         return;
     }
     spawn_load(&live, crate::lm::resolve::models_dir().join("lm"));
@@ -129,15 +135,21 @@ pub(super) fn track_selection(
     tokens: Res<Tokens>,
     mut live: ResMut<LiveCaption>,
 ) {
-    let Some(cap) = live.captioner.clone() else {
+    let released = live.released.clone();
+    let cap = live.captioner.clone();
+    if released.is_none() && cap.is_none() {
         return;
-    };
+    }
     // Codes of another tokenizer mean other motions to this captioner: a caption of them
     // would be a confident guess, so none is made.
     let blocked = tokens
         .tokenizer
         .as_ref()
-        .and_then(|t| cannot_read(&cap.config, t));
+        .and_then(|t| match (&released, &cap) {
+            (Some(r), _) => super::released::cannot_read_released(r, t),
+            (None, Some(c)) => cannot_read(&c.config, t),
+            (None, None) => None,
+        });
     if blocked != live.blocked {
         if let Some(old) = live.job.take() {
             old.cancel.store(true, Ordering::Relaxed);
@@ -176,6 +188,12 @@ pub(super) fn track_selection(
     });
     let tx = live.tx.clone();
     let index = live.index.clone();
+    let Some(cap) = cap.filter(|_| released.is_none()) else {
+        if let Some(r) = released {
+            super::released::spawn_caption(r, key, codes, cancel, tx);
+        }
+        return;
+    };
     crate::app::background::spawn("caption", move || {
         let r = cap
             .context(index.as_deref(), &features, None)
@@ -227,6 +245,48 @@ pub(super) fn drain_caption_jobs(
                 } else {
                     live.status = format!("no captioner: {e}");
                     problems.push(e);
+                }
+            }
+            CaptionMsg::OpenReleased(model, backbone) => {
+                live.status = format!("loading the captioner from {}…", model.display());
+                super::released::spawn_load_released(&live, model, backbone);
+            }
+            CaptionMsg::LoadedReleased(Ok((cap, device))) => {
+                live.status = format!(
+                    "GeoMotionGPT captioner {} ({} motion tokens) on {device}",
+                    cap.source
+                        .file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                    cap.nb_code()
+                );
+                live.device = device;
+                live.released = Some(cap);
+                live.failed = false;
+                live.key = None;
+            }
+            CaptionMsg::LoadedReleased(Err(e)) => {
+                live.status = format!("no captioner: {e}");
+                problems.push(e);
+            }
+            CaptionMsg::DoneReleased(key, r) => {
+                if live.job.as_ref().is_some_and(|j| j.key == key) {
+                    let job = live.job.take().expect("checked");
+                    live.total_ms = Some(job.started.elapsed().as_secs_f64() * 1e3);
+                }
+                if live.key.as_ref() == Some(&key) {
+                    match r {
+                        Ok(c) => {
+                            live.text = c.text;
+                            live.confidence = None;
+                            live.nearest = None;
+                            live.style = None;
+                            live.doubts = vec![crate::eval::doubt::Doubt::Unrated {
+                                min_prob: c.min_prob,
+                            }];
+                            live.done = true;
+                        }
+                        Err(e) => problems.push(format!("caption of {}: {e}", key.clip)),
+                    }
                 }
             }
             CaptionMsg::Partial(key, text) => {

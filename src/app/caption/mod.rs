@@ -4,12 +4,15 @@
 
 mod download;
 mod jobs;
+mod released;
 mod state;
 mod ui;
 
 use bevy::prelude::*;
 use bevy_egui::EguiPrimaryContextPass;
 
+pub use released::ReleasedSource;
+pub(crate) use released::pick_released_captioner;
 pub use state::{CaptionKey, LiveCaption};
 
 use crate::app::UiSystems;
@@ -25,11 +28,16 @@ fn read_messages(mut reload: MessageReader<ReloadCaptioner>, mut live: ResMut<Li
     }
 }
 
-pub struct CaptionPlugin;
+#[derive(Default)]
+pub struct CaptionPlugin {
+    /// A released captioner to open instead of `models/lm` (`--model`, `--lm`).
+    pub released: ReleasedSource,
+}
 
 impl Plugin for CaptionPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LiveCaption>()
+            .insert_resource(self.released.clone())
             .add_message::<ReloadCaptioner>()
             .add_message::<crate::app::tokens::CaptionerGram>()
             .add_systems(Startup, jobs::load_captioner)

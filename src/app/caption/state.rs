@@ -30,6 +30,8 @@ pub(super) struct Job {
 #[derive(Resource)]
 pub struct LiveCaption {
     pub captioner: Option<Arc<Captioner>>,
+    /// A released GeoMotionGPT captioner; when set it captions instead of `captioner`.
+    pub released: Option<Arc<crate::lm::released::ReleasedCaptioner>>,
     /// The captioner's nearest-training-take index (`None` when its folder has none).
     pub index: Option<Arc<NearestIndex>>,
     /// `CPU`, `CUDA:0` or `Metal`.
@@ -67,6 +69,7 @@ impl Default for LiveCaption {
         let (tx, rx) = unbounded();
         Self {
             captioner: None,
+            released: None,
             index: None,
             device: String::new(),
             status: "loading the captioner…".into(),
@@ -95,6 +98,7 @@ impl LiveCaption {
         self.status = format!("loading the captioner from {}…", dir.display());
         self.failed = false;
         self.key = None;
+        self.released = None;
         super::jobs::spawn_load(self, dir.to_path_buf());
     }
 
@@ -109,6 +113,15 @@ pub(super) enum CaptionMsg {
     /// motion-token rows.
     Loaded(Result<Loaded, String>),
     Partial(CaptionKey, String),
+    /// A released captioner picked in the studio: its weights and GPT-2 folder.
+    OpenReleased(std::path::PathBuf, Option<std::path::PathBuf>),
+    /// A released captioner and its device.
+    LoadedReleased(Result<(Arc<crate::lm::released::ReleasedCaptioner>, String), String>),
+    /// A released captioner's finished caption.
+    DoneReleased(
+        CaptionKey,
+        Result<crate::lm::released::ReleasedCaption, String>,
+    ),
     /// The finished caption with what the index says about the selection.
     Done(CaptionKey, Result<Finished, String>),
 }

@@ -84,6 +84,14 @@ pub(super) fn caption_overlay_ui(
                             None => line,
                         };
                         ui.label(egui::RichText::new(line).size(size * 0.6).color(color));
+                    } else if unsure {
+                        // A released captioner's caption: no confidence of ours, only why.
+                        let why: Vec<String> = live.doubts.iter().map(|d| d.to_string()).collect();
+                        ui.label(
+                            egui::RichText::new(format!("unsure: {}", why.join("; ")))
+                                .size(size * 0.6)
+                                .color(UNSURE),
+                        );
                     }
                     if !studio.visible {
                         return;

@@ -12,6 +12,7 @@ pub(super) fn menu_ui(
     studio: Res<StudioUi>,
     jobs: Res<Jobs>,
     mut tokens: ResMut<crate::app::tokens::Tokens>,
+    mut live: ResMut<crate::app::caption::LiveCaption>,
     mut clips: ResMut<LoadedClips>,
     mut problems: ResMut<Problems>,
     mut exit: MessageWriter<AppExit>,
@@ -41,6 +42,20 @@ pub(super) fn menu_ui(
                     .clicked()
                 {
                     crate::app::tokens::pick_tokenizer(&tokens);
+                    ui.close();
+                }
+                if ui.button("Open GeoMotionGPT captioner…").clicked() {
+                    crate::app::caption::pick_released_captioner(&live, &tokens);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(
+                        live.released.is_some(),
+                        egui::Button::new("Shipped captioner (models/lm)"),
+                    )
+                    .clicked()
+                {
+                    live.reload_from(&crate::lm::resolve::models_dir().join("lm"));
                     ui.close();
                 }
                 let shipped = tokens

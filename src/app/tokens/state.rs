@@ -141,6 +141,15 @@ impl Tokens {
         super::jobs::spawn_load(self, dir.to_path_buf(), None);
     }
 
+    /// A function that opens a released tokenizer file (with the open dataset's Mean/Std), for
+    /// a picker thread of another feature.
+    pub fn opener(&self) -> impl FnOnce(std::path::PathBuf) + Send + 'static {
+        let tx = self.tx.clone();
+        move |path| {
+            let _ = tx.send(TokenJob::Picked(path));
+        }
+    }
+
     /// Shows the Gram matrix of a (new) captioner's motion-token rows.
     pub fn set_lm_gram(&mut self, gram: GramView) {
         self.lm_gram = Some(gram);

@@ -336,7 +336,7 @@ mod tests {
         app.add_plugins((
             TrainingPlugin,
             crate::app::tokens::TokensPlugin::default(),
-            crate::app::caption::CaptionPlugin,
+            crate::app::caption::CaptionPlugin::default(),
         ));
         let out = tempfile::tempdir().unwrap();
         {
