@@ -256,10 +256,19 @@ pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, T
         if !file.exists() {
             return Err(DvqError::checkpoint(file, "no such file"));
         }
+        check_pickle(file)?;
         let mut found = None;
         let mut first_error = None;
         for key in [Some("net"), Some("state_dict"), None] {
-            match candle_core::pickle::PthTensors::new(file, key) {
+            // candle's pickle reader indexes its stack unchecked on some corrupt streams: a
+            // panic there is a corrupt file, not a reason to stop the app.
+            let read = std::panic::catch_unwind(|| candle_core::pickle::PthTensors::new(file, key))
+                .unwrap_or_else(|_| {
+                    Err(candle_core::Error::Msg(
+                        "the pickle stream is corrupt (the reader failed inside)".into(),
+                    ))
+                });
+            match read {
                 Ok(p) if !p.tensor_infos().is_empty() => {
                     found = Some(p);
                     break;
@@ -277,8 +286,35 @@ pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, T
             );
             return Err(DvqError::checkpoint(file, why));
         };
+        let sizes = zip_entry_sizes(file)?;
         let mut pairs = Vec::new();
-        for name in pth.tensor_infos().keys() {
+        for (name, info) in pth.tensor_infos() {
+            // The bytes the shape and strides reach must be in the file: a corrupt shape would
+            // otherwise allocate what it claims before the read fails.
+            let layout = &info.layout;
+            let reach = layout
+                .dims()
+                .iter()
+                .zip(layout.stride())
+                .try_fold(layout.start_offset(), |acc, (&d, &s)| {
+                    d.checked_sub(1)
+                        .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
+                })
+                .and_then(|last| last.checked_add(1))
+                .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()));
+            let has = sizes.get(&info.path).copied().unwrap_or(0);
+            let empty = layout.dims().contains(&0);
+            if !empty && reach.is_none_or(|r| r as u64 > has) {
+                return Err(DvqError::checkpoint(
+                    file,
+                    format!(
+                        "tensor `{name}`: shape {:?} needs {} bytes, its storage `{}` holds {has}",
+                        layout.dims(),
+                        reach.map_or("more than usize::MAX".into(), |r| r.to_string()),
+                        info.path
+                    ),
+                ));
+            }
             let t = pth
                 .get(name)
                 .map_err(|e| DvqError::checkpoint(file, format!("tensor `{name}`: {e}")))?;
@@ -292,6 +328,100 @@ pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, T
         .into_iter()
         .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
         .collect()
+}
+
+/// Walks the `data.pkl` of the torch zip `file` over the opcodes candle's reader knows and
+/// refuses a string whose stated length runs past the end of the stream: candle allocates the
+/// stated length before reading, so a corrupt length would ask for gigabytes. Unknown opcodes
+/// end the walk (candle's reader then refuses them by name).
+fn check_pickle(file: &Path) -> Result<()> {
+    use std::io::Read;
+    let f = std::fs::File::open(file).map_err(|e| DvqError::io(file, e))?;
+    let bad = |msg: String| DvqError::checkpoint(file, msg);
+    let Ok(mut z) = zip::ZipArchive::new(std::io::BufReader::new(f)) else {
+        return Ok(()); // candle's reader names what is wrong
+    };
+    let name = z
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .find(|n| n.ends_with("data.pkl"));
+    let Some(name) = name else {
+        return Ok(());
+    };
+    let mut entry = z
+        .by_name(&name)
+        .map_err(|e| bad(format!("`{name}`: {e}")))?;
+    if entry.size() > MAX_PICKLE_BYTES {
+        return Err(bad(format!(
+            "`{name}` is {} bytes; a state_dict's pickle is far smaller (at most {MAX_PICKLE_BYTES})",
+            entry.size()
+        )));
+    }
+    let mut pkl = Vec::with_capacity(entry.size() as usize);
+    entry
+        .read_to_end(&mut pkl)
+        .map_err(|e| bad(format!("`{name}`: {e}")))?;
+    let mut i = 0usize;
+    let arg = |i: usize, n: usize| -> Option<&[u8]> { pkl.get(i..i.checked_add(n)?) };
+    while let Some(&op) = pkl.get(i) {
+        i += 1;
+        let skip = match op {
+            b'.' => return Ok(()),
+            0x80 | b'q' | b'h' | b'K' => 1,
+            b'M' => 2,
+            b'r' | b'j' | b'J' => 4,
+            b'G' => 8,
+            0x8a => 1 + arg(i, 1).map_or(0, |b| b[0] as usize),
+            b'c' => {
+                // Two newline-terminated names.
+                let mut rest = i;
+                for _ in 0..2 {
+                    match pkl[rest.min(pkl.len())..].iter().position(|&b| b == b'\n') {
+                        Some(p) => rest += p + 1,
+                        None => return Ok(()),
+                    }
+                }
+                rest - i
+            }
+            b'X' => {
+                let Some(b) = arg(i, 4) else { return Ok(()) };
+                let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+                if len > pkl.len() - i - 4 {
+                    return Err(bad(format!(
+                        "`{name}`: a string of {len} bytes at byte {} runs past the end ({} bytes)",
+                        i - 1,
+                        pkl.len()
+                    )));
+                }
+                4 + len
+            }
+            b')' | b'R' | b'(' | b't' | b'Q' | 0x85 | 0x86 | 0x87 | 0x88 | 0x89 | b'N' | b's'
+            | b'u' | b'}' | b'd' | b'b' | 0x81 | b']' | b'a' | b'e' => 0,
+            _ => return Ok(()),
+        };
+        i = i.saturating_add(skip);
+    }
+    Ok(())
+}
+
+/// The largest `data.pkl` read (the tensors live in other zip entries; a GPT-2 checkpoint's
+/// pickle with optimizer state is a few MB).
+const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// The uncompressed size of every entry of the torch zip `file`.
+fn zip_entry_sizes(file: &Path) -> Result<HashMap<String, u64>> {
+    let f = std::fs::File::open(file).map_err(|e| DvqError::io(file, e))?;
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(f))
+        .map_err(|e| DvqError::checkpoint(file, format!("not a torch checkpoint: {e}")))?;
+    let mut sizes = HashMap::new();
+    for i in 0..z.len() {
+        let entry = z
+            .by_index(i)
+            .map_err(|e| DvqError::checkpoint(file, format!("zip entry {i}: {e}")))?;
+        let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
+        sizes.insert(name, entry.size());
+    }
+    Ok(sizes)
 }
 
 /// The tokenizer's tensors with their prefix (`vqvae.`, `motion_tokenizer.`, `motion_vae.`,

@@ -26,6 +26,7 @@ mod models;
 mod motion;
 mod mutate;
 mod regressions;
+mod released;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

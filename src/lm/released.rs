@@ -86,6 +86,14 @@ impl ReleasedCaptioner {
     /// config (a `.ckpt` needs `backbone`) or tokenizer; an embedding with no room for K ≥ 1 codes
     /// after the tokenizer's V text tokens; an untied head; sizes that make no GPT-2.
     pub fn load(weights: &Path, backbone: Option<&Path>, device: &Device) -> Result<Self> {
+        // Shape errors deep in the conversion name the file too.
+        Self::load_named(weights, backbone, device).map_err(|e| match e {
+            LmError::Candle(c) => LmError::format(weights, format!("weights: {c}")),
+            other => other,
+        })
+    }
+
+    fn load_named(weights: &Path, backbone: Option<&Path>, device: &Device) -> Result<Self> {
         let export_dir = if weights.is_dir() {
             Some(weights.to_path_buf())
         } else {
@@ -210,6 +218,7 @@ impl ReleasedCaptioner {
             ));
         }
         let eos = super::hf::first_id(&eos)
+            .or_else(|| tokenizer.token_to_id("<|endoftext|>"))
             .filter(|&e| (e as usize) < text_vocab)
             .ok_or_else(|| {
                 LmError::format(config_dir.join("config.json"), "no usable eos_token_id")
@@ -315,7 +324,8 @@ impl ReleasedCaptioner {
 }
 
 /// The GPT-2 config of `dir`: its `config.json` as a GPT-2 config, or a GeoMotionGPT export's
-/// (`n_embd`, `n_layer`, `n_head`, `n_positions`, GPT-2's defaults otherwise; eos 50256).
+/// (`n_embd`, `n_layer`, `n_head`, `n_positions`, GPT-2's defaults otherwise; without an
+/// `eos_token_id` the caller takes the tokenizer's `<|endoftext|>`).
 fn gpt2_config_of(
     dir: &Path,
 ) -> Result<(
@@ -339,8 +349,9 @@ fn gpt2_config_of(
         "n_layer": field("n_layer"),
         "n_head": field("n_head"),
         "n_positions": field("n_positions").unwrap_or(1024.into()),
-        "bos_token_id": 50256,
-        "eos_token_id": field("eos_token_id").unwrap_or(50256.into()),
+        // Absent from the export's config: then the tokenizer's `<|endoftext|>` (GPT-2's 50256).
+        "bos_token_id": field("bos_token_id"),
+        "eos_token_id": field("eos_token_id"),
     });
     super::hf::gpt2_config(&gpt2.to_string(), &path)
 }
