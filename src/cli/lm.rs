@@ -30,6 +30,12 @@ pub struct TrainArgs {
     /// `lora` (adapters + motion rows; small checkpoint) or `full` (every weight).
     #[arg(long, default_value = "lora")]
     mode: FineTune,
+    /// `paper`: the authors' recipe (full fine-tuning, AdamW 1e-4, weight decay 0.01, batch 320,
+    /// λ 1e-2, 100 epochs under CosineAnnealingLR(T_max 200, eta_min 1e-6) stepped per epoch);
+    /// needs --lm with the GPT-2 folder the paper fine-tunes. --steps, --lr and --batch-size
+    /// still override it.
+    #[arg(long, value_enum)]
+    preset: Option<LmPreset>,
     /// Output captioner directory.
     #[arg(long)]
     out: PathBuf,
@@ -171,14 +177,46 @@ pub(super) fn model_path(p: &Path) -> PathBuf {
     }
 }
 
+/// Named training recipes of `train lm --preset`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LmPreset {
+    /// GeoMotionGPT's own setting ([`LmTrainConfig::paper`]).
+    Paper,
+}
+
 pub fn train(a: TrainArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
-    let mut train = match &a.config {
-        Some(p) => serde_json::from_str::<LmTrainConfig>(
+    let mut mode = a.mode;
+    let mut train = match (&a.config, a.preset) {
+        (Some(p), _) => serde_json::from_str::<LmTrainConfig>(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("{}: not a training config", p.display()))?,
-        None => LmTrainConfig::default(),
+        (None, Some(LmPreset::Paper)) => {
+            if a.lm.is_none() {
+                bail!(
+                    "--preset paper fine-tunes GPT-2 as the paper does: give --lm with a GPT-2 \
+                     folder (config.json, model.safetensors, tokenizer.json)"
+                );
+            }
+            // An epoch is every caption pair of the train split once.
+            let pairs: usize =
+                crate::motion::import::humanml3d::split_entries(&a.data, Split::Train)?
+                    .iter()
+                    .map(|e| e.captions.len())
+                    .sum();
+            mode = FineTune::Full;
+            let t = LmTrainConfig::paper(pairs);
+            eprintln!(
+                "paper preset: {pairs} train caption pairs, {} steps of {} per epoch, {} steps \
+                 (100 epochs), full fine-tuning",
+                t.steps / 100,
+                t.batch_size,
+                t.steps
+            );
+            t
+        }
+        (None, None) => LmTrainConfig::default(),
     };
     if let Some(s) = a.steps {
         train.steps = s;
@@ -221,7 +259,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         dvq: model_path(&a.dvq),
         backbone: a.lm,
         out: a.out,
-        mode: a.mode,
+        mode,
         lora,
         train,
         resume: a.resume,

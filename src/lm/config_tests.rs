@@ -368,3 +368,40 @@ fn the_engine_checks_a_draft_in_one_pass_and_drops_what_was_not_confirmed() {
     e.truncate(99);
     assert_eq!(e.len(), 4, "truncating past the end changes nothing");
 }
+
+/// `train lm --preset paper`: the authors' recipe, and its schedule equal to PyTorch's
+/// `CosineAnnealingLR(T_max=200, eta_min=1e-6)` stepped per epoch (values printed by torch 2.15
+/// for an AdamW at lr 1e-4 at epochs 0, 1, 50, 99 and 100).
+#[test]
+fn paper_preset_follows_cosine_annealing_per_epoch() {
+    let cfg = super::train::LmTrainConfig::paper(8092);
+    assert_eq!((cfg.batch_size, cfg.lr, cfg.weight_decay), (320, 1e-4, 0.01));
+    assert_eq!(cfg.ortho_weight, 1e-2);
+    let spe = 8092usize.div_ceil(320);
+    assert_eq!(cfg.steps, 100 * spe);
+    let torch = [
+        (0, 1e-4),
+        (1, 9.99938933078422e-05),
+        (50, 8.55017856687341e-05),
+        (99, 5.1277512206935114e-05),
+        (100, 5.049999999999999e-05),
+    ];
+    for (epoch, want) in torch {
+        // Every step of the epoch has the epoch's rate.
+        for step in [epoch * spe, epoch * spe + spe - 1] {
+            let lr = cfg.lr * cfg.lr_scale(step);
+            assert!(
+                (lr - want).abs() < 1e-12,
+                "epoch {epoch}, step {step}: {lr} vs torch {want}"
+            );
+        }
+    }
+    // Saved and read back, the schedule is kept; configs from before it read as warm-up + cosine.
+    let json = serde_json::to_string(&cfg).unwrap();
+    let back: super::train::LmTrainConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cfg);
+    let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+    old.as_object_mut().unwrap().remove("schedule");
+    let old: super::train::LmTrainConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.schedule, super::train::LrSchedule::WarmupCosine);
+}

@@ -64,6 +64,29 @@ pub struct LmTrainConfig {
     pub projection: super::motion_vocab::ProjectionKind,
     pub checkpoint_every: usize,
     pub log_every: usize,
+    /// The learning-rate schedule (absent in configs saved before the choice: warm-up + cosine).
+    #[serde(default)]
+    pub schedule: LrSchedule,
+}
+
+/// How the learning rate moves over the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LrSchedule {
+    /// Linear warm-up over `warmup_frac` of the steps, then cosine to 0 (Hugging Face
+    /// `get_cosine_schedule_with_warmup`).
+    #[default]
+    WarmupCosine,
+    /// PyTorch `CosineAnnealingLR(T_max = t_max_epochs, eta_min)` stepped once per epoch of
+    /// `steps_per_epoch` optimiser steps, as Lightning steps it (GeoMotionGPT
+    /// `configs/train/m2t_o1e-2.yaml`: T_max 200, eta_min 1e-6 over 100 epochs, so the rate ends
+    /// half-way down): lr(e) = eta_min + (lr − eta_min)·(1 + cos(π·e / T_max)) / 2, e the
+    /// epoch.
+    CosineAnnealing {
+        t_max_epochs: f64,
+        eta_min: f64,
+        steps_per_epoch: usize,
+    },
 }
 
 impl Default for LmTrainConfig {
@@ -84,6 +107,7 @@ impl Default for LmTrainConfig {
             projection: Default::default(),
             checkpoint_every: 50,
             log_every: 5,
+            schedule: LrSchedule::WarmupCosine,
         }
     }
 }
@@ -94,7 +118,44 @@ impl LmTrainConfig {
     /// as the tokenizer's schedule: 0 at step 0, the peak once at step `warmup`. (It used to
     /// reach the peak one step early and hold it for two steps.)
     pub fn lr_scale(&self, step: usize) -> f64 {
-        crate::dvq::config::cosine_with_warmup(step, self.steps, self.warmup_frac)
+        match self.schedule {
+            LrSchedule::WarmupCosine => {
+                crate::dvq::config::cosine_with_warmup(step, self.steps, self.warmup_frac)
+            }
+            LrSchedule::CosineAnnealing {
+                t_max_epochs,
+                eta_min,
+                steps_per_epoch,
+            } => {
+                let epoch = (step / steps_per_epoch.max(1)) as f64;
+                let c = 0.5 * (1.0 + (std::f64::consts::PI * epoch / t_max_epochs.max(1e-9)).cos());
+                (eta_min + (self.lr - eta_min) * c) / self.lr.max(f64::MIN_POSITIVE)
+            }
+        }
+    }
+
+    /// The paper's captioner recipe (GeoMotionGPT `configs/train/m2t_o1e-2.yaml`, `llm_train.py`):
+    /// full fine-tuning at AdamW lr 1e-4, weight decay 0.01, batch 320, λ = 1e-2, 100 epochs of
+    /// `pairs` caption pairs under `CosineAnnealingLR(T_max = 200, eta_min = 1e-6)` stepped per
+    /// epoch, no warm-up. The backbone (GPT-2 in the paper) is the caller's.
+    pub fn paper(pairs: usize) -> Self {
+        let batch_size = 320;
+        let steps_per_epoch = pairs.div_ceil(batch_size).max(1);
+        Self {
+            steps: 100 * steps_per_epoch,
+            batch_size,
+            lr: 1e-4,
+            weight_decay: 0.01,
+            warmup_frac: 0.0,
+            ortho_weight: 1e-2,
+            schedule: LrSchedule::CosineAnnealing {
+                t_max_epochs: 200.0,
+                eta_min: 1e-6,
+                steps_per_epoch,
+            },
+            checkpoint_every: steps_per_epoch,
+            ..Self::default()
+        }
     }
 }
 
