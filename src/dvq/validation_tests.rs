@@ -125,3 +125,15 @@ fn a_convolution_shorter_than_its_window_is_an_error_on_both_paths() {
     let x0 = Tensor::zeros((1, 0, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
     assert!(conv.forward_upsampled(&x0).is_err());
 }
+
+/// The `paper` preset trains as `dvq_train.py` does: batches of 512 windows of exactly 32 frames.
+#[test]
+fn paper_preset_trains_on_the_references_batches_and_windows() {
+    let t = super::config::TrainConfig::for_preset("paper");
+    assert_eq!((t.batch_size, t.crop_min, t.crop_max), (512, 32, 32));
+    assert_eq!((t.lr, t.codebook_lr, t.warmup_frac), (2e-4, 1e-4, 0.03));
+    t.validate(&super::DvqConfig::paper()).unwrap();
+    // The CPU preset keeps its measured settings.
+    let c = super::config::TrainConfig::for_preset("cpu");
+    assert_eq!((c.batch_size, c.crop_min, c.crop_max), (64, 32, 64));
+}

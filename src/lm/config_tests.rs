@@ -375,7 +375,10 @@ fn the_engine_checks_a_draft_in_one_pass_and_drops_what_was_not_confirmed() {
 #[test]
 fn paper_preset_follows_cosine_annealing_per_epoch() {
     let cfg = super::train::LmTrainConfig::paper(8092);
-    assert_eq!((cfg.batch_size, cfg.lr, cfg.weight_decay), (320, 1e-4, 0.01));
+    assert_eq!(
+        (cfg.batch_size, cfg.lr, cfg.weight_decay),
+        (320, 1e-4, 0.01)
+    );
     assert_eq!(cfg.ortho_weight, 1e-2);
     let spe = 8092usize.div_ceil(320);
     assert_eq!(cfg.steps, 100 * spe);
