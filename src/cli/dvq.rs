@@ -127,7 +127,17 @@ pub fn train(a: TrainArgs) -> Result<()> {
     })?;
     bar.finish();
     match end {
-        TrainEnd::Finished => eprintln!("done: {}", req.out.display()),
+        TrainEnd::Finished => {
+            eprintln!("done: {}", req.out.display());
+            let best = req.out.join("best");
+            if let Ok(t) = std::fs::read_to_string(best.join("best.json")) {
+                eprintln!(
+                    "lowest validation loss: {} ({}; the reference keeps this one)",
+                    t.trim(),
+                    best.display()
+                );
+            }
+        }
         TrainEnd::Cancelled { step } => eprintln!(
             "stopped at step {step}; continue with --resume --out {}",
             req.out.display()

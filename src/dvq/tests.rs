@@ -392,3 +392,69 @@ fn fused_cpu_conv_matches_the_tensor_op_path_forward_and_backward_and_frozen() {
         }
     }
 }
+
+/// A copy of the demo corpus (its split lists, not its manifest) whose first 10 test clips
+/// are its val split.
+fn demo_with_val(dir: &std::path::Path) -> PathBuf {
+    let to = dir.join("demo");
+    for sub in ["", "new_joint_vecs", "texts"] {
+        let (from, dest) = (demo().join(sub), to.join(sub));
+        std::fs::create_dir_all(&dest).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() && p.file_name().unwrap() != "manifest.json" {
+                std::fs::copy(&p, dest.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let test = std::fs::read_to_string(to.join("test.txt")).unwrap();
+    let ids: Vec<&str> = test.lines().collect();
+    std::fs::write(to.join("val.txt"), ids[..10].join("\n") + "\n").unwrap();
+    std::fs::write(to.join("test.txt"), ids[10..].join("\n") + "\n").unwrap();
+    to
+}
+
+/// `val_every`: the val loss is logged every N steps, the lowest one's model is in `best/`
+/// with its step, and a resumed run scores exactly as an uninterrupted one.
+#[test]
+fn validation_keeps_the_best_model_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_with_val(dir.path());
+    let run = |name: &str, stop: Option<usize>, resume: bool| {
+        let mut req = tiny_request(dir.path().join(name), 6);
+        req.data = data.clone();
+        req.train.val_every = 2;
+        req.stop_at = stop;
+        req.resume = resume;
+        train(&req, &Device::Cpu, &AtomicBool::new(false), &mut |_| {}).unwrap();
+        req.out
+    };
+    let whole = run("whole", None, false);
+    run("part", Some(3), false);
+    let part = run("part", None, true);
+    let rows = |out: &PathBuf| -> Vec<(usize, f32)> {
+        std::fs::read_to_string(out.join("val_log.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].parse().unwrap(), f[1].parse().unwrap())
+            })
+            .collect()
+    };
+    let w = rows(&whole);
+    assert_eq!(w.iter().map(|r| r.0).collect::<Vec<_>>(), vec![2, 4, 6]);
+    assert_eq!(
+        rows(&part),
+        w,
+        "a resumed run scores as an uninterrupted one"
+    );
+    let best = w.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("best/best.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["step"].as_u64().unwrap() as usize, best.0);
+    assert!((json["val_loss"].as_f64().unwrap() as f32 - best.1).abs() < 1e-6);
+    Tokenizer::load(&whole.join("best"), &Device::Cpu).expect("best/ is a tokenizer folder");
+}

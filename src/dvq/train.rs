@@ -137,6 +137,109 @@ pub fn batch_loss(
     Ok((total, parts, ids))
 }
 
+/// Windows of the val split drawn once (seeded) and scored every `val_every` steps; the model
+/// with the lowest total loss goes to `out/best/`, each score to `out/val_log.csv`, the best
+/// step and loss to `out/best/best.json` (read back on resume).
+struct Validation {
+    batches: Vec<Tensor>,
+    out: PathBuf,
+    best: f32,
+    seed: u64,
+}
+
+/// Batches of val windows scored per validation.
+const VAL_BATCHES: usize = 4;
+
+/// `best.json` of the best-validation model.
+#[derive(Serialize, serde::Deserialize)]
+struct Best {
+    step: usize,
+    val_loss: f32,
+}
+
+impl Validation {
+    fn open(req: &TrainRequest, cfg: &TrainConfig, q: usize, device: &Device) -> Result<Self> {
+        let bank = ClipBank::load(&req.data, Split::Val, cfg.crop_min)?;
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x7A1);
+        let batches = (0..VAL_BATCHES)
+            .map(|_| {
+                bank.sample(
+                    cfg.batch_size,
+                    cfg.crop_min,
+                    cfg.crop_min,
+                    q,
+                    &mut rng,
+                    device,
+                )
+            })
+            .collect::<Result<_>>()?;
+        let best_file = req.out.join("best").join("best.json");
+        let best = std::fs::read_to_string(&best_file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Best>(&t).ok())
+            .map_or(f32::INFINITY, |b| b.val_loss);
+        Ok(Self {
+            batches,
+            out: req.out.clone(),
+            best,
+            seed: cfg.seed,
+        })
+    }
+
+    /// Scores `model` after step `done` (the run's τ and ramp, fixed Gumbel noise) and keeps it
+    /// when it is the best so far.
+    fn run(
+        &mut self,
+        model: &DvqModel,
+        done: usize,
+        cfg: &TrainConfig,
+        ckpt: &CheckpointConfig,
+        normalizer: &crate::motion::Normalizer,
+    ) -> Result<()> {
+        let (tau, h) = (cfg.tau(done - 1), cfg.util_ramp(done - 1));
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x7A2);
+        let mut sum = LossParts::default();
+        for x in &self.batches {
+            let (_, p, _) = batch_loss(model, x, tau, h, cfg, &mut rng)?;
+            sum.total += p.total / VAL_BATCHES as f32;
+            sum.recon += p.recon / VAL_BATCHES as f32;
+            sum.util += p.util / VAL_BATCHES as f32;
+            sum.ortho += p.ortho / VAL_BATCHES as f32;
+        }
+        let log = self.out.join("val_log.csv");
+        let new = !log.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| DvqError::io(&log, e))?;
+        use std::io::Write;
+        if new {
+            writeln!(f, "step,val_total,val_recon,val_util,val_ortho")
+                .map_err(|e| DvqError::io(&log, e))?;
+        }
+        writeln!(
+            f,
+            "{done},{},{},{},{}",
+            sum.total, sum.recon, sum.util, sum.ortho
+        )
+        .map_err(|e| DvqError::io(&log, e))?;
+        if sum.total < self.best {
+            self.best = sum.total;
+            let dir = self.out.join("best");
+            checkpoint::save_model(&dir, ckpt, model, normalizer)?;
+            let json = serde_json::to_string(&Best {
+                step: done,
+                val_loss: sum.total,
+            })
+            .expect("serializes");
+            let path = dir.join("best.json");
+            std::fs::write(&path, json).map_err(|e| DvqError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The generator of step `step` (0-based) of a run seeded with `seed`.
 pub fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -185,6 +288,10 @@ pub fn train(
     if start == 0 {
         save(&model, &opt)?;
     }
+    let mut val = match cfg.val_every {
+        0 => None,
+        _ => Some(Validation::open(req, cfg, q, device)?),
+    };
     for step in start..end {
         if cancel.load(Ordering::Relaxed) {
             save(&model, &opt)?;
@@ -250,6 +357,11 @@ pub fn train(
         if done % cfg.checkpoint_every.max(1) == 0 || done == end {
             save(&model, &opt)?;
             log.flush()?;
+        }
+        if let Some(v) = &mut val
+            && (done % cfg.val_every == 0 || done == cfg.steps)
+        {
+            v.run(&model, done, cfg, &ckpt, &normalizer)?;
         }
     }
     Ok(if end < cfg.steps {

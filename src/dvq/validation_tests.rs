@@ -131,6 +131,10 @@ fn a_convolution_shorter_than_its_window_is_an_error_on_both_paths() {
 fn paper_preset_trains_on_the_references_batches_and_windows() {
     let t = super::config::TrainConfig::for_preset("paper");
     assert_eq!((t.batch_size, t.crop_min, t.crop_max), (512, 32, 32));
+    assert_eq!(
+        t.val_every, 45,
+        "about one reference epoch, best model kept"
+    );
     assert_eq!((t.lr, t.codebook_lr, t.warmup_frac), (2e-4, 1e-4, 0.03));
     t.validate(&super::DvqConfig::paper()).unwrap();
     // The CPU preset keeps its measured settings.
