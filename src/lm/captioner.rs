@@ -173,7 +173,8 @@ pub struct Captioner {
     lora: Option<Lora>,
     /// The motion summary's soft tokens, when the captioner reads one.
     summary: Option<MotionSummary>,
-    /// Full mode: every backbone weight as a variable, by Hugging Face name.
+    /// Full mode: every backbone weight but the text embedding and head ([`FROZEN_IN_FULL`]) as
+    /// a variable, by Hugging Face name.
     full: Vec<(String, Var)>,
     /// The inference engine, once [`Captioner::merge_for_inference`] built it.
     engine: Option<std::sync::Mutex<Engine>>,
@@ -186,6 +187,11 @@ pub struct Captioner {
     /// Where a prompt-lookup draft stops: the boundary between two retrieved captions.
     draft_stops: Vec<u32>,
 }
+
+/// Backbone tensors that stay frozen in full fine-tuning: the text vocabulary's embedding and
+/// head rows, as GeoMotionGPT's `llm_train.py` (`freeze_non_motion_embeddings`) keeps them while
+/// every other weight and the motion rows train.
+pub const FROZEN_IN_FULL: [&str; 2] = ["model.embed_tokens.weight", "lm_head.weight"];
 
 impl Captioner {
     /// A fresh captioner: motion rows from `codebook (K, D)` through a projection of
@@ -315,7 +321,12 @@ impl Captioner {
         let projection = get("projection")?;
         if config.mode == FineTune::Full {
             for (name, t) in backbone.tensors.iter_mut() {
-                *t = get(name)?;
+                // Frozen rows are the backbone's (older full checkpoints saved them too).
+                match tensors.get(name) {
+                    Some(saved) => *t = saved.clone(),
+                    None if FROZEN_IN_FULL.contains(&name.as_str()) => {}
+                    None => *t = get(name)?,
+                }
             }
         }
         let summary = config
@@ -343,7 +354,11 @@ impl Captioner {
         let mut tensors = backbone.tensors;
         let mut full = Vec::new();
         if config.mode == FineTune::Full {
-            let mut names: Vec<String> = tensors.keys().cloned().collect();
+            let mut names: Vec<String> = tensors
+                .keys()
+                .filter(|n| !FROZEN_IN_FULL.contains(&n.as_str()))
+                .cloned()
+                .collect();
             names.sort();
             for name in names {
                 let var = Var::from_tensor(&tensors[&name])?;

@@ -1264,3 +1264,80 @@ fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
     let err = new(&wide, ProjectionKind::Selection).err().unwrap();
     assert!(err.to_string().contains("selection projection"), "{err}");
 }
+
+/// Full fine-tuning (the paper's recipe) trains every backbone weight and the motion rows but,
+/// as `llm_train.py`'s `freeze_non_motion_embeddings`, not the text embedding rows; a saved
+/// full captioner loads back with the backbone's text rows.
+#[test]
+fn full_fine_tuning_freezes_the_text_rows_only() {
+    use crate::dvq::optim::{AdamW, GroupHyper};
+    let dev = Device::Cpu;
+    let backbone = super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
+    let dvq = shipped_dvq(&dev);
+    let cap = super::Captioner::new(
+        backbone,
+        dvq.model().codebook(),
+        super::FineTune::Full,
+        &super::lora::LoraConfig::default(),
+        7,
+        Default::default(),
+    )
+    .unwrap();
+    let names: Vec<String> = cap.trainable().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "model.layers.0.mlp.up_proj.weight")
+    );
+    assert!(names.iter().any(|n| n == "model.embed_positions.weight"));
+    for frozen in super::captioner::FROZEN_IN_FULL {
+        assert!(!names.iter().any(|n| n == frozen), "{frozen} trains");
+    }
+    let pairs = demo_test_pairs(&dvq);
+    let examples: Vec<_> = pairs
+        .iter()
+        .take(4)
+        .map(|p| {
+            cap.example(&p.codes, &MotionContext::default(), &p.caption, 24)
+                .unwrap()
+        })
+        .collect();
+    let batch: Vec<_> = examples.iter().collect();
+    let mut opt = AdamW::new(&cap.param_groups()).unwrap();
+    let text_before = cap.text_embedding().copy().unwrap();
+    let layer = |c: &super::Captioner| {
+        c.trainable()
+            .into_iter()
+            .find(|(n, _)| n == "model.layers.0.mlp.up_proj.weight")
+            .unwrap()
+            .1
+            .as_tensor()
+            .copy()
+            .unwrap()
+    };
+    let layer_before = layer(&cap);
+    for _ in 0..3 {
+        let (ce, _) = cap.caption_loss(&batch).unwrap();
+        opt.step(&ce.backward().unwrap(), |_| GroupHyper {
+            lr: 1e-2,
+            weight_decay: 0.0,
+        })
+        .unwrap();
+    }
+    assert_eq!(max_abs_diff(cap.text_embedding(), &text_before), 0.0);
+    assert!(
+        max_abs_diff(&layer(&cap), &layer_before) > 0.0,
+        "the layers train"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let saved = cap.saved_tensors();
+    assert!(!saved.contains_key("model.embed_tokens.weight"));
+    candle_core::safetensors::save(&saved, dir.path().join("w.safetensors")).unwrap();
+    let back = super::Captioner::from_saved(
+        cap.config.clone(),
+        super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap(),
+        &saved,
+    )
+    .unwrap();
+    assert_eq!(max_abs_diff(&layer(&back), &layer(&cap)), 0.0);
+}
