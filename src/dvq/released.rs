@@ -246,88 +246,87 @@ fn hf_dilation_rate(dir: &Path) -> Result<usize> {
 ///
 /// Errors (naming `file`): missing, not a zip torch file or safetensors, no tensors in it.
 pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let is_safetensors = file.extension().is_some_and(|e| e == "safetensors");
-    let pairs: Vec<(String, Tensor)> = if is_safetensors {
-        candle_core::safetensors::load(file, device)
+    if file.extension().is_some_and(|e| e == "safetensors") {
+        return candle_core::safetensors::load(file, device)
             .map_err(|e| DvqError::checkpoint(file, e))?
             .into_iter()
-            .collect()
-    } else {
-        if !file.exists() {
-            return Err(DvqError::checkpoint(file, "no such file"));
-        }
-        check_pickle(file)?;
-        let mut found = None;
-        let mut first_error = None;
-        for key in [Some("net"), Some("state_dict"), None] {
-            // candle's pickle reader indexes its stack unchecked on some corrupt streams: a
-            // panic there is a corrupt file, not a reason to stop the app.
-            let read = std::panic::catch_unwind(|| candle_core::pickle::PthTensors::new(file, key))
-                .unwrap_or_else(|_| {
-                    Err(candle_core::Error::Msg(
-                        "the pickle stream is corrupt (the reader failed inside)".into(),
-                    ))
-                });
-            match read {
-                Ok(p) if !p.tensor_infos().is_empty() => {
-                    found = Some(p);
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
+            .collect();
+    }
+    let mut first_error = None;
+    for key in [Some("net"), Some("state_dict"), None] {
+        match read_torch_dict(file, key, device) {
+            Ok(t) if !t.is_empty() => return Ok(t),
+            Ok(_) => {}
+            Err(e @ DvqError::Io { .. }) => return Err(e),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
-        let Some(pth) = found else {
-            let why = first_error.map_or_else(
-                || "no tensors in it".to_string(),
-                |e| format!("not a torch checkpoint: {e}"),
-            );
-            return Err(DvqError::checkpoint(file, why));
-        };
-        let sizes = zip_entry_sizes(file)?;
-        let mut pairs = Vec::new();
-        for (name, info) in pth.tensor_infos() {
-            // The bytes the shape and strides reach must be in the file: a corrupt shape would
-            // otherwise allocate what it claims before the read fails.
-            let layout = &info.layout;
-            let reach = layout
-                .dims()
-                .iter()
-                .zip(layout.stride())
-                .try_fold(layout.start_offset(), |acc, (&d, &s)| {
-                    d.checked_sub(1)
-                        .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
-                })
-                .and_then(|last| last.checked_add(1))
-                .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()));
-            let has = sizes.get(&info.path).copied().unwrap_or(0);
-            let empty = layout.dims().contains(&0);
-            if !empty && reach.is_none_or(|r| r as u64 > has) {
-                return Err(DvqError::checkpoint(
-                    file,
-                    format!(
-                        "tensor `{name}`: shape {:?} needs {} bytes, its storage `{}` holds {has}",
-                        layout.dims(),
-                        reach.map_or("more than usize::MAX".into(), |r| r.to_string()),
-                        info.path
-                    ),
-                ));
-            }
-            let t = pth
-                .get(name)
-                .map_err(|e| DvqError::checkpoint(file, format!("tensor `{name}`: {e}")))?;
-            if let Some(t) = t {
-                pairs.push((name.clone(), t.to_device(device)?));
-            }
+    }
+    Err(first_error.unwrap_or_else(|| DvqError::checkpoint(file, "no tensors in it")))
+}
+
+/// The tensors of the dict under `key` (`None`: the top level) of the torch zip `file`, as f32.
+/// The pickle stream is checked first ([`check_pickle`]), every tensor's shape against the
+/// bytes of its storage, and a panic inside candle's pickle reader becomes an error: a corrupt
+/// file never allocates what it claims or stops the app.
+///
+/// Errors (naming `file`): missing, not a torch zip, no `key`, a tensor its storage cannot hold.
+pub fn read_torch_dict(
+    file: &Path,
+    key: Option<&str>,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
+    if !file.exists() {
+        return Err(DvqError::checkpoint(file, "no such file"));
+    }
+    check_pickle(file)?;
+    // candle's pickle reader indexes its stack unchecked on some corrupt streams.
+    let pth = std::panic::catch_unwind(|| candle_core::pickle::PthTensors::new(file, key))
+        .unwrap_or_else(|_| {
+            Err(candle_core::Error::Msg(
+                "the pickle stream is corrupt (the reader failed inside)".into(),
+            ))
+        })
+        .map_err(|e| DvqError::checkpoint(file, format!("not a torch checkpoint: {e}")))?;
+    let sizes = zip_entry_sizes(file)?;
+    let mut out = HashMap::new();
+    for (name, info) in pth.tensor_infos() {
+        // The bytes the shape and strides reach must be in the file: a corrupt shape would
+        // otherwise allocate what it claims before the read fails.
+        let layout = &info.layout;
+        let reach = layout
+            .dims()
+            .iter()
+            .zip(layout.stride())
+            .try_fold(layout.start_offset(), |acc, (&d, &s)| {
+                d.checked_sub(1)
+                    .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
+            })
+            .and_then(|last| last.checked_add(1))
+            .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()));
+        let has = sizes.get(&info.path).copied().unwrap_or(0);
+        let empty = layout.dims().contains(&0);
+        if !empty && reach.is_none_or(|r| r as u64 > has) {
+            return Err(DvqError::checkpoint(
+                file,
+                format!(
+                    "tensor `{name}`: shape {:?} needs {} bytes, its storage `{}` holds {has}",
+                    layout.dims(),
+                    reach.map_or("more than usize::MAX".into(), |r| r.to_string()),
+                    info.path
+                ),
+            ));
         }
-        pairs
-    };
-    pairs
-        .into_iter()
-        .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
-        .collect()
+        let t = pth
+            .get(name)
+            .map_err(|e| DvqError::checkpoint(file, format!("tensor `{name}`: {e}")))?;
+        if let Some(t) = t {
+            out.insert(name.clone(), t.to_device(device)?.to_dtype(DType::F32)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Walks the `data.pkl` of the torch zip `file` over the opcodes candle's reader knows and

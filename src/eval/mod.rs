@@ -15,6 +15,7 @@ pub mod report;
 pub mod retrieval;
 pub mod rouge;
 pub mod style_classifier;
+pub mod t2m;
 pub mod text;
 
 pub use captions::{CaptionScores, CaptionSet, TextVariant, score_captions};
