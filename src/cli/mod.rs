@@ -11,6 +11,7 @@ mod import;
 mod info;
 mod lm;
 mod retrieval;
+mod t2m;
 pub mod terminal;
 
 use std::path::PathBuf;
@@ -152,6 +153,9 @@ enum EvalCommand {
     /// R-Precision and MM-Dist of reference captions against real and DVQ-reconstructed motion,
     /// and the FID of the reconstructions, with the retrieval evaluator.
     Retrieval(retrieval::EvalRetrievalArgs),
+    /// R-Precision and MM-Dist with the T2M evaluator the papers use (Guo et al. 2022; its
+    /// released finest.tar, Mean/Std and GloVe), for the references and a captioner's predictions.
+    T2m(t2m::EvalT2mArgs),
     /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
     /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text, and
     /// BERTScore (MiniLM-L6 variant) on raw text.
@@ -290,6 +294,9 @@ pub fn run() -> Result<()> {
         Some(Command::Eval {
             which: EvalCommand::Retrieval(args),
         }) => retrieval::eval(args),
+        Some(Command::Eval {
+            which: EvalCommand::T2m(args),
+        }) => t2m::run(args),
         Some(Command::Caption(args)) => lm::caption(args),
         Some(Command::Encode(args)) => codes::encode(args),
         Some(Command::Decode(args)) => codes::decode(args),

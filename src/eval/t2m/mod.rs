@@ -18,6 +18,7 @@
 //! same head. Each sequence is run alone at its own length: the packed, zero-padded batch of
 //! the reference gives the same numbers (the convolutions' padding is zeros either way).
 
+pub mod protocol;
 pub mod words;
 
 use std::collections::HashMap;
@@ -56,9 +57,9 @@ impl BiGru {
         let fwd = dir("")?;
         let hidden = fwd.1.dim(1)?;
         let h0 = get("hidden")?;
-        let h0 = h0.reshape((2, hidden)).map_err(|e| {
-            LmError::format(file, format!("`{prefix}hidden` {:?}: {e}", h0.dims()))
-        })?;
+        let h0 = h0
+            .reshape((2, hidden))
+            .map_err(|e| LmError::format(file, format!("`{prefix}hidden` {:?}: {e}", h0.dims())))?;
         Ok(Self {
             dirs: [fwd, dir("_reverse")?],
             h0,
@@ -234,7 +235,11 @@ impl T2mEvaluator {
             Ok(a.data)
         };
         Ok(Self {
-            movement: [pair(&mv, "main.0")?, pair(&mv, "main.3")?, pair(&mv, "out_net")?],
+            movement: [
+                pair(&mv, "main.0")?,
+                pair(&mv, "main.3")?,
+                pair(&mv, "out_net")?,
+            ],
             motion_in: pair(&mo, "input_emb")?,
             motion_gru: BiGru::new(&mo, "", &file)?,
             motion_head: Head::new(&mo, "", &file)?,

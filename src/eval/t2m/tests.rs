@@ -45,16 +45,23 @@ fn t2m_evaluator_embeds_motions_and_texts_as_the_reference() {
         let got = ev
             .embed_motion(&clip.as_slice()[..frames * crate::motion::N_FEATURES])
             .unwrap();
-        close(&got, &reference(&format!("motion.{i}")), &format!("motion of {frames} frames"));
+        close(
+            &got,
+            &reference(&format!("motion.{i}")),
+            &format!("motion of {frames} frames"),
+        );
     }
-    let r: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture().join("reference.json")).unwrap(),
-    )
-    .unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("reference.json")).unwrap())
+            .unwrap();
     for (i, c) in r["captions"].as_array().unwrap().iter().enumerate() {
         let tokens: Vec<String> = c.as_str().unwrap().split(' ').map(String::from).collect();
         let got = ev.embed_text(&tokens, &glove).unwrap();
-        close(&got, &reference(&format!("text.{i}")), &format!("caption {i}"));
+        close(
+            &got,
+            &reference(&format!("text.{i}")),
+            &format!("caption {i}"),
+        );
     }
 }
 
@@ -76,16 +83,56 @@ fn caption_tokens_are_cut_and_padded_as_the_dataset_does() {
 fn t2m_evaluator_problems_are_named() {
     let dev = Device::Cpu;
     let dir = tempfile::tempdir().unwrap();
-    let e = T2mEvaluator::load(dir.path(), &dev).err().unwrap().to_string();
+    let e = T2mEvaluator::load(dir.path(), &dev)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("finest.tar"), "{e}");
-    let e = WordVectors::load(dir.path(), "our_vab").err().unwrap().to_string();
+    let e = WordVectors::load(dir.path(), "our_vab")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("our_vab_data.npy"), "{e}");
     // Word pickles that are not a list and a dict.
     let glove = fixture().join("glove");
     for f in ["our_vab_data.npy", "our_vab_idx.pkl"] {
         std::fs::copy(glove.join(f), dir.path().join(f)).unwrap();
     }
-    std::fs::copy(glove.join("our_vab_idx.pkl"), dir.path().join("our_vab_words.pkl")).unwrap();
-    let e = WordVectors::load(dir.path(), "our_vab").err().unwrap().to_string();
-    assert!(e.contains("our_vab_words.pkl") && e.contains("not a list"), "{e}");
+    std::fs::copy(
+        glove.join("our_vab_idx.pkl"),
+        dir.path().join("our_vab_words.pkl"),
+    )
+    .unwrap();
+    let e = WordVectors::load(dir.path(), "our_vab")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("our_vab_words.pkl") && e.contains("not a list"),
+        "{e}"
+    );
+}
+
+/// Predicted captions are tagged with the references' most frequent tag per word (the reference
+/// uses spaCy); unseen words are OTHER.
+#[test]
+fn predicted_captions_take_the_references_most_frequent_tags() {
+    use super::protocol::{Item, lexicon, tag_caption};
+    let refs = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let items = vec![Item {
+        id: "x".into(),
+        motion: vec![],
+        references: vec![
+            refs("a/DET person/NOUN walk/VERB forward/ADV"),
+            refs("a/DET walk/NOUN in/ADP a/DET circle/NOUN"),
+            refs("someone/PRON walk/VERB slowly/ADV"),
+        ],
+    }];
+    let lex = lexicon(&items);
+    assert_eq!(lex["walk"], "VERB", "2 VERB to 1 NOUN");
+    assert_eq!(lex["a"], "DET");
+    assert_eq!(
+        tag_caption("A person walks, quickly!", &lex),
+        vec!["a/DET", "person/NOUN", "walks/OTHER", "quickly/OTHER"]
+    );
 }

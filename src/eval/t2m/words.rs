@@ -18,8 +18,18 @@ const VIP: [(&str, &[&str]); 5] = [
     (
         "Loc_VIP",
         &[
-            "left", "right", "clockwise", "counterclockwise", "anticlockwise", "forward", "back",
-            "backward", "up", "down", "straight", "curve",
+            "left",
+            "right",
+            "clockwise",
+            "counterclockwise",
+            "anticlockwise",
+            "forward",
+            "back",
+            "backward",
+            "up",
+            "down",
+            "straight",
+            "curve",
         ],
     ),
     (
@@ -32,7 +42,15 @@ const VIP: [(&str, &[&str]); 5] = [
     (
         "Obj_VIP",
         &[
-            "stair", "dumbbell", "chair", "window", "floor", "car", "ball", "handrail", "baseball",
+            "stair",
+            "dumbbell",
+            "chair",
+            "window",
+            "floor",
+            "car",
+            "ball",
+            "handrail",
+            "baseball",
             "basketball",
         ],
     ),
@@ -48,8 +66,18 @@ const VIP: [(&str, &[&str]); 5] = [
     (
         "Desc_VIP",
         &[
-            "slowly", "carefully", "fast", "careful", "slow", "quickly", "happy", "angry", "sad",
-            "happily", "angrily", "sadly",
+            "slowly",
+            "carefully",
+            "fast",
+            "careful",
+            "slow",
+            "quickly",
+            "happy",
+            "angry",
+            "sad",
+            "happily",
+            "angrily",
+            "sadly",
         ],
     ),
 ];
@@ -76,12 +104,14 @@ impl WordVectors {
         let npy = crate::motion::npy::read_npy::<f32>(&data)?;
         let (shape, rows) = (npy.shape, npy.data);
         let [n, dim] = shape[..] else {
-            return Err(LmError::format(data, format!("shape {shape:?}, expected (N, dim)")));
+            return Err(LmError::format(
+                data,
+                format!("shape {shape:?}, expected (N, dim)"),
+            ));
         };
         let pickle = |name: &str| -> Result<(std::path::PathBuf, serde_pickle::Value), LmError> {
             let path = dir.join(format!("{prefix}_{name}.pkl"));
-            let bytes =
-                std::fs::read(&path).map_err(|e| LmError::io(&path, e))?;
+            let bytes = std::fs::read(&path).map_err(|e| LmError::io(&path, e))?;
             let v = serde_pickle::value_from_slice(&bytes, serde_pickle::DeOptions::new())
                 .map_err(|e| LmError::format(path.clone(), format!("not a pickle: {e}")))?;
             Ok((path, v))
@@ -106,10 +136,16 @@ impl WordVectors {
                 return Err(LmError::format(words_path, "a word that is not a string"));
             };
             let Some(&i) = rows_of.get(&w) else {
-                return Err(LmError::format(idx_path, format!("no row for the word `{w}`")));
+                return Err(LmError::format(
+                    idx_path,
+                    format!("no row for the word `{w}`"),
+                ));
             };
             let i = usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| {
-                LmError::format(idx_path.clone(), format!("row {i} of `{w}` is past the {n} vectors"))
+                LmError::format(
+                    idx_path.clone(),
+                    format!("row {i} of `{w}` is past the {n} vectors"),
+                )
             })?;
             index.insert(w, i);
         }
@@ -130,7 +166,10 @@ impl WordVectors {
         let (word, pos) = token.rsplit_once('/').unwrap_or((token, "OTHER"));
         let (row, tag) = match self.index.get(word) {
             Some(&row) => {
-                let vip = VIP.iter().find(|(_, ws)| ws.contains(&word)).map(|(t, _)| *t);
+                let vip = VIP
+                    .iter()
+                    .find(|(_, ws)| ws.contains(&word))
+                    .map(|(t, _)| *t);
                 (row, vip.unwrap_or(pos))
             }
             None => (self.index["unk"], "OTHER"),
