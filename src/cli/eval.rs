@@ -83,7 +83,20 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
     s
 }
 
-pub fn score(input: &Path, json_out: Option<&Path>, bertscore: bool) -> Result<()> {
+/// BERTScore as papers report it (`eval score --bertscore-model`): a RoBERTa folder, its layer
+/// and, for another model than roberta-large, its rescale baseline file.
+pub struct PaperBertScore<'a> {
+    pub model: &'a Path,
+    pub layer: usize,
+    pub baseline: Option<&'a Path>,
+}
+
+pub fn score(
+    input: &Path,
+    json_out: Option<&Path>,
+    bertscore: bool,
+    paper: Option<PaperBertScore>,
+) -> Result<()> {
     let sets = read_sets(input)?;
     let t = std::time::Instant::now();
     let mut rows: Vec<ScoreRow> = [TextVariant::Raw, TextVariant::Normalized]
@@ -109,8 +122,32 @@ pub fn score(input: &Path, json_out: Option<&Path>, bertscore: bool) -> Result<(
         );
     }
     print!("{}", markdown(&rows));
+    let mut paper_score = None;
+    if let Some(p) = paper {
+        let t = std::time::Instant::now();
+        let b = crate::eval::bertscore::BertScorer::roberta(
+            p.model,
+            p.layer,
+            true,
+            p.baseline,
+            &candle_core::Device::Cpu,
+        )?;
+        let s = b.score(&sets, true)?;
+        println!(
+            "{} ({}; idf from the references, baseline-rescaled, as M2T papers report it): \
+             P {:.4}  R {:.4}  F1 {:.4}",
+            s.name,
+            p.model.display(),
+            s.precision,
+            s.recall,
+            s.f1
+        );
+        eprintln!("in {:.1} s", t.elapsed().as_secs_f64());
+        paper_score = Some(s);
+    }
     if let Some(out) = json_out {
-        std::fs::write(out, serde_json::to_string_pretty(&rows)?)
+        let json = serde_json::json!({ "rows": rows, "bertscore_paper": paper_score });
+        std::fs::write(out, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("writing {}", out.display()))?;
         println!("wrote {}", out.display());
     }

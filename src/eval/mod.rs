@@ -13,6 +13,7 @@ pub mod nearest;
 pub mod ngrams;
 pub mod report;
 pub mod retrieval;
+pub mod roberta;
 pub mod rouge;
 pub mod style_classifier;
 pub mod t2m;
