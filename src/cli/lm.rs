@@ -560,6 +560,135 @@ pub struct EvalCaptionsArgs {
     /// Write report.json, report.md and predictions.jsonl here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also print the M2T table in the papers' form (R@1–3, MM-Dist, BLEU@1/4, ROUGE-L,
+    /// CIDEr-D, BERTScore ×100), its header naming the evaluator and BERTScore used.
+    #[arg(long)]
+    paper_table: bool,
+    /// With --paper-table: the T2M evaluator's `t2m` folder (with --glove) for R-Precision and
+    /// MM-Dist as papers compute them (default: our retrieval evaluator, labelled).
+    #[arg(long, requires = "glove")]
+    t2m: Option<PathBuf>,
+    /// The T2M evaluator's GloVe folder (`our_vab_*`).
+    #[arg(long, requires = "t2m")]
+    glove: Option<PathBuf>,
+    /// With --paper-table: a RoBERTa folder (roberta-large) for BERTScore as papers report it
+    /// (layer 17, idf, rescaled); default: our MiniLM variant, labelled.
+    #[arg(long)]
+    bertscore_model: Option<PathBuf>,
+    #[arg(long, default_value_t = crate::eval::roberta::ROBERTA_LARGE_LAYER)]
+    bertscore_layer: usize,
+    /// bert-score's rescale baseline file for another model than roberta-large.
+    #[arg(long)]
+    bertscore_baseline: Option<PathBuf>,
+}
+
+/// `eval captions --paper-table`: the captioner's and the baseline's rows in the papers' form,
+/// with the T2M evaluator and roberta BERTScore when their folders are given.
+fn paper_table_markdown(
+    a: &EvalCaptionsArgs,
+    rows: &[crate::eval::report::ReportRow],
+    clips: &[crate::eval::report::ClipCaptions],
+    baseline: Option<(
+        &[crate::eval::report::ReportRow],
+        &[crate::eval::report::ClipCaptions],
+    )>,
+) -> Result<String> {
+    use crate::eval::paper_table::{Matching, PaperRow, paper_table};
+    use crate::eval::report::sets_for;
+    let dev = candle_core::Device::Cpu;
+    let roberta = a
+        .bertscore_model
+        .as_deref()
+        .map(|m| {
+            crate::eval::bertscore::BertScorer::roberta(
+                m,
+                a.bertscore_layer,
+                true,
+                a.bertscore_baseline.as_deref(),
+                &dev,
+            )
+        })
+        .transpose()?;
+    let t2m = match (&a.t2m, &a.glove) {
+        (Some(t), Some(g)) => {
+            let ev = crate::eval::t2m::T2mEvaluator::load(t, &dev)?;
+            let glove = crate::eval::t2m::words::WordVectors::load(g, "our_vab")?;
+            let items = crate::eval::t2m::protocol::embed_split(
+                &ev,
+                &a.data,
+                a.split,
+                a.min_frames..a.max_frames,
+                &mut |_, _| {},
+            )?;
+            Some((ev, glove, items))
+        }
+        _ => None,
+    };
+    let mut owned = Vec::new();
+    let mut entries: Vec<(
+        &str,
+        &crate::eval::report::ReportRow,
+        &[crate::eval::report::ClipCaptions],
+    )> = vec![(
+        if a.refs_only {
+            "references (GT)"
+        } else {
+            "captioner"
+        },
+        &rows[0],
+        clips,
+    )];
+    if let Some((b, bc)) = baseline {
+        entries.push(("retrieval baseline", &b[0], bc));
+    }
+    for (name, row, cl) in &entries {
+        let sets = sets_for(cl, None, a.refs_only);
+        let bert = match &roberta {
+            Some(r) => {
+                let s = r.score(&sets, true)?;
+                Some((s.f1, s.name))
+            }
+            None => row
+                .bertscore_idf_f1
+                .map(|f| (f, "bertscore-minilm-l6-idf (our variant)".to_string())),
+        };
+        let t2m_scores = match &t2m {
+            Some((ev, glove, items)) => {
+                let preds = sets
+                    .iter()
+                    .map(|s| (s.id.clone(), s.prediction.clone()))
+                    .collect();
+                let lex = crate::eval::t2m::protocol::lexicon(items);
+                Some(
+                    crate::eval::t2m::protocol::predictions_row(
+                        ev, glove, items, &preds, &lex, 20, 0,
+                    )?
+                    .1,
+                )
+            }
+            None => None,
+        };
+        owned.push((
+            name.to_string(),
+            row.scores.clone(),
+            row.matching.clone(),
+            bert,
+            t2m_scores,
+        ));
+    }
+    let table_rows: Vec<PaperRow> = owned
+        .iter()
+        .map(|(name, scores, ours, bert, t2m)| PaperRow {
+            method: name,
+            scores,
+            matching: match t2m {
+                Some(m) => Matching::T2m(m.as_ref()),
+                None => Matching::Ours(ours.as_ref()),
+            },
+            bertscore: bert.as_ref().map(|(f, n)| (*f, n.as_str())),
+        })
+        .collect();
+    Ok(paper_table(&table_rows))
 }
 
 /// The retrieval baseline's caption of every clip in `entries` (the first caption of the
@@ -923,6 +1052,13 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
              whether the caption names the clip's action\n\n{}",
             crate::lm::captioner::Confidence::UNSURE_BELOW,
             calibration_markdown(rows)
+        ));
+    }
+    if a.paper_table {
+        let base = baseline_rows.as_deref().zip(baseline.as_deref());
+        md.push_str(&format!(
+            "\n{}",
+            paper_table_markdown(&a, &rows, &clips, base)?
         ));
     }
     write_report(

@@ -11,6 +11,7 @@ pub mod labels;
 pub mod minilm;
 pub mod nearest;
 pub mod ngrams;
+pub mod paper_table;
 pub mod report;
 pub mod retrieval;
 pub mod roberta;
