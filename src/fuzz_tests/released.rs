@@ -155,3 +155,57 @@ fn fuzz_released_export_config() {
     }
     c.finish();
 }
+
+/// The T2M evaluator's files: the pickle of `finest.tar` (inside the rebuilt zip) and the GloVe
+/// vocabulary pickles (`our_vab_words.pkl`, `our_vab_idx.pkl`, read by serde-pickle).
+#[test]
+fn fuzz_t2m_evaluator_files() {
+    use crate::eval::t2m::T2mEvaluator;
+    use crate::eval::t2m::words::WordVectors;
+    let dir = tempfile::tempdir().unwrap();
+    let from = repo("tests/fixtures/t2m-evaluator");
+    let t2m = dir.path().join("t2m");
+    let model = t2m.join("text_mot_match/model");
+    let meta = t2m.join("Comp_v6_KLD01/meta");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::create_dir_all(&meta).unwrap();
+    for f in ["mean.npy", "std.npy"] {
+        std::fs::copy(from.join("t2m/Comp_v6_KLD01/meta").join(f), meta.join(f)).unwrap();
+    }
+    let tar = model.join("finest.tar");
+    let clip = vec![0.1f32; 16 * crate::motion::N_FEATURES];
+    let case = || {
+        let ev = message(T2mEvaluator::load(&t2m, &Device::Cpu))?;
+        let _ = ev.embed_motion(&clip);
+        Ok(())
+    };
+    fuzz_pickle(
+        "T2M evaluator finest.tar",
+        &from.join("t2m/text_mot_match/model/finest.tar"),
+        &tar,
+        CKPT_CASES,
+        35,
+        &case,
+    );
+    let glove = dir.path().join("glove");
+    std::fs::create_dir_all(&glove).unwrap();
+    for f in ["our_vab_data.npy", "our_vab_words.pkl", "our_vab_idx.pkl"] {
+        std::fs::copy(from.join("glove").join(f), glove.join(f)).unwrap();
+    }
+    let mut c = Campaign::new("GloVe vocabulary pickles");
+    let mut m = Mutator::new(SEED ^ 36);
+    for name in ["our_vab_words.pkl", "our_vab_idx.pkl"] {
+        let seed = std::fs::read(from.join("glove").join(name)).unwrap();
+        for _ in 0..PICKLE_CASES / 2 {
+            let (data, what) = m.mutate(&seed);
+            std::fs::write(glove.join(name), &data).unwrap();
+            c.run(&format!("{name}: {what}"), &[name], || {
+                let v = message(WordVectors::load(&glove, "our_vab"))?;
+                let _ = v.vectorize("walk/VERB");
+                Ok(())
+            });
+        }
+        std::fs::write(glove.join(name), &seed).unwrap();
+    }
+    c.finish();
+}

@@ -137,8 +137,11 @@ impl WordVectors {
             };
             let Some(&i) = rows_of.get(&w) else {
                 return Err(LmError::format(
-                    idx_path,
-                    format!("no row for the word `{w}`"),
+                    &words_path,
+                    format!(
+                        "lists the word `{w}`, which {} has no row for",
+                        idx_path.display()
+                    ),
                 ));
             };
             let i = usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| {
