@@ -83,19 +83,47 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
     s
 }
 
-/// BERTScore as papers report it (`eval score --bertscore-model`): a RoBERTa folder, its layer
-/// and, for another model than roberta-large, its rescale baseline file.
-pub struct PaperBertScore<'a> {
-    pub model: &'a Path,
-    pub layer: usize,
-    pub baseline: Option<&'a Path>,
+/// BERTScore as papers report it (`--bertscore-model`), shared by `eval score` and
+/// `eval captions --paper-table`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PaperBertArgs {
+    /// A RoBERTa folder (roberta-large: config.json, model.safetensors, tokenizer.json): adds
+    /// BERTScore as papers report it (layer 17, idf, baseline-rescaled).
+    #[arg(long)]
+    pub bertscore_model: Option<std::path::PathBuf>,
+    /// Its layer (bert-score's model2layers: 17 for roberta-large).
+    #[arg(long, default_value_t = crate::eval::roberta::ROBERTA_LARGE_LAYER)]
+    pub bertscore_layer: usize,
+    /// bert-score's rescale baseline file for another model than roberta-large
+    /// (`rescale_baseline/en/<model>.tsv`).
+    #[arg(long)]
+    pub bertscore_baseline: Option<std::path::PathBuf>,
+}
+
+impl PaperBertArgs {
+    /// The RoBERTa scorer, rescaled, when `--bertscore-model` is given.
+    pub fn scorer(&self) -> Result<Option<crate::eval::bertscore::BertScorer>> {
+        self.bertscore_model
+            .as_deref()
+            .map(|m| {
+                crate::eval::bertscore::BertScorer::roberta(
+                    m,
+                    self.bertscore_layer,
+                    true,
+                    self.bertscore_baseline.as_deref(),
+                    &candle_core::Device::Cpu,
+                )
+            })
+            .transpose()
+            .map_err(Into::into)
+    }
 }
 
 pub fn score(
     input: &Path,
     json_out: Option<&Path>,
     bertscore: bool,
-    paper: Option<PaperBertScore>,
+    paper: &PaperBertArgs,
 ) -> Result<()> {
     let sets = read_sets(input)?;
     let t = std::time::Instant::now();
@@ -123,21 +151,14 @@ pub fn score(
     }
     print!("{}", markdown(&rows));
     let mut paper_score = None;
-    if let Some(p) = paper {
-        let t = std::time::Instant::now();
-        let b = crate::eval::bertscore::BertScorer::roberta(
-            p.model,
-            p.layer,
-            true,
-            p.baseline,
-            &candle_core::Device::Cpu,
-        )?;
+    let t = std::time::Instant::now();
+    if let (Some(b), Some(model)) = (paper.scorer()?, &paper.bertscore_model) {
         let s = b.score(&sets, true)?;
         println!(
             "{} ({}; idf from the references, baseline-rescaled, as M2T papers report it): \
              P {:.4}  R {:.4}  F1 {:.4}",
             s.name,
-            p.model.display(),
+            model.display(),
             s.precision,
             s.recall,
             s.f1

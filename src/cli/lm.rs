@@ -571,15 +571,10 @@ pub struct EvalCaptionsArgs {
     /// The T2M evaluator's GloVe folder (`our_vab_*`).
     #[arg(long, requires = "t2m")]
     glove: Option<PathBuf>,
-    /// With --paper-table: a RoBERTa folder (roberta-large) for BERTScore as papers report it
-    /// (layer 17, idf, rescaled); default: our MiniLM variant, labelled.
-    #[arg(long)]
-    bertscore_model: Option<PathBuf>,
-    #[arg(long, default_value_t = crate::eval::roberta::ROBERTA_LARGE_LAYER)]
-    bertscore_layer: usize,
-    /// bert-score's rescale baseline file for another model than roberta-large.
-    #[arg(long)]
-    bertscore_baseline: Option<PathBuf>,
+    /// With --paper-table, BERTScore as papers report it (default: our MiniLM variant,
+    /// labelled).
+    #[command(flatten)]
+    paper_bert: super::eval::PaperBertArgs,
 }
 
 /// `eval captions --paper-table`: the captioner's and the baseline's rows in the papers' form,
@@ -596,19 +591,7 @@ fn paper_table_markdown(
     use crate::eval::paper_table::{Matching, PaperRow, paper_table};
     use crate::eval::report::sets_for;
     let dev = candle_core::Device::Cpu;
-    let roberta = a
-        .bertscore_model
-        .as_deref()
-        .map(|m| {
-            crate::eval::bertscore::BertScorer::roberta(
-                m,
-                a.bertscore_layer,
-                true,
-                a.bertscore_baseline.as_deref(),
-                &dev,
-            )
-        })
-        .transpose()?;
+    let roberta = a.paper_bert.scorer()?;
     let t2m = match (&a.t2m, &a.glove) {
         (Some(t), Some(g)) => {
             let ev = crate::eval::t2m::T2mEvaluator::load(t, &dev)?;

@@ -168,17 +168,8 @@ enum EvalCommand {
         /// Leave out BERTScore (which loads all-MiniLM-L6-v2).
         #[arg(long)]
         no_bertscore: bool,
-        /// A RoBERTa folder (roberta-large: config.json, model.safetensors, tokenizer.json):
-        /// adds BERTScore as papers report it (layer 17, idf, baseline-rescaled).
-        #[arg(long)]
-        bertscore_model: Option<PathBuf>,
-        /// Its layer (bert-score's model2layers: 17 for roberta-large).
-        #[arg(long, default_value_t = crate::eval::roberta::ROBERTA_LARGE_LAYER)]
-        bertscore_layer: usize,
-        /// bert-score's rescale baseline file for another model than roberta-large
-        /// (`rescale_baseline/en/<model>.tsv`).
-        #[arg(long)]
-        bertscore_baseline: Option<PathBuf>,
+        #[command(flatten)]
+        paper: eval::PaperBertArgs,
     },
 }
 
@@ -323,22 +314,9 @@ pub fn run() -> Result<()> {
                     input,
                     json,
                     no_bertscore,
-                    bertscore_model,
-                    bertscore_layer,
-                    bertscore_baseline,
+                    paper,
                 },
-        }) => eval::score(
-            &input,
-            json.as_deref(),
-            !no_bertscore,
-            bertscore_model
-                .as_deref()
-                .map(|model| eval::PaperBertScore {
-                    model,
-                    layer: bertscore_layer,
-                    baseline: bertscore_baseline.as_deref(),
-                }),
-        ),
+        }) => eval::score(&input, json.as_deref(), !no_bertscore, &paper),
         Some(Command::Data {
             which: DataCommand::Build { from, out },
         }) => import::data_build(&from, &out),

@@ -95,12 +95,7 @@ impl Roberta {
         };
         let model = XLMRobertaModel::new(&config, vb).map_err(|e| LmError::format(&weights, e))?;
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer =
-            Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| LmError::format(&tok_path, e))?;
+        let tokenizer = crate::lm::tokenizer::tokenizer_file(&tok_path)?;
         let id = |t: &str| {
             tokenizer
                 .token_to_id(t)

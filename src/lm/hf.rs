@@ -187,12 +187,7 @@ pub fn load_hf(dir: &Path, device: &Device) -> Result<HfModel> {
         .check_weights(&tensors)
         .map_err(|msg| LmError::format(dir, msg))?;
     let tok_path = dir.join("tokenizer.json");
-    let mut tokenizer =
-        Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
-    tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(None)
-        .map_err(|e| LmError::format(&tok_path, e))?;
+    let tokenizer = crate::lm::tokenizer::tokenizer_file(&tok_path)?;
     let in_vocab = |id: u32| (id as usize) < config.vocab_size;
     let special = match (first_id(&bos), first_id(&eos)) {
         (Some(bos), Some(eos)) if in_vocab(bos) && in_vocab(eos) => SpecialTokens { bos, eos },

@@ -181,12 +181,7 @@ impl ReleasedCaptioner {
                 )
             })?;
         let tok_path = tok_dir.join("tokenizer.json");
-        let mut tokenizer =
-            Tokenizer::from_file(&tok_path).map_err(|e| LmError::format(&tok_path, e))?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| LmError::format(&tok_path, e))?;
+        let mut tokenizer = crate::lm::tokenizer::tokenizer_file(&tok_path)?;
         let text_vocab = tokenizer.get_vocab_size(true);
         let nb_code = rows
             .checked_sub(text_vocab + 3)

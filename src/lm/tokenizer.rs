@@ -22,6 +22,18 @@ pub struct SpecialTokens {
     pub eos: u32,
 }
 
+/// A `tokenizer.json` read as the models here use it: one sentence at a time, so no padding
+/// and no truncation (some shipped files pad to 128 or cut at 512).
+///
+/// Errors (naming the file): missing, or not a tokenizer the `tokenizers` crate reads.
+pub fn tokenizer_file(path: &Path) -> Result<Tokenizer> {
+    let mut t = Tokenizer::from_file(path).map_err(|e| LmError::format(path, e))?;
+    t.with_padding(None);
+    t.with_truncation(None)
+        .map_err(|e| LmError::format(path, e))?;
+    Ok(t)
+}
+
 /// The tokenizer of a GGUF file (`path` is for error messages).
 ///
 /// Errors (naming `path`): a tokenizer model other than `gpt2`, missing tokens or merges, a
