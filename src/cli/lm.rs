@@ -508,6 +508,34 @@ fn caption_released(a: &CaptionArgs) -> Result<()> {
     Ok(())
 }
 
+/// The motion-to-text length filter of a plain HumanML3D folder (a manifest's clips are not
+/// filtered), shared by `eval captions` and `eval t2m`.
+#[derive(Args, Debug, Clone)]
+pub(super) struct LengthArgs {
+    /// A folder without manifest.json: shortest clip or sub-clip kept, frames at 20 fps
+    /// (MotionGPT's m2t loader: 40; GeoMotionGPT's test config: 20).
+    #[arg(long, default_value_t = crate::motion::import::humanml3d::MIN_FRAMES)]
+    pub min_frames: usize,
+    /// A folder without manifest.json: clips of this many frames or more are left out
+    /// (MotionGPT: 200; GeoMotionGPT's test config: 196).
+    #[arg(long, default_value_t = crate::motion::import::humanml3d::MAX_FRAMES)]
+    pub max_frames: usize,
+}
+
+impl LengthArgs {
+    /// `min_frames..max_frames`; an error when empty.
+    pub fn range(&self) -> Result<std::ops::Range<usize>> {
+        if self.min_frames >= self.max_frames {
+            bail!(
+                "--min-frames {} must be below --max-frames {}",
+                self.min_frames,
+                self.max_frames
+            );
+        }
+        Ok(self.min_frames..self.max_frames)
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct EvalCaptionsArgs {
     /// HumanML3D-layout corpus with captions (and manifest.json for caption kinds).
@@ -515,14 +543,8 @@ pub struct EvalCaptionsArgs {
     data: PathBuf,
     #[arg(long, default_value = "test")]
     split: Split,
-    /// A folder without manifest.json: shortest clip or sub-clip kept, frames at 20 fps
-    /// (MotionGPT's m2t loader: 40; GeoMotionGPT's test config: 20).
-    #[arg(long, default_value_t = crate::motion::import::humanml3d::MIN_FRAMES)]
-    min_frames: usize,
-    /// A folder without manifest.json: clips of this many frames or more are left out
-    /// (MotionGPT: 200; GeoMotionGPT's test config: 196).
-    #[arg(long, default_value_t = crate::motion::import::humanml3d::MAX_FRAMES)]
-    max_frames: usize,
+    #[command(flatten)]
+    lengths: LengthArgs,
     /// Score each clip's first reference against its others (the "GT" ceiling row).
     #[arg(long)]
     refs_only: bool,
@@ -600,7 +622,7 @@ fn paper_table_markdown(
                 &ev,
                 &a.data,
                 a.split,
-                a.min_frames..a.max_frames,
+                a.lengths.range()?,
                 &mut |_, _| {},
             )?;
             Some((ev, glove, items))
@@ -812,17 +834,10 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     let split = a.split.name();
     // manifest.json when the folder has one, else a plain HumanML3D folder's texts/ with
     // MotionGPT's motion-to-text rules (sub-clips, length filter).
-    if a.min_frames >= a.max_frames {
-        bail!(
-            "--min-frames {} must be below --max-frames {}",
-            a.min_frames,
-            a.max_frames
-        );
-    }
     let entries: Vec<_> = crate::motion::import::humanml3d::split_entries_within(
         &a.data,
         a.split,
-        a.min_frames..a.max_frames,
+        a.lengths.range()?,
     )?
     .into_iter()
     .filter(|e| a.include_windows || e.whole_take)

@@ -27,12 +27,8 @@ pub struct EvalT2mArgs {
     data: PathBuf,
     #[arg(long, default_value = "test")]
     split: Split,
-    /// Shortest clip or sub-clip kept, frames (MotionGPT's m2t loader: 40).
-    #[arg(long, default_value_t = crate::motion::import::humanml3d::MIN_FRAMES)]
-    min_frames: usize,
-    /// Clips of this many frames or more are left out (MotionGPT: 200).
-    #[arg(long, default_value_t = crate::motion::import::humanml3d::MAX_FRAMES)]
-    max_frames: usize,
+    #[command(flatten)]
+    lengths: super::lm::LengthArgs,
     /// `predictions.jsonl` of `eval captions --out` ({"id", "prediction", ...} per line): adds
     /// the captioner's row.
     #[arg(long)]
@@ -70,7 +66,7 @@ pub fn run(a: EvalT2mArgs) -> Result<()> {
         &ev,
         &a.data,
         a.split,
-        a.min_frames..a.max_frames,
+        a.lengths.range()?,
         &mut |done, total| {
             if done % 200 == 0 || done == total {
                 eprint!("\rembedding motions {done}/{total}");
