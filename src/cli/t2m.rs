@@ -33,6 +33,13 @@ pub struct EvalT2mArgs {
     /// the captioner's row.
     #[arg(long)]
     predictions: Option<PathBuf>,
+    /// A tokenizer (any form `encode --dvq` takes): adds the FID of its reconstructions and
+    /// the Diversity of real and reconstructed motion, as the VQ papers report them.
+    #[arg(long)]
+    dvq: Option<PathBuf>,
+    /// The `Mean.npy`/`Std.npy` folder of a released --dvq tokenizer (default: --data).
+    #[arg(long)]
+    mean_std: Option<PathBuf>,
     /// Shuffles averaged (the field uses 20).
     #[arg(long, default_value_t = FIELD_REPEATS)]
     repeats: usize,
@@ -117,6 +124,24 @@ pub fn run(a: EvalT2mArgs) -> Result<()> {
         eprintln!(
             "the reference tags predicted captions with spaCy; here each word takes its most \
              frequent tag in the split's references (OTHER when unseen)"
+        );
+    }
+    if let Some(dvq) = &a.dvq {
+        let tok = super::codes::open_tokenizer(dvq, a.mean_std.as_deref(), Some(&a.data), &device)?;
+        let t = std::time::Instant::now();
+        let r =
+            crate::eval::t2m::protocol::reconstruction_scores(&ev, &a.data, &items, &tok, a.seed)?;
+        let opt = |v: Option<f64>| v.map_or("fewer than 300 items".into(), |x| format!("{x:.3}"));
+        println!(
+            "\n{} ({}), {} items: FID of the reconstructions {:.4}; Diversity real {}, \
+             reconstructed {} ({:.1} s)",
+            tok.describe(),
+            dvq.display(),
+            r.n,
+            r.fid,
+            opt(r.diversity_real),
+            opt(r.diversity_reconstructed),
+            t.elapsed().as_secs_f64()
         );
     }
     Ok(())

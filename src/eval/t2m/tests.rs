@@ -136,3 +136,20 @@ fn predicted_captions_take_the_references_most_frequent_tags() {
         vec!["a/DET", "person/NOUN", "walks/OTHER", "quickly/OTHER"]
     );
 }
+
+/// T2M's Diversity: mean distance of 300 random pairs; 0 for identical embeddings, the
+/// distance itself for two points repeated, and none below 300 embeddings.
+#[test]
+fn diversity_is_the_mean_distance_of_random_pairs() {
+    use super::protocol::{DIVERSITY_TIMES, diversity};
+    assert_eq!(
+        diversity(&vec![vec![1.0, 2.0]; 400], DIVERSITY_TIMES, 0),
+        Some(0.0)
+    );
+    assert_eq!(diversity(&vec![vec![0.0]; 299], DIVERSITY_TIMES, 0), None);
+    // Points at 0 and 3 on a line: each pair is 0 or 3 apart; the mean lies between.
+    let pts: Vec<Vec<f32>> = (0..600).map(|i| vec![3.0 * (i % 2) as f32]).collect();
+    let d = diversity(&pts, DIVERSITY_TIMES, 7).unwrap();
+    assert!(d > 1.0 && d < 2.0, "{d}");
+    assert_eq!(diversity(&pts, DIVERSITY_TIMES, 7), Some(d), "seeded");
+}
