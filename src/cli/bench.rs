@@ -151,6 +151,49 @@ fn bench_metrics(n: usize, python: Option<&std::path::Path>, bert_n: usize) -> R
             subset.len() as f64 / secs,
             b.f1
         );
+        if let Some(py) = python {
+            // The same sets, references in the protocol form we score, through `bert-score`.
+            let dir = tempfile::tempdir()?;
+            let input = dir.path().join("sets.jsonl");
+            let lines: Vec<String> = subset
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "prediction": s.prediction,
+                        "references": crate::eval::text::protocol_references(&s.references),
+                    })
+                    .to_string()
+                })
+                .collect();
+            std::fs::write(&input, lines.join("\n"))?;
+            let model = crate::lm::resolve::resolve(&crate::lm::resolve::MINILM_DIR, None)?;
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/bertscore_ref.py");
+            let out = std::process::Command::new(py)
+                .arg(&script)
+                .arg(&model)
+                .arg(&input)
+                .output()?;
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+                let s = v["seconds"].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "  bert-score {}  {s:>7.1} s for {} sets ({:.1} sets/s, batches of 64)   F1 {:.4}",
+                    v["bert_score"].as_str().unwrap_or("?"),
+                    subset.len(),
+                    subset.len() as f64 / s,
+                    v["f1"].as_f64().unwrap_or(f64::NAN)
+                );
+            } else {
+                println!(
+                    "  (bert-score reference failed: {})",
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                );
+            }
+        }
     }
     Ok(())
 }

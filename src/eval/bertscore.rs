@@ -146,9 +146,7 @@ impl BertScorer {
             Embedder::MiniLm(m) => m.hidden_states(s)?,
             Embedder::Roberta { model, .. } => model.hidden_states(s)?,
         };
-        let norms = (h.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-12)?;
-        let rows = h.broadcast_div(&norms)?.flatten_all()?.to_vec1::<f32>()?;
-        Ok(Encoded { ids, rows })
+        normalized(ids, &h)
     }
 
     /// Scores `sets` (references per the motion-to-text protocol: at most 3, two become A, B, A),
@@ -175,9 +173,24 @@ impl BertScorer {
     /// (`(x − b) / (1 − b)`; F from the raw P and R, then rescaled with its own baseline).
     pub fn score_each(&self, sets: &[(String, Vec<String>)], idf: bool) -> Result<Vec<[f64; 3]>> {
         let mut cache: HashMap<String, Encoded> = HashMap::new();
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
         for s in sets.iter().flat_map(|(c, rs)| std::iter::once(c).chain(rs)) {
-            if !cache.contains_key(s) {
-                cache.insert(s.clone(), self.encode(s)?);
+            if seen.insert(s.as_str()) {
+                distinct.push(s);
+            }
+        }
+        match &self.embedder {
+            // MiniLM in padded batches, as bert-score runs it.
+            Embedder::MiniLm(m) => {
+                for (s, (ids, h)) in distinct.iter().zip(m.hidden_states_batch(&distinct)?) {
+                    cache.insert(s.to_string(), normalized(ids, &h)?);
+                }
+            }
+            Embedder::Roberta { .. } => {
+                for s in distinct {
+                    cache.insert(s.to_string(), self.encode(s)?);
+                }
             }
         }
         // Document frequencies over the reference sentences (each sentence once per set, as the
@@ -254,6 +267,13 @@ impl BertScorer {
         });
         (p, rc)
     }
+}
+
+/// Token ids and their hidden states `(T, H)` L2-normalised row by row.
+fn normalized(ids: Vec<u32>, h: &candle_core::Tensor) -> Result<Encoded> {
+    let norms = (h.sqr()?.sum_keepdim(1)?.sqrt()? + 1e-12)?;
+    let rows = h.broadcast_div(&norms)?.flatten_all()?.to_vec1::<f32>()?;
+    Ok(Encoded { ids, rows })
 }
 
 /// Row `layer` (`P, R, F`) of a bert-score baseline file (`LAYER,P,R,F` CSV).

@@ -15,6 +15,10 @@ use crate::lm::resolve::{MINILM_DIR, resolve};
 
 type Result<T> = std::result::Result<T, LmError>;
 
+/// Sentences per forward pass of [`MiniLm::hidden_states_batch`] (bert-score's default
+/// `batch_size`).
+pub const BATCH: usize = 64;
+
 /// Width of MiniLM's hidden states and sentence embeddings.
 pub const MINILM_DIM: usize = 384;
 
@@ -85,6 +89,42 @@ impl MiniLm {
         let types = x.zeros_like()?;
         let h = self.model.forward(&x, &types, None)?.squeeze(0)?;
         Ok((ids, h))
+    }
+
+    /// [`Self::hidden_states`] of many sentences, run in batches of [`BATCH`] sentences of
+    /// similar length, padded with `[PAD]` under an attention mask (what the `bert-score`
+    /// package does; a padded row's real tokens get the same states, to float rounding).
+    ///
+    /// Errors: the tokenizer or the model fails.
+    pub fn hidden_states_batch(&self, sentences: &[&str]) -> Result<Vec<(Vec<u32>, Tensor)>> {
+        let encs = self
+            .tokenizer
+            .encode_batch(sentences.to_vec(), true)
+            .map_err(|e| LmError::Tokenizer(e.to_string()))?;
+        let pad = self.tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        let mut order: Vec<usize> = (0..encs.len()).collect();
+        order.sort_by_key(|&i| encs[i].len());
+        let mut out: Vec<Option<(Vec<u32>, Tensor)>> = vec![None; encs.len()];
+        for chunk in order.chunks(BATCH) {
+            let t = chunk.iter().map(|&i| encs[i].len()).max().unwrap_or(0);
+            let (mut ids, mut mask) = (Vec::new(), Vec::new());
+            for &i in chunk {
+                let e = encs[i].get_ids();
+                ids.extend_from_slice(e);
+                ids.extend(std::iter::repeat_n(pad, t - e.len()));
+                mask.extend(std::iter::repeat_n(1u32, e.len()));
+                mask.extend(std::iter::repeat_n(0u32, t - e.len()));
+            }
+            let b = chunk.len();
+            let x = Tensor::from_vec(ids, (b, t), &self.device)?;
+            let mask = Tensor::from_vec(mask, (b, t), &self.device)?;
+            let h = self.model.forward(&x, &x.zeros_like()?, Some(&mask))?;
+            for (row, &i) in chunk.iter().enumerate() {
+                let n = encs[i].len();
+                out[i] = Some((encs[i].get_ids().to_vec(), h.get(row)?.narrow(0, 0, n)?));
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// The sentence embedding `(384,)`: mean of the hidden states over all tokens, L2-normalised
