@@ -92,6 +92,30 @@ impl Conv1d {
         })
     }
 
+    /// The layer with given PyTorch-layout weights `(C_out, C_in, k)` and bias `(C_out,)`,
+    /// frozen for inference ([`Self::freeze`]); e.g. another model's convolution.
+    ///
+    /// Errors: weights of another shape than `spec` says.
+    pub fn from_weights(spec: ConvSpec, weight: &Tensor, bias: &Tensor) -> Result<Self> {
+        let want = [spec.c_out, spec.c_in, spec.kernel];
+        if weight.dims() != want || bias.dims() != [spec.c_out] {
+            return Err(DvqError::Config(format!(
+                "conv1d weights {:?} / {:?}, expected {want:?} / [{}]",
+                weight.dims(),
+                bias.dims(),
+                spec.c_out
+            )));
+        }
+        let mut conv = Self {
+            weight: Var::from_tensor(weight)?,
+            bias: Var::from_tensor(bias)?,
+            spec,
+            frozen: None,
+        };
+        conv.freeze()?;
+        Ok(conv)
+    }
+
     /// Keeps a copy of the weight in the product's layout `(k·C_in, C_out)` (row j·C_in + c =
     /// tap j, channel c), so that CPU forward passes neither permute the weight nor have gemm
     /// pack it: for one 196-frame clip at W = 512 those two were 60 % of the encoder's time.

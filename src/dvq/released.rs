@@ -253,9 +253,10 @@ pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, T
             .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?)))
             .collect();
     }
+    let torch = TorchFile::open(file)?;
     let mut first_error = None;
     for key in [Some("net"), Some("state_dict"), None] {
-        match read_torch_dict(file, key, device) {
+        match torch.dict(key, device) {
             Ok(t) if !t.is_empty() => return Ok(t),
             Ok(_) => {}
             Err(e @ DvqError::Io { .. }) => return Err(e),
@@ -267,66 +268,78 @@ pub fn read_state_dict(file: &Path, device: &Device) -> Result<HashMap<String, T
     Err(first_error.unwrap_or_else(|| DvqError::checkpoint(file, "no tensors in it")))
 }
 
-/// The tensors of the dict under `key` (`None`: the top level) of the torch zip `file`, as f32.
-/// The pickle stream is checked first ([`check_pickle`]), every tensor's shape against the
-/// bytes of its storage, and a panic inside candle's pickle reader becomes an error: a corrupt
-/// file never allocates what it claims or stops the app.
-///
-/// Errors (naming `file`): missing, not a torch zip, no `key`, a tensor its storage cannot hold.
-pub fn read_torch_dict(
-    file: &Path,
-    key: Option<&str>,
-    device: &Device,
-) -> Result<HashMap<String, Tensor>> {
-    if !file.exists() {
-        return Err(DvqError::checkpoint(file, "no such file"));
-    }
-    check_pickle(file)?;
-    // candle's pickle reader indexes its stack unchecked on some corrupt streams.
-    let pth = std::panic::catch_unwind(|| candle_core::pickle::PthTensors::new(file, key))
-        .unwrap_or_else(|_| {
-            Err(candle_core::Error::Msg(
-                "the pickle stream is corrupt (the reader failed inside)".into(),
-            ))
+/// A torch zip (`torch.save`) checked once: its pickle stream ([`check_pickle`]) and the size of
+/// every storage entry, so that each dict read from it ([`Self::dict`]) can check every tensor's
+/// shape against its storage's bytes: a corrupt file never allocates what it claims.
+pub struct TorchFile<'a> {
+    file: &'a Path,
+    sizes: HashMap<String, u64>,
+}
+
+impl<'a> TorchFile<'a> {
+    /// Errors (naming `file`): missing, not a torch zip, a pickle string past its stream.
+    pub fn open(file: &'a Path) -> Result<Self> {
+        if !file.exists() {
+            return Err(DvqError::checkpoint(file, "no such file"));
+        }
+        check_pickle(file)?;
+        Ok(Self {
+            file,
+            sizes: zip_entry_sizes(file)?,
         })
-        .map_err(|e| DvqError::checkpoint(file, format!("not a torch checkpoint: {e}")))?;
-    let sizes = zip_entry_sizes(file)?;
-    let mut out = HashMap::new();
-    for (name, info) in pth.tensor_infos() {
-        // The bytes the shape and strides reach must be in the file: a corrupt shape would
-        // otherwise allocate what it claims before the read fails.
-        let layout = &info.layout;
-        let reach = layout
-            .dims()
-            .iter()
-            .zip(layout.stride())
-            .try_fold(layout.start_offset(), |acc, (&d, &s)| {
-                d.checked_sub(1)
-                    .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
-            })
-            .and_then(|last| last.checked_add(1))
-            .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()));
-        let has = sizes.get(&info.path).copied().unwrap_or(0);
-        let empty = layout.dims().contains(&0);
-        if !empty && reach.is_none_or(|r| r as u64 > has) {
-            return Err(DvqError::checkpoint(
-                file,
-                format!(
-                    "tensor `{name}`: shape {:?} needs {} bytes, its storage `{}` holds {has}",
-                    layout.dims(),
-                    reach.map_or("more than usize::MAX".into(), |r| r.to_string()),
-                    info.path
-                ),
-            ));
-        }
-        let t = pth
-            .get(name)
-            .map_err(|e| DvqError::checkpoint(file, format!("tensor `{name}`: {e}")))?;
-        if let Some(t) = t {
-            out.insert(name.clone(), t.to_device(device)?.to_dtype(DType::F32)?);
-        }
     }
-    Ok(out)
+
+    /// The tensors of the dict under `key` (`None`: the top level), as f32. A panic inside
+    /// candle's pickle reader becomes an error.
+    ///
+    /// Errors (naming the file): no `key`, a tensor its storage cannot hold.
+    pub fn dict(&self, key: Option<&str>, device: &Device) -> Result<HashMap<String, Tensor>> {
+        let (file, sizes) = (self.file, &self.sizes);
+        // candle's pickle reader indexes its stack unchecked on some corrupt streams.
+        let pth = std::panic::catch_unwind(|| candle_core::pickle::PthTensors::new(file, key))
+            .unwrap_or_else(|_| {
+                Err(candle_core::Error::Msg(
+                    "the pickle stream is corrupt (the reader failed inside)".into(),
+                ))
+            })
+            .map_err(|e| DvqError::checkpoint(file, format!("not a torch checkpoint: {e}")))?;
+        let mut out = HashMap::new();
+        for (name, info) in pth.tensor_infos() {
+            // The bytes the shape and strides reach must be in the file: a corrupt shape would
+            // otherwise allocate what it claims before the read fails.
+            let layout = &info.layout;
+            let reach = layout
+                .dims()
+                .iter()
+                .zip(layout.stride())
+                .try_fold(layout.start_offset(), |acc, (&d, &s)| {
+                    d.checked_sub(1)
+                        .map_or(Some(acc), |d1| d1.checked_mul(s)?.checked_add(acc))
+                })
+                .and_then(|last| last.checked_add(1))
+                .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()));
+            let has = sizes.get(&info.path).copied().unwrap_or(0);
+            let empty = layout.dims().contains(&0);
+            if !empty && reach.is_none_or(|r| r as u64 > has) {
+                return Err(DvqError::checkpoint(
+                    file,
+                    format!(
+                        "tensor `{name}`: shape {:?} needs {} bytes, its storage `{}` holds {has}",
+                        layout.dims(),
+                        reach.map_or("more than usize::MAX".into(), |r| r.to_string()),
+                        info.path
+                    ),
+                ));
+            }
+            let t = pth
+                .get(name)
+                .map_err(|e| DvqError::checkpoint(file, format!("tensor `{name}`: {e}")))?;
+            if let Some(t) = t {
+                out.insert(name.clone(), t.to_device(device)?.to_dtype(DType::F32)?);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Walks the `data.pkl` of the torch zip `file` over the opcodes candle's reader knows and

@@ -30,6 +30,11 @@ fn reference(name: &str) -> (Vec<u32>, Vec<f32>) {
     (codes.into_iter().map(|c| c as u32).collect(), feats)
 }
 
+/// A fixture tokenizer read with the fixture dataset's Mean/Std.
+fn open(name: &str) -> Tokenizer {
+    Tokenizer::open(&fixture().join(name), Some(&humanml3d()), &Device::Cpu).unwrap()
+}
+
 /// Encodes the fixture's clip and decodes the reference's codes with `tok`; checks both against
 /// the reference: codes equal, features to 1e-4 relative.
 fn check_parity(tok: &Tokenizer, name: &str) {
@@ -55,12 +60,7 @@ fn check_parity(tok: &Tokenizer, name: &str) {
 
 #[test]
 fn geomotiongpt_dvq_pt_gives_the_reference_codes_and_features() {
-    let tok = Tokenizer::open(
-        &fixture().join("dvq-gsst.pt"),
-        Some(&humanml3d()),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let tok = open("dvq-gsst.pt");
     let c = &tok.model().config;
     // Sizes from the tensors' shapes (make.py: K 40, D 12, width 24, down_t 2, depth 2).
     assert_eq!(
@@ -77,23 +77,13 @@ fn geomotiongpt_dvq_pt_gives_the_reference_codes_and_features() {
 
 #[test]
 fn geomotiongpt_hugging_face_export_gives_the_reference_codes_and_features() {
-    let tok = Tokenizer::open(
-        &fixture().join("geomotiongpt-hf"),
-        Some(&humanml3d()),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let tok = open("geomotiongpt-hf");
     check_parity(&tok, "geomotiongpt");
 }
 
 #[test]
 fn t2m_gpt_vqvae_pth_gives_the_reference_codes_and_features() {
-    let tok = Tokenizer::open(
-        &fixture().join("net_last.pth"),
-        Some(&humanml3d()),
-        &Device::Cpu,
-    )
-    .unwrap();
+    let tok = open("net_last.pth");
     let c = &tok.model().config;
     assert_eq!(
         (

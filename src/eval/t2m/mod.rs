@@ -24,8 +24,9 @@ pub mod words;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
+use crate::dvq::conv::{Conv1d, ConvSpec};
 use crate::lm::LmError;
 
 type Result<T> = std::result::Result<T, LmError>;
@@ -127,49 +128,39 @@ fn tensor(sd: &HashMap<String, Tensor>, name: &str, file: &Path) -> Result<Tenso
         .ok_or_else(|| LmError::format(file, format!("missing tensor `{name}`")))
 }
 
+/// `x · Wᵀ + b` ([`crate::lm::llama::linear`] plus the bias).
 fn linear(x: &Tensor, (w, b): &(Tensor, Tensor)) -> Result<Tensor> {
-    Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+    Ok(crate::lm::llama::linear(x, w)?.broadcast_add(b)?)
 }
 
-/// PyTorch `LayerNorm` (eps 1e-5) over the last dimension.
+/// PyTorch `LayerNorm` (eps 1e-5) over the last dimension ([`crate::lm::llama::layer_norm`]).
 fn layer_norm(x: &Tensor, (w, b): &(Tensor, Tensor)) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let c = x.broadcast_sub(&mean)?;
-    let var = c.sqr()?.mean_keepdim(D::Minus1)?;
-    Ok(c.broadcast_div(&(var + 1e-5)?.sqrt()?)?
-        .broadcast_mul(w)?
-        .broadcast_add(b)?)
+    crate::lm::llama::layer_norm(x, w, b, 1e-5)
 }
 
 fn leaky_relu(x: &Tensor) -> Result<Tensor> {
     Ok(x.maximum(&(x * 0.2)?)?)
 }
 
-/// Conv1d(k4, s2, p1) of channels-last `(T, C_in)` with a PyTorch `(C_out, C_in, 4)` weight →
-/// `(⌊T/2⌋, C_out)`.
-fn conv_k4s2(x: &Tensor, (w, b): &(Tensor, Tensor)) -> Result<Tensor> {
-    let (t, c) = x.dims2()?;
-    let padded = Tensor::cat(
-        &[
-            &Tensor::zeros((1, c), DType::F32, x.device())?,
-            x,
-            &Tensor::zeros((1, c), DType::F32, x.device())?,
-        ],
-        0,
-    )?;
-    let out = t / 2;
-    // im2col: row o holds padded frames 2o..2o+4, each frame's C channels.
-    let rows: Vec<Tensor> = (0..out)
-        .map(|o| padded.narrow(0, 2 * o, 4)?.t()?.flatten_all())
-        .collect::<candle_core::Result<_>>()?;
-    let cols = Tensor::stack(&rows, 0)?; // (out, C·4) in (channel, tap) order
-    let wf = w.flatten_from(1)?; // (C_out, C_in·4), same order
-    Ok(cols.matmul(&wf.t()?)?.broadcast_add(b)?)
+/// `Conv1d(k4, s2, p1)` of the movement encoder as the tokenizer's channels-last convolution.
+fn conv_k4s2((w, b): &(Tensor, Tensor), file: &Path) -> Result<Conv1d> {
+    let (c_out, c_in, _) = w.dims3()?;
+    let spec = ConvSpec {
+        c_in,
+        c_out,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    };
+    Conv1d::from_weights(spec, w, b).map_err(|e| LmError::format(file, e.to_string()))
 }
 
 /// The T2M evaluator's three networks and its normalisation.
 pub struct T2mEvaluator {
-    movement: [(Tensor, Tensor); 3],
+    /// The movement encoder's two convolutions and its output layer.
+    movement_convs: [Conv1d; 2],
+    movement_out: (Tensor, Tensor),
     motion_in: (Tensor, Tensor),
     motion_gru: BiGru,
     motion_head: Head,
@@ -194,8 +185,11 @@ impl T2mEvaluator {
     /// three networks or with a missing tensor, statistics of another width than 263.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let file = dir.join("text_mot_match/model/finest.tar");
+        let torch = crate::dvq::released::TorchFile::open(&file)
+            .map_err(|e| LmError::format(&file, e.to_string()))?;
         let part = |key: &str| {
-            crate::dvq::released::read_torch_dict(&file, Some(key), device)
+            torch
+                .dict(Some(key), device)
                 .map_err(|e| LmError::format(&file, format!("`{key}`: {e}")))
         };
         let (mv, mo, tx) = (
@@ -235,11 +229,11 @@ impl T2mEvaluator {
             Ok(a.data)
         };
         Ok(Self {
-            movement: [
-                pair(&mv, "main.0")?,
-                pair(&mv, "main.3")?,
-                pair(&mv, "out_net")?,
+            movement_convs: [
+                conv_k4s2(&pair(&mv, "main.0")?, &file)?,
+                conv_k4s2(&pair(&mv, "main.3")?, &file)?,
             ],
+            movement_out: pair(&mv, "out_net")?,
             motion_in: pair(&mo, "input_emb")?,
             motion_gru: BiGru::new(&mo, "", &file)?,
             motion_head: Head::new(&mo, "", &file)?,
@@ -275,10 +269,10 @@ impl T2mEvaluator {
                 x.push((v - self.mean[j]) / self.std[j]);
             }
         }
-        let x = Tensor::from_vec(x, (t, w - 4), &self.device)?;
-        let h = leaky_relu(&conv_k4s2(&x, &self.movement[0])?)?;
-        let h = leaky_relu(&conv_k4s2(&h, &self.movement[1])?)?;
-        let moves = linear(&h, &self.movement[2])?;
+        let x = Tensor::from_vec(x, (1, t, w - 4), &self.device)?;
+        let h = leaky_relu(&self.movement_convs[0].forward(&x)?)?;
+        let h = leaky_relu(&self.movement_convs[1].forward(&h)?)?;
+        let moves = linear(&h.squeeze(0)?, &self.movement_out)?;
         let e = linear(&moves, &self.motion_in)?;
         let last = self.motion_gru.last_states(&e)?;
         Ok(self.motion_head.forward(&last)?.flatten_all()?.to_vec1()?)
