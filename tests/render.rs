@@ -123,6 +123,31 @@ fn is_right_red(p: &image::Rgb<u8>) -> bool {
 fn render_012314_shows_a_skeleton() {
     let (w, h) = (640u32, 480u32);
     let img = render("012314", 60, w, h);
+    assert_standing_skeleton(&img, w, h);
+}
+
+/// A KIT-ML-layout folder (`geomotion data kit` of the reference folder: clip 012314 on the
+/// 21-joint KIT-ML skeleton, 251-d features, 12.5 fps) opens and its clip is drawn like any
+/// other: left and right bones, a standing person in the middle of the view.
+#[test]
+fn render_a_kit_ml_clip_shows_its_skeleton() {
+    let dir = tempfile::tempdir().unwrap();
+    let kit = dir.path().join("kit");
+    let o = Command::new(env!("CARGO_BIN_EXE_geomotion"))
+        .args(["data", "kit", "--from"])
+        .arg(shared_humanml3d())
+        .arg("--out")
+        .arg(&kit)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (w, h) = (640u32, 480u32);
+    // Frame 37 at 12.5 fps is frame 60 at 20 fps.
+    let img = render_png(&kit, "012314", 37, (w, h), false, "render_kit_012314_37");
+    assert_standing_skeleton(&img, w, h);
+}
+
+fn assert_standing_skeleton(img: &image::RgbImage, w: u32, h: u32) {
     assert_eq!((img.width(), img.height()), (w, h));
     let (mut left, mut right) = (0usize, 0usize);
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);

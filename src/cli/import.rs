@@ -72,6 +72,26 @@ fn import_one(file: &Path, options: &ImportOptions, out: &Path) -> Result<String
     ))
 }
 
+/// Writes the KIT-ML-layout copy of a HumanML3D-layout dataset and prints the report.
+pub fn data_kit(from: &Path, out: &Path) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let report = crate::motion::import::kit_layout::write_kit_dataset(from, out)?;
+    println!(
+        "{} clips, {} frames at 12.5 fps in {:.1} s",
+        report.clips,
+        report.frames,
+        t0.elapsed().as_secs_f64()
+    );
+    if !report.skipped.is_empty() {
+        println!("skipped {} clip(s):", report.skipped.len());
+        for s in &report.skipped {
+            println!("  {}", printable_line(s));
+        }
+    }
+    println!("wrote {} (KIT-ML layout)", out.display());
+    Ok(())
+}
+
 /// Builds the demo corpus with a progress bar and prints the report.
 pub fn data_build(from: &Path, out: &Path) -> Result<()> {
     let bar = ProgressBar::new(0);

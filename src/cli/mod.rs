@@ -184,6 +184,17 @@ enum DataCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a KIT-ML-layout copy (251-d features, 21 joints in mm, 12.5 fps) of a HumanML3D-layout
+    /// dataset, its SMPL joints mapped onto the KIT-ML skeleton: real motion for trying the
+    /// KIT-ML pipelines when KIT-ML itself is not at hand (its numbers are not KIT-ML's).
+    Kit {
+        /// A HumanML3D-layout dataset (e.g. built by `data build`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the small embedded sample (assets/demo/) from a built corpus.
     Sample {
         /// A corpus built by `data build`.
@@ -320,6 +331,9 @@ pub fn run() -> Result<()> {
         Some(Command::Data {
             which: DataCommand::Build { from, out },
         }) => import::data_build(&from, &out),
+        Some(Command::Data {
+            which: DataCommand::Kit { from, out },
+        }) => import::data_kit(&from, &out),
         Some(Command::Data {
             which: DataCommand::Sample { corpus, out },
         }) => {

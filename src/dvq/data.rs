@@ -7,13 +7,12 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, rngs::StdRng};
 
 use super::error::{DvqError, Result};
-use crate::motion::layout::N_FEATURES;
 use crate::motion::{Dataset, Features, Normalizer, Split};
 
-/// Normalized `(T, 263)` clips of one split.
+/// Normalized `(T, F)` clips of one split (F = 263 HumanML3D, 251 KIT-ML).
 pub struct ClipBank {
     pub ids: Vec<String>,
-    /// Row-major `(T, 263)` normalized features per clip.
+    /// Row-major `(T, F)` normalized features per clip.
     pub clips: Vec<Vec<f32>>,
     pub normalizer: Normalizer,
 }
@@ -21,13 +20,24 @@ pub struct ClipBank {
 impl ClipBank {
     /// Loads every clip of `split` in the HumanML3D-layout folder `corpus`, normalized with its
     /// `Mean.npy`/`Std.npy`. Clips shorter than `min_frames` are left out.
+    ///
+    /// Errors: no such clip; a features file whose width differs from the Mean/Std's (named).
     pub fn load(corpus: &Path, split: Split, min_frames: usize) -> Result<Self> {
         let ds = Dataset::open(corpus)?;
         let normalizer = ds.normalizer()?;
         let mut ids = Vec::new();
         let mut clips = Vec::new();
         for id in ds.split_ids(split) {
-            let f = Features::load(&ds.features_path(id))?;
+            let path = ds.features_path(id);
+            let f = Features::load(&path)?;
+            if f.width() != normalizer.width() {
+                return Err(DvqError::Data(format!(
+                    "{}: {} features a frame, the dataset's Mean/Std have {}",
+                    path.display(),
+                    f.width(),
+                    normalizer.width()
+                )));
+            }
             if f.frames() < min_frames {
                 continue;
             }
@@ -50,9 +60,14 @@ impl ClipBank {
         })
     }
 
+    /// Features per frame F.
+    pub fn width(&self) -> usize {
+        self.normalizer.width()
+    }
+
     /// Frames in clip `i`.
     pub fn frames(&self, i: usize) -> usize {
-        self.clips[i].len() / N_FEATURES
+        self.clips[i].len() / self.width()
     }
 
     /// Total frames.
@@ -60,7 +75,7 @@ impl ClipBank {
         (0..self.clips.len()).map(|i| self.frames(i)).sum()
     }
 
-    /// A batch of `batch` random crops, `(batch, L, 263)`: one length L for the batch, a
+    /// A batch of `batch` random crops, `(batch, L, F)`: one length L for the batch, a
     /// multiple of `step` drawn uniformly from `[min, max]`; clips drawn uniformly among those
     /// at least L long (with replacement), crop start uniform.
     pub fn sample(
@@ -87,12 +102,13 @@ impl ClipBank {
         let eligible: Vec<usize> = (0..self.clips.len())
             .filter(|&i| self.frames(i) >= len)
             .collect();
-        let mut data = Vec::with_capacity(batch * len * N_FEATURES);
+        let w = self.width();
+        let mut data = Vec::with_capacity(batch * len * w);
         for _ in 0..batch {
             let i = eligible[rng.random_range(0..eligible.len())];
             let start = rng.random_range(0..=self.frames(i) - len);
-            data.extend_from_slice(&self.clips[i][start * N_FEATURES..(start + len) * N_FEATURES]);
+            data.extend_from_slice(&self.clips[i][start * w..(start + len) * w]);
         }
-        Ok(Tensor::from_vec(data, (batch, len, N_FEATURES), device)?)
+        Ok(Tensor::from_vec(data, (batch, len, w), device)?)
     }
 }

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::error::Result;
+use super::error::{DvqError, Result};
 use super::tokenizer::Tokenizer;
-use crate::motion::layout::{N_FEATURES, N_JOINTS, ROOT};
-use crate::motion::{Dataset, Features, Split, recover_from_ric};
+use crate::motion::layout::ROOT;
+use crate::motion::{Dataset, Features, Split};
 
 /// Metrics of a tokenizer over whole clips of one split.
 #[derive(Clone, Debug, Serialize)]
@@ -68,7 +68,17 @@ pub fn evaluate(
             skipped += 1;
             continue;
         }
-        let gt = &f.as_slice()[..t8 * N_FEATURES];
+        if f.width() != tok.width() {
+            return Err(DvqError::Data(format!(
+                "{}: {}-d features, the tokenizer reads {}-d ones",
+                ds.features_path(id).display(),
+                f.width(),
+                tok.width()
+            )));
+        }
+        let skeleton = f.skeleton();
+        let (w, nj) = (f.width(), skeleton.n_joints());
+        let gt = &f.as_slice()[..t8 * w];
         let (codes, rec) = tok.reconstruct(gt)?;
         for c in &codes {
             usage[*c as usize] += 1;
@@ -82,20 +92,17 @@ pub fn evaluate(
             .map(|(x, y)| ((x - y) as f64).powi(2))
             .sum::<f64>();
         n_feat += a.len();
-        let pg = recover_from_ric(gt, N_FEATURES);
-        let pr = recover_from_ric(&rec, N_FEATURES);
+        let pg = skeleton.joints_in_metres(gt);
+        let pr = skeleton.joints_in_metres(&rec);
         let mut rec_gt_root = rec;
-        for (r, g) in rec_gt_root
-            .chunks_exact_mut(N_FEATURES)
-            .zip(gt.chunks_exact(N_FEATURES))
-        {
+        for (r, g) in rec_gt_root.chunks_exact_mut(w).zip(gt.chunks_exact(w)) {
             r[ROOT].copy_from_slice(&g[ROOT]);
         }
-        let pq = recover_from_ric(&rec_gt_root, N_FEATURES);
+        let pq = skeleton.joints_in_metres(&rec_gt_root);
         for ((fg, fr), fq) in pg
-            .chunks_exact(N_JOINTS)
-            .zip(pr.chunks_exact(N_JOINTS))
-            .zip(pq.chunks_exact(N_JOINTS))
+            .chunks_exact(nj)
+            .zip(pr.chunks_exact(nj))
+            .zip(pq.chunks_exact(nj))
         {
             for ((g, r), q) in fg.iter().zip(fr).zip(fq) {
                 err += dist(g, r);
@@ -104,7 +111,7 @@ pub fn evaluate(
                 let rr = sub(r, &fr[0]);
                 err_rel += dist(&gr, &rr);
             }
-            n_joint += N_JOINTS;
+            n_joint += nj;
         }
         clips += 1;
         frames += t8;
@@ -163,14 +170,14 @@ pub fn gram_stats(g: &[f32], k: usize) -> (f64, f64) {
     (fro.sqrt(), off / n_off.max(1) as f64)
 }
 
-/// Per-frame MPJPE in millimetres between `(T, 22, 3)` joint positions (metres), global, no
-/// alignment; `T` is the shorter of the two.
-pub fn per_frame_mpjpe_mm(gt: &[[f32; 3]], rec: &[[f32; 3]]) -> Vec<f32> {
-    gt.chunks_exact(N_JOINTS)
-        .zip(rec.chunks_exact(N_JOINTS))
+/// Per-frame MPJPE in millimetres between `(T, J, 3)` joint positions (metres) of `n_joints`
+/// joints, global, no alignment; `T` is the shorter of the two.
+pub fn per_frame_mpjpe_mm(gt: &[[f32; 3]], rec: &[[f32; 3]], n_joints: usize) -> Vec<f32> {
+    gt.chunks_exact(n_joints)
+        .zip(rec.chunks_exact(n_joints))
         .map(|(fg, fr)| {
             let e: f64 = fg.iter().zip(fr).map(|(g, r)| dist(g, r)).sum();
-            (1000.0 * e / N_JOINTS as f64) as f32
+            (1000.0 * e / n_joints as f64) as f32
         })
         .collect()
 }

@@ -11,8 +11,7 @@ use super::error::{DvqError, Result};
 use super::model::DvqModel;
 use super::quantize::gram;
 use super::released::ReleasedForm;
-use crate::motion::layout::N_FEATURES;
-use crate::motion::{Normalizer, recover_from_ric};
+use crate::motion::{Normalizer, Skeleton};
 
 /// A trained DVQ tokenizer with the Mean/Std it was trained with.
 pub struct Tokenizer {
@@ -81,12 +80,12 @@ impl Tokenizer {
             tok
         };
         let width = tok.model.config.input_dim;
-        if width != N_FEATURES {
+        if Skeleton::from_features(width).is_none() {
             return Err(DvqError::checkpoint(
                 path,
                 format!(
-                    "a {width}-d tokenizer: only HumanML3D's {N_FEATURES}-d features are \
-                     supported (KIT-ML's 251-d layout is not yet)"
+                    "a {width}-d tokenizer: GeoMotion reads HumanML3D's 263-d and KIT-ML's \
+                     251-d features"
                 ),
             ));
         }
@@ -186,9 +185,20 @@ impl Tokenizer {
         Ok(y)
     }
 
-    /// Codes → `(8N, 22, 3)` joint positions in metres (`recover_from_ric` of [`Self::decode`]).
+    /// The skeleton whose features this tokenizer reads (from its input width: 263 HumanML3D,
+    /// 251 KIT-ML).
+    pub fn skeleton(&self) -> Skeleton {
+        Skeleton::from_features(self.width()).unwrap_or_default()
+    }
+
+    /// Features per frame F the tokenizer reads.
+    pub fn width(&self) -> usize {
+        self.model.config.input_dim
+    }
+
+    /// Codes → `(8N, J, 3)` joint positions in metres (`recover_from_ric` of [`Self::decode`]).
     pub fn decode_joints(&self, codes: &[u32]) -> Result<Vec<[f32; 3]>> {
-        Ok(recover_from_ric(&self.decode(codes)?, N_FEATURES))
+        Ok(self.skeleton().joints_in_metres(&self.decode(codes)?))
     }
 
     /// The motion primitive of one code: `code` repeated `repeats` times, decoded to raw
@@ -212,13 +222,14 @@ impl Tokenizer {
     }
 
     fn normalized_input(&self, features: &[f32]) -> Result<Tensor> {
-        if features.len() % N_FEATURES != 0 {
+        let w = self.width();
+        if features.len() % w != 0 {
             return Err(DvqError::Data(format!(
-                "{} values is not a whole number of {N_FEATURES}-d frames",
+                "{} values is not a whole number of {w}-d frames",
                 features.len()
             )));
         }
-        let t = features.len() / N_FEATURES;
+        let t = features.len() / w;
         let q = self.frames_per_code();
         let whole = self.released == Some(ReleasedForm::GeoMotionGpt);
         let t8 = if whole { t } else { t / q * q };
@@ -227,12 +238,8 @@ impl Tokenizer {
                 "{t} frames is shorter than one code ({q} frames)"
             )));
         }
-        let mut x = features[..t8 * N_FEATURES].to_vec();
+        let mut x = features[..t8 * w].to_vec();
         self.normalizer.normalize(&mut x);
-        Ok(Tensor::from_vec(
-            x,
-            (1, t8, N_FEATURES),
-            self.model.device(),
-        )?)
+        Ok(Tensor::from_vec(x, (1, t8, w), self.model.device())?)
     }
 }

@@ -24,8 +24,8 @@ use super::params::Group;
 use super::quantize::{
     clear_straight_through, gumbel_noise, gumbel_softmax_hard, ortho_loss, perplexity,
 };
-use crate::motion::Split;
 use crate::motion::layout::ROOT;
+use crate::motion::{Dataset, Split};
 
 /// The parts of one step's loss (scalars).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -262,11 +262,14 @@ pub fn train(
         let step = checkpoint::load_state(&req.out, &mut opt, device)?;
         (ckpt, model, opt, step)
     } else {
-        req.train.validate(&req.model)?;
-        let model = DvqModel::new(&req.model, req.train.seed, device)?;
+        // The input width is the dataset's (263 HumanML3D, 251 KIT-ML), whatever the preset says.
+        let mut model_cfg = req.model.clone();
+        model_cfg.input_dim = Dataset::open(&req.data)?.normalizer()?.width();
+        req.train.validate(&model_cfg)?;
+        let model = DvqModel::new(&model_cfg, req.train.seed, device)?;
         let opt = AdamW::new(model.params())?;
         let ckpt = CheckpointConfig {
-            model: req.model.clone(),
+            model: model_cfg,
             train: req.train.clone(),
             data: req.data.display().to_string(),
         };
@@ -275,6 +278,15 @@ pub fn train(
     let cfg = &ckpt.train;
     let q = model.config.frames_per_code();
     let bank = ClipBank::load(&req.data, req.split, cfg.crop_min)?;
+    if bank.width() != model.config.input_dim {
+        return Err(DvqError::Data(format!(
+            "{}: {}-d features, the checkpoint in {} reads {}-d ones",
+            req.data.display(),
+            bank.width(),
+            req.out.display(),
+            model.config.input_dim
+        )));
+    }
     let normalizer = bank.normalizer.clone();
     let mut log = TrainLog::open(&req.out, start)?;
     let end = req.stop_at.unwrap_or(cfg.steps).min(cfg.steps);

@@ -234,7 +234,7 @@ pub fn clip_tokenizer_descriptors(
     norm.normalize(&mut y);
     Ok((
         code_descriptor(&codes, tokenizer.nb_code()),
-        descriptor(&y, crate::motion::N_FEATURES),
+        descriptor(&y, norm.width()),
     ))
 }
 
@@ -249,7 +249,7 @@ pub fn clip_descriptor(
     let f = ds.load_features(id)?;
     let mut x = f.as_slice().to_vec();
     norm.normalize(&mut x);
-    Ok(descriptor(&x, crate::motion::N_FEATURES))
+    Ok(descriptor(&x, norm.width()))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::{column_stats, descriptor, train_whole_takes};
 use super::labels::{ClipLabels, names_action};
 use super::style_classifier::StyleClassifier;
-use crate::motion::{Dataset, MotionError, N_FEATURES, Normalizer, Result};
+use crate::motion::{Dataset, MotionError, Normalizer, Result, Skeleton};
 
 /// Principal components kept: on the demo corpus 97.9 % of the standardised descriptor's
 /// variance, and the same nearest first caption as the full 1,578-d search for 99.4 % of the
@@ -163,7 +163,7 @@ impl NearestIndex {
             let f = ds.load_features(&e.id)?;
             let mut x = f.as_slice().to_vec();
             norm.normalize(&mut x);
-            rows.push(descriptor(&x, N_FEATURES));
+            rows.push(descriptor(&x, norm.width()));
         }
         let d = rows[0].len();
         let n = rows.len();
@@ -358,15 +358,17 @@ impl NearestIndex {
         })
     }
 
-    /// Raw features `(T, 263)` → `(k,)` coordinates in the index's component space.
+    /// Raw features `(T, F)` → `(k,)` coordinates in the index's component space (F = 263,
+    /// or 251 for KIT-ML: the index's Mean/Std width).
     fn project(&self, features: &[f32]) -> Option<Vec<f64>> {
-        if features.len() < N_FEATURES {
+        let w = self.norm.width();
+        if features.len() < w {
             return None;
         }
-        let t = features.len() / N_FEATURES;
-        let mut x = features[..t * N_FEATURES].to_vec();
+        let t = features.len() / w;
+        let mut x = features[..t * w].to_vec();
         self.norm.normalize(&mut x);
-        let z: Vec<f64> = descriptor(&x, N_FEATURES)
+        let z: Vec<f64> = descriptor(&x, w)
             .iter()
             .zip(&self.desc_mean)
             .zip(&self.desc_std)
@@ -399,9 +401,12 @@ impl NearestIndex {
         let mut tensors = std::collections::HashMap::from([
             (
                 "feature_mean".to_string(),
-                t(&self.norm.mean, &[N_FEATURES])?,
+                t(&self.norm.mean, &[self.norm.width()])?,
             ),
-            ("feature_std".to_string(), t(&self.norm.std, &[N_FEATURES])?),
+            (
+                "feature_std".to_string(),
+                t(&self.norm.std, &[self.norm.width()])?,
+            ),
             ("desc_mean".to_string(), t(&self.desc_mean, &[d])?),
             ("desc_std".to_string(), t(&self.desc_std, &[d])?),
             (
@@ -471,7 +476,17 @@ impl NearestIndex {
         };
         let k = meta.components;
         let n = meta.takes.len();
-        let d = (2 + super::baseline::SEGMENTS) * N_FEATURES;
+        // The feature width (263 HumanML3D, 251 KIT-ML) is the stored Mean's.
+        let w = match tensors.get("feature_mean").map(|t| t.dims().to_vec()) {
+            Some(dims) if dims.len() == 1 && Skeleton::from_features(dims[0]).is_some() => dims[0],
+            other => {
+                return Err(bad(
+                    &st,
+                    format!("`feature_mean` has shape {other:?}, expected [263] or [251]"),
+                ));
+            }
+        };
+        let d = (2 + super::baseline::SEGMENTS) * w;
         let classes = std::mem::take(&mut meta.style_classes);
         let style = match classes.len() {
             0 => None,
@@ -483,8 +498,8 @@ impl NearestIndex {
         };
         let index = Self {
             norm: Normalizer {
-                mean: get("feature_mean", &[N_FEATURES])?,
-                std: get("feature_std", &[N_FEATURES])?,
+                mean: get("feature_mean", &[w])?,
+                std: get("feature_std", &[w])?,
             },
             desc_mean: get("desc_mean", &[d])?,
             desc_std: get("desc_std", &[d])?,

@@ -1,12 +1,15 @@
-//! A HumanML3D-layout dataset folder, indexed lazily:
+//! A HumanML3D-layout dataset folder (HumanML3D or KIT-ML), indexed lazily:
 //!
 //! ```text
-//! ROOT/new_joint_vecs/<id>.npy   (T, 263) features           required
-//! ROOT/new_joints/<id>.npy       (T, 22, 3) joints, metres    optional
-//! ROOT/texts/<id>.txt            captions                     optional (per clip)
-//! ROOT/Mean.npy, ROOT/Std.npy    (263,)                       needed to normalise
-//! ROOT/train.txt, val.txt, test.txt                          optional split lists
+//! ROOT/new_joint_vecs/<id>.npy   (T, 263) features (KIT-ML: (T, 251))          required
+//! ROOT/new_joints/<id>.npy       (T, 22, 3) joints, metres (KIT-ML: 21, mm)     optional
+//! ROOT/texts/<id>.txt            captions                                       optional
+//! ROOT/Mean.npy, ROOT/Std.npy    (263,) (KIT-ML: (251,))                        to normalise
+//! ROOT/train.txt, val.txt, test.txt                                            split lists
 //! ```
+//!
+//! Which of the two it is comes from the width of `Mean.npy` (or, without one, of the first
+//! clip's features); a clip of the other width is refused by name.
 //!
 //! Opening lists `new_joint_vecs/` and reads the split lists only; features, joints and captions
 //! are read when a clip is asked for, so a full-size dataset (29,228 ids) opens in well under a
@@ -18,6 +21,8 @@ use std::path::{Path, PathBuf};
 use super::error::{MotionError, Result};
 use super::features::{Features, Joints};
 use super::normalize::Normalizer;
+use super::npy::read_npy;
+use super::skeleton::Skeleton;
 use super::texts::{Caption, read_texts};
 
 /// A data split as listed by `train.txt`, `val.txt`, `test.txt`.
@@ -60,6 +65,8 @@ pub struct Dataset {
     split_of: HashMap<String, Split>,
     /// Ids named by the split lists that have no features file.
     listed_without_features: usize,
+    /// HumanML3D or KIT-ML.
+    skeleton: Skeleton,
 }
 
 /// One clip, fully loaded.
@@ -67,9 +74,9 @@ pub struct Dataset {
 pub struct Clip {
     pub id: String,
     pub split: Option<Split>,
-    /// `(T, 263)` features, 20 fps.
+    /// `(T, 263)` features at 20 fps (KIT-ML: `(T, 251)` at 12.5 fps).
     pub features: Features,
-    /// `(T, 22, 3)` joints from [`Features::joints`] (`recover_from_ric`), metres.
+    /// `(T, J, 3)` joints from [`Features::joints`] (`recover_from_ric`), metres.
     pub joints: Joints,
     /// The captions of `texts/<id>.txt`; empty when the clip has no texts file.
     pub captions: Vec<Caption>,
@@ -113,12 +120,19 @@ impl Dataset {
         let with_features = ids.iter().filter(|id| split_of.contains_key(*id)).count();
         // Keep only the entries we can show; the rest is a count for the UI.
         split_of.retain(|id, _| ids.binary_search(id).is_ok());
+        let skeleton = detect_skeleton(root, ids.first().map(|id| vecs.join(format!("{id}.npy"))));
         Ok(Self {
             root: root.to_path_buf(),
             ids,
             split_of,
             listed_without_features: listed - with_features,
+            skeleton,
         })
+    }
+
+    /// HumanML3D or KIT-ML: the skeleton every clip of this dataset has.
+    pub fn skeleton(&self) -> Skeleton {
+        self.skeleton
     }
 
     /// The dataset folder.
@@ -155,17 +169,21 @@ impl Dataset {
         self.root.join("new_joint_vecs").join(format!("{id}.npy"))
     }
 
-    /// The `(T, 263)` features of clip `id`, or of a sub-clip id
+    /// The `(T, 263)` (KIT-ML: `(T, 251)`) features of clip `id`, or of a sub-clip id
     /// ([`super::subclip::sub_clip_id`], e.g. `012314_1.500000_4.000000`) whose clip is in the
     /// dataset: that clip's frames `int(start·20)..int(end·20)`.
     ///
-    /// Errors: the features file unreadable or invalid (named); a sub-clip with no frame.
+    /// Sub-clip ranges are in seconds at 20 fps for KIT-ML too, as HumanML3D's loader
+    /// (`int(f_tag*20)`) has them.
+    ///
+    /// Errors: the features file unreadable or invalid (named), or of the other dataset's
+    /// width; a sub-clip with no frame.
     pub fn load_features(&self, id: &str) -> Result<Features> {
         let Some((clip, Some((start, end)))) = self.resolve(id) else {
-            return Features::load(&self.features_path(id));
+            return self.read_features(&self.features_path(id));
         };
         let path = self.features_path(clip);
-        let f = Features::load(&path)?;
+        let f = self.read_features(&path)?;
         let r = super::subclip::frames_of(start, end, f.frames());
         if r.is_empty() {
             return Err(MotionError::Invalid {
@@ -177,6 +195,23 @@ impl Dataset {
             });
         }
         f.frames_range(r, &path)
+    }
+
+    fn read_features(&self, path: &Path) -> Result<Features> {
+        let f = Features::load(path)?;
+        if f.skeleton() != self.skeleton {
+            return Err(MotionError::Invalid {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "{} features a frame is {}'s layout, in a {} dataset ({} features a frame)",
+                    f.width(),
+                    f.skeleton().name(),
+                    self.skeleton.name(),
+                    self.skeleton.n_features()
+                ),
+            });
+        }
+        Ok(f)
     }
 
     /// The clip an id names and, for a sub-clip id, its range in seconds: `(id, None)` for a
@@ -248,4 +283,21 @@ impl Dataset {
             captions,
         })
     }
+}
+
+/// The skeleton of a dataset folder: from the width of `Mean.npy`, else of the first clip's
+/// features, else HumanML3D. Unreadable files fall through (their errors come when read).
+fn detect_skeleton(root: &Path, first_clip: Option<PathBuf>) -> Skeleton {
+    let width = |p: &Path| {
+        read_npy::<f32>(p)
+            .ok()
+            .and_then(|a| a.shape.last().copied())
+            .and_then(Skeleton::from_features)
+    };
+    let mean = root.join("Mean.npy");
+    mean.exists()
+        .then(|| width(&mean))
+        .flatten()
+        .or_else(|| first_clip.and_then(|p| width(&p)))
+        .unwrap_or_default()
 }

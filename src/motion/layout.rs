@@ -45,6 +45,25 @@ pub const FEATURE_GROUPS: [(&str, Range<usize>); 7] = [
     ("foot_contact", FOOT_CONTACT),
 ];
 
+/// The feature groups of the layout for `n_joints` joints (HumanML3D 22: [`FEATURE_GROUPS`];
+/// KIT-ML 21: the same groups at `4..64`, `64..184`, `184..247`, `247..251`).
+pub fn feature_groups(n_joints: usize) -> [(&'static str, Range<usize>); 7] {
+    let (ric, rot, vel) = (
+        4 + 3 * (n_joints - 1),
+        4 + 9 * (n_joints - 1),
+        4 + 9 * (n_joints - 1) + 3 * n_joints,
+    );
+    [
+        ("root_yaw_velocity", ROOT_YAW_VELOCITY),
+        ("root_xz_velocity", ROOT_XZ_VELOCITY),
+        ("root_height", ROOT_HEIGHT),
+        ("ric", 4..ric),
+        ("rot6d", ric..rot),
+        ("local_velocity", rot..vel),
+        ("foot_contact", vel..vel + 4),
+    ]
+}
+
 /// Number of features for a skeleton of `n_joints` joints: `1 + 2 + 1 + (J-1)*3 + (J-1)*6 + J*3 + 4`
 /// (263 for HumanML3D's 22 joints, 251 for KIT-ML's 21).
 pub const fn n_features_for_joints(n_joints: usize) -> usize {
@@ -63,6 +82,8 @@ mod tests {
             next = r.end;
         }
         assert_eq!(next, N_FEATURES);
+        assert_eq!(feature_groups(N_JOINTS), FEATURE_GROUPS);
+        assert_eq!(feature_groups(21)[6].1, 247..251);
         assert_eq!(n_features_for_joints(22), 263);
         assert_eq!(n_features_for_joints(21), 251);
     }

@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod error;
 pub mod features;
 pub mod import;
+pub mod kit;
 pub mod layout;
 pub mod limits;
 pub mod normalize;
@@ -23,6 +24,7 @@ pub use features::{Features, Joints};
 pub use layout::{FPS, N_FEATURES, N_JOINTS};
 pub use normalize::Normalizer;
 pub use recover::recover_from_ric;
+pub use skeleton::Skeleton;
 pub use texts::Caption;
 
 #[cfg(test)]

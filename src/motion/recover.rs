@@ -4,7 +4,7 @@
 
 use num_traits::Float;
 
-use super::layout::{N_JOINTS, RIC};
+use super::layout::RIC;
 use super::rotation::{qinv, qrot};
 
 /// Root yaw and root position per frame (`recover_root_rot_pos`).
@@ -37,19 +37,22 @@ pub fn recover_root_rot_pos<F: Float>(features: &[F], width: usize) -> (Vec<[F; 
 
 /// Global joint positions from HumanML3D features (`recover_from_ric`).
 ///
-/// `features`: `(T, 263)` row-major (any float type). Returns `(T, 22, 3)` joint positions in
-/// metres, Y up, SMPL joint order ([`super::skeleton::JOINT_NAMES`]): the `ric` coordinates rotated
-/// back by the integrated root yaw, plus the integrated root xz.
+/// `features`: `(T, width)` row-major (any float type), `width = 12·J − 1`: 263 for HumanML3D's
+/// 22 joints, 251 for KIT-ML's 21. Returns `(T, J, 3)` joint positions in the dataset's units
+/// (HumanML3D metres, KIT-ML millimetres), Y up, in the skeleton's joint order
+/// ([`super::Skeleton::joint_names`]): the `ric` coordinates rotated back by the integrated root
+/// yaw, plus the integrated root xz (`recover_from_ric(data, joints_num)`).
 pub fn recover_from_ric<F: Float>(features: &[F], width: usize) -> Vec<[F; 3]> {
+    let n_joints = (width + 1) / 12;
     let frames = features.len() / width;
     let (quats, roots) = recover_root_rot_pos(features, width);
-    let mut joints = Vec::with_capacity(frames * N_JOINTS);
+    let mut joints = Vec::with_capacity(frames * n_joints);
     for t in 0..frames {
         let row = &features[t * width..(t + 1) * width];
         let inv = qinv(quats[t]);
         let root = roots[t];
         joints.push(root);
-        for j in 0..N_JOINTS - 1 {
+        for j in 0..n_joints - 1 {
             let r = &row[RIC.start + 3 * j..RIC.start + 3 * j + 3];
             let p = qrot(inv, [r[0], r[1], r[2]]);
             joints.push([p[0] + root[0], p[1], p[2] + root[2]]);

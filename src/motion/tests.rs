@@ -149,7 +149,10 @@ fn bad_npy_files_are_named() {
     let e = err_of(&ds, "corrupt");
     assert!(e.contains("corrupt.npy") && e.contains("header"), "{e}");
     let e = err_of(&ds, "kit");
-    assert!(e.contains("kit.npy") && e.contains("KIT-ML"), "{e}");
+    assert!(
+        e.contains("kit.npy") && e.contains("KIT-ML") && e.contains("HumanML3D dataset"),
+        "{e}"
+    );
     let e = err_of(&ds, "narrow");
     assert!(e.contains("narrow.npy") && e.contains("[170, 3]"), "{e}");
     let e = err_of(&ds, "nan");

@@ -86,7 +86,7 @@ fn wanted(clips: &LoadedClips, tokens: &Tokens) -> Option<(CaptionKey, Vec<u32>,
     };
     let codes = tc.codes[range.clone()].to_vec();
     let all = primary.features.as_slice();
-    let w = crate::motion::N_FEATURES;
+    let w = primary.features.width();
     let frames = all.len() / w;
     let q = tokens.tokenizer.as_ref().map_or(8, |t| t.frames_per_code());
     let (start, end) = if whole {
@@ -149,6 +149,11 @@ pub(super) fn track_selection(
             (Some(r), _) => super::released::cannot_read_released(r, t),
             (None, Some(c)) => cannot_read(&c.config, t),
             (None, None) => None,
+        })
+        // A clip the tokenizer cannot read (KIT-ML vs HumanML3D) has no codes to caption.
+        .or_else(|| {
+            let (t, clip) = (tokens.tokenizer.as_ref()?, clips.primary.as_ref()?);
+            crate::app::tokens::skeleton_mismatch(t, clip.features.skeleton())
         });
     if blocked != live.blocked {
         if let Some(old) = live.job.take() {

@@ -109,7 +109,12 @@ fn drive_capture(
     }
     playback.playing = false;
     playback.seek(request.frame);
-    if request.studio && studio_wait && !studio_ready(&tokens, &live, &request.clip) {
+    let unreadable = clips.primary.as_ref().is_some_and(|c| {
+        tokens.tokenizer.as_ref().is_some_and(|t| {
+            crate::app::tokens::skeleton_mismatch(t, c.features.skeleton()).is_some()
+        })
+    });
+    if request.studio && studio_wait && !studio_ready(&tokens, &live, &request.clip, unreadable) {
         return;
     }
     state.settled += 1;
@@ -149,8 +154,12 @@ fn drive_capture(
 
 /// Whether everything a studio render shows has arrived: the clip's tokens, the split's code
 /// usage and the live caption (or the reason there is none).
-fn studio_ready(tokens: &Tokens, live: &LiveCaption, clip: &str) -> bool {
+/// Whether the studio has everything it will show for `clip`: its tokens and usage (or no
+/// tokenizer, or one that cannot read the clip: `unreadable`) and its caption (or the reason
+/// there is none).
+fn studio_ready(tokens: &Tokens, live: &LiveCaption, clip: &str, unreadable: bool) -> bool {
     let tokens_done = tokens.tokenizer.is_none() && tokens.status.starts_with("no tokenizer")
+        || unreadable
         || tokens.clip.as_ref().is_some_and(|c| c.id == clip) && tokens.usage.is_some();
     let caption_done = live.status.starts_with("no captioner")
         || live.blocked.is_some()

@@ -119,7 +119,7 @@ pub(super) fn drain_jobs(
             JobResult::ImportRequest(files) => import_in_background(files, &jobs),
             JobResult::Imported(Ok(clip)) => {
                 info!("imported {} ({} frames)", clip.id, clip.joints.frames());
-                playback.reset(clip.joints.frames());
+                playback.reset_at(clip.joints.frames(), clip.joints.skeleton().fps());
                 clips.primary = Some(clip);
             }
             JobResult::Imported(Err(e)) => problems.push(e),
@@ -241,7 +241,7 @@ pub(super) fn select_clip(
         match ds.load_clip(&req.id) {
             Ok(clip) => match req.slot {
                 Slot::Primary => {
-                    playback.reset(clip.joints.frames());
+                    playback.reset_at(clip.joints.frames(), clip.joints.skeleton().fps());
                     clips.primary = Some(clip);
                 }
                 Slot::Compare => {

@@ -4,7 +4,7 @@ use bevy_egui::{EguiContexts, egui};
 use super::state::{Jobs, Library, LoadedClips, Problems, SelectClip, Slot};
 use super::systems::{pick_dataset_folder, pick_motion_files};
 use crate::app::{StudioUi, UiFrame};
-use crate::motion::{FPS, Split};
+use crate::motion::Split;
 
 pub(super) fn menu_ui(
     mut contexts: EguiContexts,
@@ -212,10 +212,11 @@ pub(super) fn captions_ui(
                 };
                 ui.heading(format!("{title}: {}", clip.id));
                 ui.label(format!(
-                    "{} frames · {:.2} s · {} · split {}",
+                    "{} frames · {:.2} s · {} fps {} · split {}",
                     clip.joints.frames(),
-                    clip.joints.frames() as f32 / FPS,
-                    "20 fps",
+                    clip.joints.frames() as f32 / clip.joints.skeleton().fps(),
+                    clip.joints.skeleton().fps(),
+                    clip.joints.skeleton().name(),
                     clip.split.map_or("none", Split::name)
                 ));
                 ui.add_space(4.0);

@@ -5,7 +5,7 @@ use crate::motion::FPS;
 /// Speeds offered by the transport bar.
 pub const SPEEDS: [f32; 5] = [0.25, 0.5, 1.0, 2.0, 4.0];
 
-/// The playhead, in frames at 20 fps (fractional between frames while playing).
+/// The playhead, in frames of the primary clip (fractional between frames while playing).
 #[derive(Resource, Debug)]
 pub struct Playback {
     /// Playhead position in frames, `0 ..= frames - 1`.
@@ -16,6 +16,8 @@ pub struct Playback {
     pub looping: bool,
     /// Frames of the primary clip (0 when none is loaded).
     pub frames: usize,
+    /// Frame rate of the primary clip (20 HumanML3D, 12.5 KIT-ML).
+    pub fps: f32,
 }
 
 impl Default for Playback {
@@ -26,14 +28,21 @@ impl Default for Playback {
             speed: 1.0,
             looping: true,
             frames: 0,
+            fps: FPS,
         }
     }
 }
 
 impl Playback {
-    /// A new clip of `frames` frames: back to frame 0, keep speed/loop/play state.
+    /// A new clip of `frames` frames at 20 fps: back to frame 0, keep speed/loop/play state.
     pub fn reset(&mut self, frames: usize) {
+        self.reset_at(frames, FPS);
+    }
+
+    /// A new clip of `frames` frames at `fps`: back to frame 0, keep speed/loop/play state.
+    pub fn reset_at(&mut self, frames: usize, fps: f32) {
         self.frames = frames;
+        self.fps = fps;
         self.position = 0.0;
     }
 
@@ -44,7 +53,7 @@ impl Playback {
 
     /// Seconds from the clip start at the playhead.
     pub fn time_secs(&self) -> f32 {
-        self.position / FPS
+        self.position / self.fps
     }
 
     fn last(&self) -> f32 {
@@ -68,7 +77,7 @@ impl Playback {
         if !self.playing || self.frames < 2 {
             return;
         }
-        self.position += dt_secs * FPS * self.speed;
+        self.position += dt_secs * self.fps * self.speed;
         let last = self.last();
         if self.position > last {
             if self.looping {

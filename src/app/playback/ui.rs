@@ -3,7 +3,6 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::state::{Playback, SPEEDS};
 use crate::app::{StudioUi, UiFrame};
-use crate::motion::FPS;
 
 /// The transport bar: play/pause, step, scrub, speed, loop, frame and time readout.
 pub(super) fn transport_ui(
@@ -50,11 +49,12 @@ pub(super) fn transport_ui(
             let frames = p.frames;
             ui.label(
                 egui::RichText::new(format!(
-                    "frame {:>4} / {}   {:>6.2} s / {:.2} s   {FPS} fps",
+                    "frame {:>4} / {}   {:>6.2} s / {:.2} s   {} fps",
                     p.frame(),
                     frames.saturating_sub(1),
                     p.time_secs(),
-                    frames as f32 / FPS
+                    frames as f32 / p.fps,
+                    p.fps
                 ))
                 .monospace(),
             );

@@ -9,15 +9,20 @@ use crate::app::RenderRequest;
 use crate::app::library::LoadedClips;
 use crate::app::playback::Playback;
 use crate::app::viewer::SkeletonTint;
-use crate::motion::N_JOINTS;
-use crate::motion::skeleton::bones;
+use crate::motion::Skeleton;
 
 /// Where the ghost stands in "beside" mode, and the primitive, relative to the primary clip.
 const BESIDE: Vec3 = Vec3::new(-1.3, 0.0, 0.0);
 const PRIMITIVE: Vec3 = Vec3::new(0.0, 0.0, -1.4);
 
-fn draw_pose(gizmos: &mut Gizmos, pose: &[[f32; 3]], offset: Vec3, color: Color) {
-    for (parent, child, _) in bones() {
+fn draw_pose(
+    gizmos: &mut Gizmos,
+    skeleton: Skeleton,
+    pose: &[[f32; 3]],
+    offset: Vec3,
+    color: Color,
+) {
+    for (parent, child, _) in skeleton.bones() {
         gizmos.line(
             Vec3::from(pose[parent]) + offset,
             Vec3::from(pose[child]) + offset,
@@ -45,7 +50,9 @@ pub(super) fn draw_token_overlays(
         return;
     };
     let f = playback.frame();
-    let frames = tc.recon.len() / N_JOINTS;
+    let skeleton = primary.joints.skeleton();
+    let nj = skeleton.n_joints();
+    let frames = tc.recon.len() / nj;
     // Bone tint: the code under the playhead, blending into the next one. A plain headless
     // render (no --studio) keeps the left/right colours of a figure.
     let plain = render.is_some_and(|r| !r.studio);
@@ -63,7 +70,7 @@ pub(super) fn draw_token_overlays(
         tint.token = next_tint;
     }
     if f < frames && tokens.ghost != GhostMode::Off {
-        let pose = &tc.recon[f * N_JOINTS..(f + 1) * N_JOINTS];
+        let pose = &tc.recon[f * nj..(f + 1) * nj];
         let offset = if tokens.ghost == GhostMode::Beside {
             BESIDE
         } else {
@@ -71,6 +78,7 @@ pub(super) fn draw_token_overlays(
         };
         draw_pose(
             &mut gizmos,
+            skeleton,
             pose,
             offset,
             Color::srgba(0.95, 0.95, 0.95, 0.75),
@@ -101,16 +109,17 @@ pub(super) fn draw_token_overlays(
         }
     }
     if let Some(p) = &tokens.primitive {
-        let n = p.joints.len() / N_JOINTS;
+        let n = p.joints.len() / nj;
         if n > 0 {
-            let t = (time.elapsed_secs() * crate::motion::FPS) as usize % n;
-            let pose = &p.joints[t * N_JOINTS..(t + 1) * N_JOINTS];
+            let t = (time.elapsed_secs() * skeleton.fps()) as usize % n;
+            let pose = &p.joints[t * nj..(t + 1) * nj];
             // Loop in place: the primitive's root is moved under the primary clip's root.
             let root = Vec3::from(pose[0]);
             let anchor = Vec3::from(primary.joints.frame(f.min(primary.joints.frames() - 1))[0]);
             let offset = Vec3::new(anchor.x - root.x, 0.0, anchor.z - root.z) + PRIMITIVE;
             draw_pose(
                 &mut gizmos,
+                skeleton,
                 pose,
                 offset,
                 Color::from(code_color_linear(p.code)),

@@ -10,8 +10,7 @@ use super::state::{ClipTokens, GramView, Primitive, SplitUsage, TokenJob, Tokens
 use crate::app::library::{Library, LoadedClips, Problems};
 use crate::dvq::Tokenizer;
 use crate::dvq::metrics::{gram_stats, per_frame_mpjpe_mm, usage_stats};
-use crate::motion::layout::N_FEATURES;
-use crate::motion::{Clip, Dataset, Features, Split, recover_from_ric};
+use crate::motion::{Clip, Dataset, Features, Split};
 
 /// Repeats of a code when it is decoded alone ("play this code"): 4 × 8 frames = 1.6 s.
 const PRIMITIVE_REPEATS: usize = 4;
@@ -159,6 +158,16 @@ pub(super) fn drain_token_jobs(
 /// Codes, reconstruction and per-frame MPJPE of `clip`.
 pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
     let what = |e: crate::dvq::DvqError| format!("{}: tokenizer: {e}", clip.id);
+    if tok.width() != clip.features.width() {
+        return Err(format!(
+            "{}: a {} clip ({}-d features), the tokenizer reads {}-d {} features",
+            clip.id,
+            clip.features.skeleton().name(),
+            clip.features.width(),
+            tok.width(),
+            tok.skeleton().name()
+        ));
+    }
     let q = tok.frames_per_code();
     let t8 = clip.features.frames() / q * q;
     if t8 == 0 {
@@ -171,12 +180,13 @@ pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
     // The whole clip: the tokenizer crops it as its reference does (GeoMotionGPT's reads
     // every frame); the reconstruction has t8 frames either way.
     let (codes, rec) = tok.reconstruct(clip.features.as_slice()).map_err(what)?;
-    let recon = recover_from_ric(&rec, N_FEATURES);
+    let skeleton = tok.skeleton();
+    let recon = skeleton.joints_in_metres(&rec);
     let gt = &clip.joints.as_slice()[..recon.len()];
     Ok(ClipTokens {
         id: clip.id.clone(),
         codes,
-        mpjpe_mm: per_frame_mpjpe_mm(gt, &recon),
+        mpjpe_mm: per_frame_mpjpe_mm(gt, &recon, skeleton.n_joints()),
         recon,
     })
 }
@@ -190,6 +200,14 @@ pub(super) fn track_primary(clips: Res<LoadedClips>, mut tokens: ResMut<Tokens>)
         tokens.clip = None;
         return;
     };
+    if let Some(why) = skeleton_mismatch(&tok, clip.features.skeleton()) {
+        // Nothing to encode: say why once, in the status line, instead of failing each frame.
+        tokens.clip = None;
+        if tokens.status != why {
+            tokens.status = why;
+        }
+        return;
+    }
     let current = tokens.clip.as_ref().is_some_and(|c| c.id == clip.id);
     if current || tokens.pending_clip.as_deref() == Some(clip.id.as_str()) {
         return;
@@ -202,6 +220,22 @@ pub(super) fn track_primary(clips: Res<LoadedClips>, mut tokens: ResMut<Tokens>)
     });
 }
 
+/// Why `tok` cannot read motion of `skeleton` (HumanML3D vs KIT-ML), or `None` when it can.
+pub(crate) fn skeleton_mismatch(
+    tok: &Tokenizer,
+    skeleton: crate::motion::Skeleton,
+) -> Option<String> {
+    (tok.skeleton() != skeleton).then(|| {
+        format!(
+            "the tokenizer reads {} motion, this is {}: open a {} tokenizer (File menu, Open \
+             tokenizer…)",
+            tok.skeleton().name(),
+            skeleton.name(),
+            skeleton.name()
+        )
+    })
+}
+
 /// The split whose usage the histogram shows: the browser's filter, else test.
 fn open_split(library: &Library) -> Split {
     library.split_filter.unwrap_or(Split::Test)
@@ -212,6 +246,9 @@ pub(super) fn track_usage(library: Res<Library>, mut tokens: ResMut<Tokens>) {
     let (Some(tok), Some(ds)) = (tokens.tokenizer.clone(), library.dataset.as_ref()) else {
         return;
     };
+    if skeleton_mismatch(&tok, ds.skeleton()).is_some() {
+        return;
+    }
     let split = open_split(&library);
     let have = tokens.usage.as_ref().is_some_and(|u| u.split == split);
     let running = tokens.usage_progress.is_some_and(|(s, _, _)| s == split);
@@ -278,7 +315,7 @@ pub(super) fn request_primitive(tokens: &Tokens, code: u32) {
             .primitive(code, PRIMITIVE_REPEATS)
             .map(|f| Primitive {
                 code,
-                joints: recover_from_ric(&f, N_FEATURES),
+                joints: tok.skeleton().joints_in_metres(&f),
             })
             .map_err(|e| format!("code {code}: {e}"));
         let _ = tx.send(TokenJob::Primitive(r));

@@ -13,7 +13,7 @@ use bevy::prelude::*;
 use bevy_egui::EguiPrimaryContextPass;
 
 pub use jobs::clip_tokens;
-pub(crate) use jobs::pick_tokenizer;
+pub(crate) use jobs::{pick_tokenizer, skeleton_mismatch};
 pub use state::{ClipTokens, GhostMode, GramView, SplitUsage, Tokens, code_color};
 
 use crate::app::UiSystems;

@@ -38,6 +38,7 @@ pub(super) fn timeline_ui(
         let (rect, resp) = ui.allocate_exact_size(egui::vec2(width, HEIGHT), egui::Sense::click());
         let painter = ui.painter_at(rect);
         let px_per_frame = rect.width() / playback.frames as f32;
+        let fps = playback.fps;
         let cell = |i: usize| {
             let r = tokens.frames_of(i);
             egui::Rect::from_min_max(
@@ -104,8 +105,8 @@ pub(super) fn timeline_ui(
                     "frames {}–{} ({:.2}–{:.2} s)",
                     frames.start,
                     frames.end - 1,
-                    frames.start as f32 / crate::motion::FPS,
-                    frames.end as f32 / crate::motion::FPS
+                    frames.start as f32 / fps,
+                    frames.end as f32 / fps
                 ));
                 ui.label(usage.unwrap_or_else(|| "usage: computing…".into()));
                 ui.label(

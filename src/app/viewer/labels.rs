@@ -12,7 +12,6 @@ use crate::app::library::LoadedClips;
 use crate::app::playback::Playback;
 
 /// SMPL joint 15, the head.
-const HEAD: usize = 15;
 
 pub(super) fn compare_labels_ui(
     mut contexts: EguiContexts,
@@ -33,7 +32,9 @@ pub(super) fn compare_labels_ui(
         let Some((clip, offset)) = slot_clip(&clips, slot) else {
             continue;
         };
-        let above_head = pose_at(clip, playback.position)[HEAD] + offset + Vec3::Y * 0.25;
+        let above_head = pose_at(clip, playback.position)[clip.joints.skeleton().head()]
+            + offset
+            + Vec3::Y * 0.25;
         let Ok(p) = camera.world_to_viewport(at, above_head) else {
             continue;
         };

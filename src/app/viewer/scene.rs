@@ -4,13 +4,12 @@ use super::state::{COMPARE_OFFSET, JointMaterials, PartKind, SkeletonPart, Viewe
 use super::tint::{TintedHandles, TintedMaterial, TokenTint};
 use crate::app::library::{LoadedClips, Slot};
 use crate::app::playback::Playback;
-use crate::motion::skeleton::{FOOT_CONTACT_JOINTS, Side, bones, joint_side};
-use crate::motion::{Clip, N_JOINTS};
+use crate::motion::skeleton::Side;
+use crate::motion::{Clip, Skeleton};
 
 const BONE_RADIUS: f32 = 0.022;
 const JOINT_RADIUS: f32 = 0.032;
 const HEAD_RADIUS: f32 = 0.085;
-const HEAD: usize = 15;
 
 /// Bone colours: left side blue, right side red, spine light grey (the compare clip is paler).
 fn side_color(side: Side, slot: usize) -> Color {
@@ -88,59 +87,70 @@ pub(super) fn spawn_scene(
         if slot == 0 {
             tinted_handles.0 = tinted_mats.clone();
         }
-        for (parent, child, side) in bones() {
-            let part = SkeletonPart {
-                slot,
-                kind: PartKind::Bone { parent, child },
-            };
-            let mut e = commands.spawn((
-                Mesh3d(bone_mesh.clone()),
-                Transform::default(),
-                Visibility::Hidden,
-                part,
-            ));
-            if slot == 0 {
-                e.insert(MeshMaterial3d(tinted_mats[side as usize].clone()));
-            } else {
-                e.insert(MeshMaterial3d(pick(side)));
-            }
-        }
-        for joint in 0..N_JOINTS {
-            let normal = pick(joint_side(joint));
-            let contact_index = FOOT_CONTACT_JOINTS.iter().position(|&j| j == joint);
-            commands.spawn((
-                Mesh3d(if joint == HEAD {
-                    head_mesh.clone()
-                } else {
-                    joint_mesh.clone()
-                }),
-                MeshMaterial3d(normal.clone()),
-                Transform::default(),
-                Visibility::Hidden,
-                SkeletonPart {
+        for skeleton in [Skeleton::HumanMl3d, Skeleton::KitMl] {
+            for (parent, child, side) in skeleton.bones() {
+                let part = SkeletonPart {
                     slot,
-                    kind: PartKind::Joint {
-                        joint,
-                        contact: contact_index,
+                    skeleton,
+                    kind: PartKind::Bone { parent, child },
+                };
+                let mut e = commands.spawn((
+                    Mesh3d(bone_mesh.clone()),
+                    Transform::default(),
+                    Visibility::Hidden,
+                    part,
+                ));
+                if slot == 0 {
+                    e.insert(MeshMaterial3d(tinted_mats[side as usize].clone()));
+                } else {
+                    e.insert(MeshMaterial3d(pick(side)));
+                }
+            }
+            for joint in 0..skeleton.n_joints() {
+                let normal = pick(skeleton.joint_side(joint));
+                let contact_index = skeleton
+                    .foot_contact_joints()
+                    .iter()
+                    .position(|&j| j == joint);
+                commands.spawn((
+                    Mesh3d(if joint == skeleton.head() {
+                        head_mesh.clone()
+                    } else {
+                        joint_mesh.clone()
+                    }),
+                    MeshMaterial3d(normal.clone()),
+                    Transform::default(),
+                    Visibility::Hidden,
+                    SkeletonPart {
+                        slot,
+                        skeleton,
+                        kind: PartKind::Joint {
+                            joint,
+                            contact: contact_index,
+                        },
                     },
-                },
-                JointMaterials {
-                    normal,
-                    contact: contact.clone(),
-                },
-            ));
+                    JointMaterials {
+                        normal,
+                        contact: contact.clone(),
+                    },
+                ));
+            }
         }
     }
 }
 
-/// Joint positions of `clip` at fractional frame `position` (linear between frames), metres.
-pub fn pose_at(clip: &Clip, position: f32) -> [Vec3; N_JOINTS] {
+/// Joint positions `(J,)` of `clip` at fractional frame `position` (linear between frames),
+/// metres.
+pub fn pose_at(clip: &Clip, position: f32) -> Vec<Vec3> {
     let last = clip.joints.frames() - 1;
     let f0 = (position.max(0.0).floor() as usize).min(last);
     let f1 = (f0 + 1).min(last);
     let w = (position - f0 as f32).clamp(0.0, 1.0);
     let (a, b) = (clip.joints.frame(f0), clip.joints.frame(f1));
-    std::array::from_fn(|j| Vec3::from(a[j]).lerp(Vec3::from(b[j]), w))
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| Vec3::from(*a).lerp(Vec3::from(*b), w))
+        .collect()
 }
 
 /// Clip shown in a slot and its playhead (the compare clip holds on its last frame).
@@ -162,15 +172,20 @@ pub(super) fn pose_skeletons(
         Option<(&JointMaterials, &mut MeshMaterial3d<StandardMaterial>)>,
     )>,
 ) {
-    let poses: [Option<([Vec3; N_JOINTS], [bool; 4])>; 2] = std::array::from_fn(|slot| {
+    type Pose = (Vec<Vec3>, [bool; 4], Skeleton);
+    let poses: [Option<Pose>; 2] = std::array::from_fn(|slot| {
         slot_clip(&clips, slot).map(|(clip, offset)| {
-            let pose = pose_at(clip, playback.position).map(|p| p + offset);
+            let mut pose = pose_at(clip, playback.position);
+            pose.iter_mut().for_each(|p| *p += offset);
             let f = (playback.frame()).min(clip.features.frames() - 1);
-            (pose, clip.features.foot_contact(f))
+            (pose, clip.features.foot_contact(f), clip.joints.skeleton())
         })
     });
     for (part, mut transform, mut visibility, mats) in &mut parts {
-        let Some((pose, contacts)) = &poses[part.slot] else {
+        let Some((pose, contacts, _)) = poses[part.slot]
+            .as_ref()
+            .filter(|(_, _, skeleton)| *skeleton == part.skeleton)
+        else {
             *visibility = Visibility::Hidden;
             continue;
         };
@@ -251,7 +266,8 @@ pub(super) fn draw_ground_and_trajectory(
         if settings.show_foot_contact {
             let contacts = clip.features.foot_contact(f);
             let pose = clip.joints.frame(f);
-            for (c, &j) in FOOT_CONTACT_JOINTS.iter().enumerate() {
+            let joints = clip.joints.skeleton().foot_contact_joints();
+            for (c, &j) in joints.iter().enumerate() {
                 if contacts[c] {
                     let p = Vec3::new(pose[j][0], 0.003, pose[j][2]) + offset;
                     gizmos

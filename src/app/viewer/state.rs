@@ -1,5 +1,7 @@
 use bevy::prelude::*;
 
+use crate::motion::Skeleton;
+
 /// Where the compare clip stands relative to the primary one, metres (to its left, +X).
 pub const COMPARE_OFFSET: Vec3 = Vec3::new(1.5, 0.0, 0.0);
 
@@ -24,10 +26,12 @@ impl Default for ViewerSettings {
     }
 }
 
-/// Which skeleton an entity belongs to: 0 = primary, 1 = compare.
+/// Which skeleton an entity belongs to: slot 0 = primary, 1 = compare; each slot has the parts
+/// of both skeletons (HumanML3D, KIT-ML), shown for clips of that skeleton only.
 #[derive(Component, Debug, Clone, Copy)]
 pub(super) struct SkeletonPart {
     pub slot: usize,
+    pub skeleton: Skeleton,
     pub kind: PartKind,
 }
 

@@ -1,4 +1,4 @@
-//! Joint positions → HumanML3D features, faithful to the official pipeline (HumanML3D
+//! Joint positions → HumanML3D (and KIT-ML) features, faithful to the official pipeline (HumanML3D
 //! `motion_representation.ipynb`: `uniform_skeleton`, `process_file`; `common/skeleton.py`:
 //! `inverse_kinematics_np`, `forward_kinematics_np`; `common/quaternion.py`).
 //!
@@ -10,9 +10,9 @@
 //! (σ = 20 frames, `mode='nearest'`, radius 80); the root yaw feature is `arcsin` of the y
 //! component of the per-frame rotation quaternion; rotations are column-major 6D.
 
-use crate::motion::N_FEATURES;
 use crate::motion::rotation::{cross, dot, normalize, qbetween, qinv, qmul, qrot, quat_to_matrix};
 use crate::motion::skeleton::PARENTS;
+use crate::motion::{Skeleton, kit};
 
 type Quat = [f64; 4];
 type V3 = [f64; 3];
@@ -41,15 +41,6 @@ const RAW_OFFSETS: [V3; 22] = [
     [0., -1., 0.],
     [0., -1., 0.],
     [0., -1., 0.],
-];
-
-/// `t2m_kinematic_chain`.
-const CHAINS: [&[usize]; 5] = [
-    &[0, 2, 5, 8, 11],
-    &[0, 1, 4, 7, 10],
-    &[0, 3, 6, 9, 12, 15],
-    &[9, 14, 17, 19, 21],
-    &[9, 13, 16, 18, 20],
 ];
 
 /// Bone lengths of the official target skeleton (`joints/000021.npy`, not distributed), metres,
@@ -120,93 +111,152 @@ fn gaussian_filter_nearest(x: &[V3], sigma: f64) -> Vec<V3> {
         .collect()
 }
 
-/// Offsets of a skeleton: raw directions × bone lengths.
-fn offsets_from_lengths(lengths: &[f64; 22]) -> [V3; 22] {
-    std::array::from_fn(|j| RAW_OFFSETS[j].map(|v| v * lengths[j]))
+/// The skeleton-specific constants of `process_file`: HumanML3D's (`t2m_*`) or KIT-ML's
+/// (`kit_*`, see [`crate::motion::kit`]).
+struct Rig {
+    raw_offsets: &'static [V3],
+    parents: &'static [Option<usize>],
+    chains: Vec<&'static [usize]>,
+    fid_l: [usize; 2],
+    fid_r: [usize; 2],
+    /// `face_joint_indx`: right hip, left hip, right shoulder, left shoulder.
+    face: [usize; 4],
+    /// Foot-contact threshold (squared displacement per frame, in the skeleton's units²).
+    threshold: f64,
+    /// `uniform_skeleton`'s target bone lengths and the two joints whose bones set the scale
+    /// (`l_idx1`, `l_idx2`); `None`: the motion keeps its own bone lengths.
+    target: Option<(&'static [f64], [usize; 2])>,
 }
 
-/// Bone lengths of one pose (`get_offsets_joints`' norms).
-fn bone_lengths(pose: &[V3]) -> [f64; 22] {
-    std::array::from_fn(|j| match PARENTS[j] {
-        Some(p) => dot(sub(pose[j], pose[p]), sub(pose[j], pose[p])).sqrt(),
-        None => 0.0,
-    })
-}
-
-/// `Skeleton.inverse_kinematics_np`: per-frame local rotations `(T, 22)`; joint 0 holds the root
-/// (facing) rotation. Note the reference's swapped hip unpacking (see the module docs).
-fn inverse_kinematics(joints: &[[V3; 22]], smooth_forward: bool) -> Vec<[Quat; 22]> {
-    // l_hip, r_hip, sdr_r, sdr_l = face_joint_idx = [2, 1, 17, 16]
-    let (l_hip, r_hip, sdr_r, sdr_l) = (FACE[0], FACE[1], FACE[2], FACE[3]);
-    let mut forward: Vec<V3> = joints
-        .iter()
-        .map(|p| {
-            let across = normalize(add(sub(p[r_hip], p[l_hip]), sub(p[sdr_r], p[sdr_l])));
-            cross([0.0, 1.0, 0.0], across)
-        })
-        .collect();
-    if smooth_forward {
-        forward = gaussian_filter_nearest(&forward, 20.0);
+impl Rig {
+    fn of(skeleton: Skeleton) -> Self {
+        let chains = skeleton.chains().iter().map(|(c, _)| *c).collect();
+        match skeleton {
+            Skeleton::HumanMl3d => Rig {
+                raw_offsets: &RAW_OFFSETS,
+                parents: &PARENTS,
+                chains,
+                fid_l: FID_L,
+                fid_r: FID_R,
+                face: FACE,
+                threshold: FOOT_CONTACT_THRESHOLD,
+                target: Some((&TARGET_BONE_LENGTHS, [5, 8])),
+            },
+            Skeleton::KitMl => Rig {
+                raw_offsets: &kit::RAW_OFFSETS,
+                parents: &kit::PARENTS,
+                chains,
+                fid_l: [kit::FOOT_CONTACT_JOINTS[0], kit::FOOT_CONTACT_JOINTS[1]],
+                fid_r: [kit::FOOT_CONTACT_JOINTS[2], kit::FOOT_CONTACT_JOINTS[3]],
+                face: kit::FACE_JOINTS,
+                threshold: kit::FOOT_CONTACT_THRESHOLD,
+                // KIT-ML's target skeleton (its example 03950_gt) is not distributed.
+                target: None,
+            },
+        }
     }
-    joints
-        .iter()
-        .zip(&forward)
-        .enumerate()
-        .map(|(t, (p, f))| {
-            // `root_quat[0] = [1, 0, 0, 0]`: frame 0's root rotation is the identity. The stored
-            // `skeleton.py` has this line commented out, but the released features were made
-            // with it: only then does 012314 reproduce (frame 0 of yaw velocity, ric, rot6d and
-            // local velocity differ by up to 0.19 without it, frames 1.. are unaffected).
-            let root = if t == 0 {
-                [1.0, 0.0, 0.0, 0.0]
-            } else {
-                qbetween(normalize(*f), [0.0, 0.0, 1.0])
-            };
-            let mut quats = [[1.0, 0.0, 0.0, 0.0]; 22];
-            quats[0] = root;
-            for chain in CHAINS {
-                let mut r = root;
-                for w in chain.windows(2) {
-                    let v = normalize(sub(p[w[1]], p[w[0]]));
-                    let rot_u_v = qbetween(RAW_OFFSETS[w[1]], v);
-                    let local = qmul(qinv(r), rot_u_v);
-                    quats[w[1]] = local;
-                    r = qmul(r, local);
-                }
-            }
-            quats
-        })
-        .collect()
-}
 
-/// `Skeleton.forward_kinematics_np` with fixed offsets.
-fn forward_kinematics(quats: &[[Quat; 22]], roots: &[V3], offsets: &[V3; 22]) -> Vec<[V3; 22]> {
-    quats
-        .iter()
-        .zip(roots)
-        .map(|(q, root)| {
-            let mut p = [[0.0; 3]; 22];
-            p[0] = *root;
-            for chain in CHAINS {
-                let mut r = q[0];
-                for w in chain.windows(2) {
-                    r = qmul(r, q[w[1]]);
-                    p[w[1]] = add(qrot(r, offsets[w[1]]), p[w[0]]);
-                }
-            }
-            p
-        })
-        .collect()
-}
+    fn n_joints(&self) -> usize {
+        self.parents.len()
+    }
 
-/// `uniform_skeleton`: retargets to the target bone lengths (scale from the right leg, inverse
-/// kinematics without smoothing, forward kinematics with the target offsets).
-fn uniform_skeleton(joints: &[[V3; 22]]) -> Vec<[V3; 22]> {
-    let src = bone_lengths(&joints[0]);
-    let scale = (TARGET_BONE_LENGTHS[5] + TARGET_BONE_LENGTHS[8]) / (src[5] + src[8]);
-    let roots: Vec<V3> = joints.iter().map(|p| p[0].map(|v| v * scale)).collect();
-    let quats = inverse_kinematics(joints, false);
-    forward_kinematics(&quats, &roots, &offsets_from_lengths(&TARGET_BONE_LENGTHS))
+    /// Bone lengths of one pose (`get_offsets_joints`' norms).
+    fn bone_lengths(&self, pose: &[V3]) -> Vec<f64> {
+        (0..self.n_joints())
+            .map(|j| match self.parents[j] {
+                Some(p) => dot(sub(pose[j], pose[p]), sub(pose[j], pose[p])).sqrt(),
+                None => 0.0,
+            })
+            .collect()
+    }
+
+    /// `Skeleton.inverse_kinematics_np`: per-frame local rotations `(T, J)`; joint 0 holds the
+    /// root (facing) rotation. Note the reference's swapped hip unpacking (see the module docs).
+    fn inverse_kinematics(&self, joints: &[Vec<V3>], smooth_forward: bool) -> Vec<Vec<Quat>> {
+        // l_hip, r_hip, sdr_r, sdr_l = face_joint_idx
+        let (l_hip, r_hip, sdr_r, sdr_l) = (self.face[0], self.face[1], self.face[2], self.face[3]);
+        let mut forward: Vec<V3> = joints
+            .iter()
+            .map(|p| {
+                let across = normalize(add(sub(p[r_hip], p[l_hip]), sub(p[sdr_r], p[sdr_l])));
+                cross([0.0, 1.0, 0.0], across)
+            })
+            .collect();
+        if smooth_forward {
+            forward = gaussian_filter_nearest(&forward, 20.0);
+        }
+        joints
+            .iter()
+            .zip(&forward)
+            .enumerate()
+            .map(|(t, (p, f))| {
+                // `root_quat[0] = [1, 0, 0, 0]`: frame 0's root rotation is the identity. The
+                // stored `skeleton.py` has this line commented out, but the released features
+                // were made with it: only then does 012314 reproduce (frame 0 of yaw velocity,
+                // ric, rot6d and local velocity differ by up to 0.19 without it, frames 1.. are
+                // unaffected).
+                let root = if t == 0 {
+                    [1.0, 0.0, 0.0, 0.0]
+                } else {
+                    qbetween(normalize(*f), [0.0, 0.0, 1.0])
+                };
+                let mut quats = vec![[1.0, 0.0, 0.0, 0.0]; self.n_joints()];
+                quats[0] = root;
+                for chain in &self.chains {
+                    let mut r = root;
+                    for w in chain.windows(2) {
+                        let v = normalize(sub(p[w[1]], p[w[0]]));
+                        let rot_u_v = qbetween(self.raw_offsets[w[1]], v);
+                        let local = qmul(qinv(r), rot_u_v);
+                        quats[w[1]] = local;
+                        r = qmul(r, local);
+                    }
+                }
+                quats
+            })
+            .collect()
+    }
+
+    /// `Skeleton.forward_kinematics_np` with fixed offsets.
+    fn forward_kinematics(
+        &self,
+        quats: &[Vec<Quat>],
+        roots: &[V3],
+        offsets: &[V3],
+    ) -> Vec<Vec<V3>> {
+        quats
+            .iter()
+            .zip(roots)
+            .map(|(q, root)| {
+                let mut p = vec![[0.0; 3]; self.n_joints()];
+                p[0] = *root;
+                for chain in &self.chains {
+                    let mut r = q[0];
+                    for w in chain.windows(2) {
+                        r = qmul(r, q[w[1]]);
+                        p[w[1]] = add(qrot(r, offsets[w[1]]), p[w[0]]);
+                    }
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// `uniform_skeleton`: retargets to the target bone lengths (scale from the lower leg,
+    /// inverse kinematics without smoothing, forward kinematics with the target offsets).
+    fn uniform_skeleton(&self, joints: Vec<Vec<V3>>) -> Vec<Vec<V3>> {
+        let Some((target, [a, b])) = self.target else {
+            return joints;
+        };
+        let src = self.bone_lengths(&joints[0]);
+        let scale = (target[a] + target[b]) / (src[a] + src[b]);
+        let roots: Vec<V3> = joints.iter().map(|p| p[0].map(|v| v * scale)).collect();
+        let quats = self.inverse_kinematics(&joints, false);
+        let offsets: Vec<V3> = (0..self.n_joints())
+            .map(|j| self.raw_offsets[j].map(|v| v * target[j]))
+            .collect();
+        self.forward_kinematics(&quats, &roots, &offsets)
+    }
 }
 
 /// HumanML3D features from joint positions (`process_file(positions, 0.002)`).
@@ -215,18 +265,18 @@ fn uniform_skeleton(joints: &[[V3; 22]]) -> Vec<[V3; 22]> {
 /// rows of 263 features (float64; the official files store float32). The pose is retargeted to
 /// the HumanML3D skeleton, put on the floor (lowest joint at y = 0), moved so the root starts at
 /// x = z = 0, and turned to face +Z on frame 0.
-pub fn joints_to_features(positions: &[[f64; 3]]) -> Vec<[f64; N_FEATURES]> {
+pub fn joints_to_features(positions: &[[f64; 3]]) -> Vec<Vec<f64>> {
     process_joints(positions).features
 }
 
 /// The output of [`process_joints`].
 #[derive(Clone, Debug)]
 pub struct Processed {
-    /// `(T − 1, 263)` features.
-    pub features: Vec<[f64; N_FEATURES]>,
-    /// `(T, 22, 3)` retargeted, floored, origin- and facing-aligned positions
-    /// (`global_positions` of the reference), metres.
-    pub global: Vec<[[f64; 3]; 22]>,
+    /// `(T − 1, F)` features (F = 263, or 251 for KIT-ML).
+    pub features: Vec<Vec<f64>>,
+    /// `(T, J, 3)` retargeted, floored, origin- and facing-aligned positions
+    /// (`global_positions` of the reference), in the skeleton's units.
+    pub global: Vec<Vec<[f64; 3]>>,
     /// Root (facing) rotation of frame 0; `recover_from_ric` starts from the identity instead,
     /// so its output is `global` turned by this rotation.
     pub root_rotation0: [f64; 4],
@@ -241,10 +291,25 @@ impl Processed {
 
 /// [`joints_to_features`] keeping the intermediate positions (for round-trip checks).
 pub fn process_joints(positions: &[[f64; 3]]) -> Processed {
-    let frames: Vec<[V3; 22]> = positions
-        .chunks_exact(22)
-        .map(|c| std::array::from_fn(|j| c[j]))
-        .collect();
+    process_joints_of(Skeleton::HumanMl3d, positions)
+}
+
+/// KIT-ML features from joint positions (`process_file(positions, 0.05)` with KIT's
+/// `kit_raw_offsets`, `kit_kinematic_chain`, `fid_r, fid_l = [14, 15], [19, 20]`,
+/// `face_joint_indx = [11, 16, 5, 8]`).
+///
+/// `positions`: `(T, 21, 3)` millimetres, Y up, KIT joint order, T ≥ 2, at 12.5 fps. Returns
+/// `(T − 1)` rows of 251 features. Unlike HumanML3D the motion keeps its own bone lengths: KIT-ML's
+/// target skeleton (its example `03950_gt`) is not distributed, so there is no `uniform_skeleton`.
+pub fn kit_joints_to_features(positions: &[[f64; 3]]) -> Vec<Vec<f64>> {
+    process_joints_of(Skeleton::KitMl, positions).features
+}
+
+/// `process_file` for either skeleton, keeping the intermediate positions.
+pub fn process_joints_of(skeleton: Skeleton, positions: &[[f64; 3]]) -> Processed {
+    let rig = Rig::of(skeleton);
+    let nj = rig.n_joints();
+    let frames: Vec<Vec<V3>> = positions.chunks_exact(nj).map(<[V3]>::to_vec).collect();
     let t = frames.len();
     if t < 2 {
         return Processed {
@@ -253,7 +318,7 @@ pub fn process_joints(positions: &[[f64; 3]]) -> Processed {
             root_rotation0: [1.0, 0.0, 0.0, 0.0],
         };
     }
-    let mut p = uniform_skeleton(&frames);
+    let mut p = rig.uniform_skeleton(frames);
 
     // Put on floor: the lowest y over all frames and joints.
     let floor = p
@@ -263,13 +328,14 @@ pub fn process_joints(positions: &[[f64; 3]]) -> Processed {
         .fold(f64::INFINITY, f64::min);
     p.iter_mut().flatten().for_each(|v| v[1] -= floor);
     // XZ at origin on frame 0.
-    let root_init = p[0];
+    let root_init = p[0].clone();
     let origin = [root_init[0][0], 0.0, root_init[0][2]];
     p.iter_mut().flatten().for_each(|v| *v = sub(*v, origin));
-    // All initially face +Z (r_hip, l_hip, sdr_r, sdr_l = 2, 1, 17, 16).
+    // All initially face +Z (r_hip, l_hip, sdr_r, sdr_l = face_joint_indx).
+    let face = rig.face;
     let across = normalize(add(
-        sub(root_init[FACE[0]], root_init[FACE[1]]),
-        sub(root_init[FACE[2]], root_init[FACE[3]]),
+        sub(root_init[face[0]], root_init[face[1]]),
+        sub(root_init[face[2]], root_init[face[3]]),
     ));
     let forward_init = normalize(cross([0.0, 1.0, 0.0], across));
     let q_init = qbetween(forward_init, [0.0, 0.0, 1.0]);
@@ -279,49 +345,51 @@ pub fn process_joints(positions: &[[f64; 3]]) -> Processed {
     // Foot contacts: squared displacement between frames below the threshold.
     let contact = |f: usize, j: usize| -> f64 {
         let d = sub(global[f + 1][j], global[f][j]);
-        (dot(d, d) < FOOT_CONTACT_THRESHOLD) as u8 as f64
+        (dot(d, d) < rig.threshold) as u8 as f64
     };
 
     // Rotations (smoothed facing) and root velocities.
-    let quats = inverse_kinematics(&global, true);
+    let quats = rig.inverse_kinematics(&global, true);
     let r_rot: Vec<Quat> = quats.iter().map(|q| q[0]).collect();
 
+    let width = skeleton.n_features();
+    let (ric, rot6d, vel) = (4, 4 + 3 * (nj - 1), 4 + 9 * (nj - 1));
     let mut out = Vec::with_capacity(t - 1);
     for f in 0..t - 1 {
-        let mut row = [0.0; N_FEATURES];
+        let mut row = vec![0.0; width];
         let r_vel = qmul(r_rot[f + 1], qinv(r_rot[f]));
-        let vel = qrot(r_rot[f + 1], sub(global[f + 1][0], global[f][0]));
+        let v = qrot(r_rot[f + 1], sub(global[f + 1][0], global[f][0]));
         row[0] = r_vel[2].clamp(-1.0, 1.0).asin();
-        row[1] = vel[0];
-        row[2] = vel[2];
+        row[1] = v[0];
+        row[2] = v[2];
         row[3] = global[f][0][1];
         // ric: root-xz-relative positions turned by r_rot.
         let root = global[f][0];
-        for j in 1..22 {
+        for j in 1..nj {
             let local = [
                 global[f][j][0] - root[0],
                 global[f][j][1],
                 global[f][j][2] - root[2],
             ];
             let v = qrot(r_rot[f], local);
-            row[4 + 3 * (j - 1)..4 + 3 * j].copy_from_slice(&v);
+            row[ric + 3 * (j - 1)..ric + 3 * j].copy_from_slice(&v);
         }
         // rot6d: columns 0 and 1 of each joint's local rotation matrix.
-        for j in 1..22 {
+        for j in 1..nj {
             let m = quat_to_matrix(quats[f][j]);
-            let base = 67 + 6 * (j - 1);
+            let base = rot6d + 6 * (j - 1);
             row[base..base + 6]
                 .copy_from_slice(&[m[0][0], m[1][0], m[2][0], m[0][1], m[1][1], m[2][1]]);
         }
         // Local velocities, turned by r_rot of frame f.
-        for j in 0..22 {
+        for j in 0..nj {
             let v = qrot(r_rot[f], sub(global[f + 1][j], global[f][j]));
-            row[193 + 3 * j..196 + 3 * j].copy_from_slice(&v);
+            row[vel + 3 * j..vel + 3 * j + 3].copy_from_slice(&v);
         }
-        row[259] = contact(f, FID_L[0]);
-        row[260] = contact(f, FID_L[1]);
-        row[261] = contact(f, FID_R[0]);
-        row[262] = contact(f, FID_R[1]);
+        row[width - 4] = contact(f, rig.fid_l[0]);
+        row[width - 3] = contact(f, rig.fid_l[1]);
+        row[width - 2] = contact(f, rig.fid_r[0]);
+        row[width - 1] = contact(f, rig.fid_r[1]);
         out.push(row);
     }
     Processed {

@@ -20,7 +20,7 @@ use super::captions::{CaptionKind, bandai_captions, cmu_sentence, mirror_caption
 use super::convert::{joints_to_features, mirror_joints};
 use super::file::{ImportOptions, ImportedMotion, import_motion, motion_id};
 use crate::motion::error::{MotionError, Result};
-use crate::motion::layout::FEATURE_GROUPS;
+use crate::motion::layout::feature_groups;
 use crate::motion::npy::write_npy_f32;
 use crate::motion::{Features, N_FEATURES, N_JOINTS, Split};
 
@@ -320,7 +320,8 @@ pub fn windows(frames: usize) -> Vec<std::ops::Range<usize>> {
 
 /// Per-feature running sums over train frames, for Mean/Std.
 #[derive(Clone)]
-struct Moments {
+pub(crate) struct Moments {
+    skeleton: crate::motion::Skeleton,
     n: f64,
     sum: Vec<f64>,
     sum_sq: Vec<f64>,
@@ -328,14 +329,19 @@ struct Moments {
 
 impl Moments {
     fn new() -> Self {
+        Self::of(crate::motion::Skeleton::HumanMl3d)
+    }
+    pub(crate) fn of(skeleton: crate::motion::Skeleton) -> Self {
+        let w = skeleton.n_features();
         Self {
+            skeleton,
             n: 0.0,
-            sum: vec![0.0; N_FEATURES],
-            sum_sq: vec![0.0; N_FEATURES],
+            sum: vec![0.0; w],
+            sum_sq: vec![0.0; w],
         }
     }
-    fn add_rows(&mut self, data: &[f32]) {
-        for row in data.chunks_exact(N_FEATURES) {
+    pub(crate) fn add_rows(&mut self, data: &[f32]) {
+        for row in data.chunks_exact(self.sum.len()) {
             self.n += 1.0;
             for (k, &v) in row.iter().enumerate() {
                 self.sum[k] += v as f64;
@@ -354,18 +360,21 @@ impl Moments {
     }
     /// Mean and the official per-group std (HumanML3D `cal_mean_variance`: population std per
     /// feature, then each group's stds replaced by their mean).
-    fn mean_std(&self) -> (Vec<f32>, Vec<f32>) {
+    pub(crate) fn mean_std(&self) -> (Vec<f32>, Vec<f32>) {
         let mean: Vec<f64> = self.sum.iter().map(|s| s / self.n).collect();
-        let std: Vec<f64> = (0..N_FEATURES)
+        let std: Vec<f64> = (0..self.sum.len())
             .map(|k| {
                 (self.sum_sq[k] / self.n - mean[k] * mean[k])
                     .max(0.0)
                     .sqrt()
             })
             .collect();
-        let mut shared = vec![0.0f32; N_FEATURES];
-        for (_, r) in FEATURE_GROUPS {
+        let mut shared = vec![0.0f32; self.sum.len()];
+        for (_, r) in feature_groups(self.skeleton.n_joints()) {
             let m = std[r.clone()].iter().sum::<f64>() / r.len() as f64;
+            // A group that never varies (e.g. no foot contact at all) keeps normalisation
+            // defined with std 1.
+            let m = if m > 0.0 { m } else { 1.0 };
             shared[r].iter_mut().for_each(|s| *s = m as f32);
         }
         (mean.iter().map(|&m| m as f32).collect(), shared)

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod corpus;
 pub mod file;
 pub mod humanml3d;
+pub mod kit_layout;
 pub mod resample;
 pub mod rig;
 pub mod sample;
@@ -80,5 +81,7 @@ fn read_text_at_most(path: &Path, limit: usize) -> Result<String> {
     Ok(text)
 }
 
+#[cfg(test)]
+mod kit_tests;
 #[cfg(test)]
 mod tests;

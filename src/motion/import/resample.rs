@@ -1,4 +1,4 @@
-//! Resampling joint positions to HumanML3D's 20 fps.
+//! Resampling joint positions to HumanML3D's 20 fps (or KIT-ML's 12.5).
 
 use std::path::Path;
 
@@ -20,6 +20,19 @@ pub fn resample_to_20fps(
     fps: f64,
     source: &Path,
 ) -> Result<(Vec<[f64; 3]>, usize)> {
+    resample_fps(positions, joints, fps, FPS as f64, source)
+}
+
+/// [`resample_to_20fps`] to any `target` rate (frames per second, e.g. KIT-ML's 12.5): frame k
+/// is the source at time `k / target` s. Errors as [`resample_to_20fps`], and for a target rate
+/// outside the accepted range.
+pub fn resample_fps(
+    positions: &[[f64; 3]],
+    joints: usize,
+    fps: f64,
+    target: f64,
+    source: &Path,
+) -> Result<(Vec<[f64; 3]>, usize)> {
     if joints == 0 {
         return Err(MotionError::Invalid {
             path: source.to_path_buf(),
@@ -27,18 +40,19 @@ pub fn resample_to_20fps(
         });
     }
     check_fps(source, fps, "source frame rate")?;
+    check_fps(source, target, "target frame rate")?;
     let frames = positions.len() / joints;
     if frames == 0 {
         return Ok((Vec::new(), 0));
     }
-    let step = fps / FPS as f64;
+    let step = fps / target;
     let out_frames = ((frames - 1) as f64 / step).floor() + 1.0;
     if out_frames > MAX_FRAMES_20FPS as f64 {
         return Err(MotionError::Invalid {
             path: source.to_path_buf(),
             msg: format!(
-                "{frames} frames at {fps} fps make {out_frames} frames at 20 fps, more than \
-                 the limit of {MAX_FRAMES_20FPS}"
+                "{frames} frames at {fps} fps make {out_frames} frames at {target} fps, more \
+                 than the limit of {MAX_FRAMES_20FPS}"
             ),
         });
     }
