@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::lm::model_path;
 use crate::dvq::Tokenizer;
-use crate::motion::{Dataset, Features, N_FEATURES, Split};
+use crate::motion::{Dataset, Features, Split};
 
 /// Opens `--dvq` in any form [`Tokenizer::open`] reads. A released tokenizer (GeoMotionGPT
 /// `.pt` or Hugging Face export, T2M-GPT `.pth`) carries no Mean/Std: they come from
@@ -169,12 +169,13 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
     let dvq = open_tokenizer(&a.dvq, a.mean_std.as_deref(), None, &device)?;
     let y = dvq.decode(&codes)?;
-    crate::motion::npy::write_npy_f32(&a.out, &[y.len() / N_FEATURES, N_FEATURES], &y)?;
+    let (w, fps) = (dvq.width(), dvq.skeleton().fps());
+    crate::motion::npy::write_npy_f32(&a.out, &[y.len() / w, w], &y)?;
     eprintln!(
-        "{} codes → {} frames ({:.2} s at 20 fps): {}",
+        "{} codes → {} frames ({:.2} s at {fps} fps): {}",
         codes.len(),
-        y.len() / N_FEATURES,
-        (y.len() / N_FEATURES) as f64 / 20.0,
+        y.len() / w,
+        (y.len() / w) as f32 / fps,
         a.out.display()
     );
     Ok(())

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::terminal::{printable_line, printable_text};
-use crate::motion::{Dataset, FPS, Split};
+use crate::motion::{Dataset, Split};
 
 pub fn run(data: Option<&Path>, clip: Option<&str>) -> Result<()> {
     let data = data.context("info needs --data DATASET")?;
@@ -31,9 +31,12 @@ pub fn run(data: Option<&Path>, clip: Option<&str>) -> Result<()> {
             let c = ds.load_clip(id)?;
             let frames = c.joints.frames();
             let (lo, hi) = c.joints.bounds();
+            let skeleton = c.joints.skeleton();
             println!(
-                "{id}: {frames} frames ({:.2} s at {FPS} fps), split {}",
-                frames as f32 / FPS,
+                "{id}: {frames} frames ({:.2} s at {} fps, {}), split {}",
+                frames as f32 / skeleton.fps(),
+                skeleton.fps(),
+                skeleton.name(),
                 c.split.map_or("none", Split::name)
             );
             println!(

@@ -939,7 +939,15 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         )?)
     };
     let retrieval_dir = model_path(&a.retrieval);
-    let evaluator = if retrieval_dir.join("config.json").exists() {
+    let skeleton = crate::motion::Dataset::open(&a.data)?.skeleton();
+    let evaluator = if skeleton != crate::motion::Skeleton::HumanMl3d {
+        eprintln!(
+            "the retrieval evaluator reads HumanML3D's 263-d features, this is {}: R-Precision \
+             and MM-Dist left out",
+            skeleton.name()
+        );
+        None
+    } else if retrieval_dir.join("config.json").exists() {
         let ev =
             crate::eval::retrieval::Evaluator::load(&retrieval_dir, &candle_core::Device::Cpu)?;
         let takes = crate::eval::retrieval::load_captioned(&a.data, a.split, 16)?;

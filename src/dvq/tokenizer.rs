@@ -224,10 +224,23 @@ impl Tokenizer {
     fn normalized_input(&self, features: &[f32]) -> Result<Tensor> {
         let w = self.width();
         if features.len() % w != 0 {
-            return Err(DvqError::Data(format!(
-                "{} values is not a whole number of {w}-d frames",
-                features.len()
-            )));
+            let other = [Skeleton::HumanMl3d, Skeleton::KitMl]
+                .into_iter()
+                .find(|s| s.n_features() != w && features.len() % s.n_features() == 0);
+            return Err(DvqError::Data(match other {
+                Some(s) => format!(
+                    "this tokenizer reads {}'s {w}-d features; these are {} values, whole \
+                     frames of {}'s {}-d ones",
+                    self.skeleton().name(),
+                    features.len(),
+                    s.name(),
+                    s.n_features()
+                ),
+                None => format!(
+                    "{} values is not a whole number of {w}-d frames",
+                    features.len()
+                ),
+            }));
         }
         let t = features.len() / w;
         let q = self.frames_per_code();

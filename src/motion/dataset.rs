@@ -135,6 +135,24 @@ impl Dataset {
         self.skeleton
     }
 
+    /// Errors unless this dataset is of `skeleton`, naming `what` needs it (e.g. "the T2M
+    /// evaluator") and what the folder is.
+    pub fn require(&self, skeleton: Skeleton, what: &str) -> Result<()> {
+        if self.skeleton == skeleton {
+            return Ok(());
+        }
+        Err(MotionError::Invalid {
+            path: self.root.clone(),
+            msg: format!(
+                "{what} reads {}'s {}-d features; this is a {} dataset ({}-d)",
+                skeleton.name(),
+                skeleton.n_features(),
+                self.skeleton.name(),
+                self.skeleton.n_features()
+            ),
+        })
+    }
+
     /// The dataset folder.
     pub fn root(&self) -> &Path {
         &self.root

@@ -31,6 +31,10 @@ pub fn load_captioned(
     min_frames: usize,
 ) -> Result<Vec<CaptionedClip>, LmError> {
     let ds = Dataset::open(corpus)?;
+    ds.require(
+        crate::motion::Skeleton::HumanMl3d,
+        "the retrieval evaluator",
+    )?;
     let mut out = Vec::new();
     for e in split_entries(corpus, split)? {
         if !e.whole_take {

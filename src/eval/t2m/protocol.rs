@@ -61,6 +61,10 @@ pub fn embed_split(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Item>> {
     let ds = Dataset::open(data)?;
+    ds.require(
+        crate::motion::Skeleton::HumanMl3d,
+        "the T2M evaluator (HumanML3D's text_mot_match)",
+    )?;
     let entries = crate::motion::import::humanml3d::split_entries_within(data, split, lengths)?;
     let mut out = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
