@@ -331,7 +331,7 @@ fn export_ui(
     let area = frame.free;
     let capturing = export.capturing.load(std::sync::atomic::Ordering::SeqCst);
     if !studio.visible {
-        if export.presentation && !capturing && export.gif.is_none() {
+        if presentation_hint_shown(&export, capturing) {
             egui::Area::new(egui::Id::new("present_hint"))
                 .fixed_pos(egui::pos2(area.right() - 170.0, area.bottom() - 24.0))
                 .interactable(false)
@@ -377,8 +377,8 @@ fn export_ui(
                 });
                 // Read again: the PNG button above may have just started a capture.
                 let capturing = export.capturing.load(std::sync::atomic::Ordering::SeqCst);
-                if !export.message.is_empty() && !capturing {
-                    let text = egui::RichText::new(&export.message).size(12.0);
+                if let Some(message) = notice_shown(&export, capturing) {
+                    let text = egui::RichText::new(message).size(12.0);
                     match export.saved.clone() {
                         Some(path) => {
                             let folder = path.parent().unwrap_or(&path).to_path_buf();
@@ -403,6 +403,18 @@ fn export_ui(
     Ok(())
 }
 
+/// The notice the studio shows (the last export's "saved …", a cancelled GIF…), or none while a
+/// PNG is being captured: a notice never ends up in an export.
+fn notice_shown(export: &Export, capturing: bool) -> Option<&str> {
+    (!export.message.is_empty() && !capturing).then_some(export.message.as_str())
+}
+
+/// Whether the presentation-mode hint is drawn: in presentation mode, but neither while a PNG is
+/// captured nor while a GIF records.
+fn presentation_hint_shown(export: &Export, capturing: bool) -> bool {
+    export.presentation && !capturing && export.gif.is_none()
+}
+
 pub struct ExportPlugin;
 
 impl Plugin for ExportPlugin {
@@ -419,6 +431,56 @@ mod tests {
 
     use super::*;
     use crate::app::keyboard::key_message;
+
+    /// A PNG export never holds a notice or hint: F12 starts a capture with the previous
+    /// export's "saved …" notice on screen and in presentation mode; while the capture is pending
+    /// neither the notice nor the presentation hint is drawn, and once it is captured the new
+    /// "saved …" notice (a link to the folder) is. While a GIF records the hint stays hidden.
+    #[test]
+    fn notices_and_the_presentation_hint_stay_out_of_exports() {
+        use std::sync::atomic::Ordering;
+        let mut app = crate::app::testing::headless();
+        app.init_resource::<Export>()
+            .add_systems(Update, (export_keys, gif_progress_title).chain());
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+        let clip = crate::motion::Dataset::open(&demo)
+            .unwrap()
+            .load_clip("cmu_02_01")
+            .unwrap();
+        app.world_mut().resource_mut::<LoadedClips>().primary = Some(clip);
+        app.world_mut().spawn((Window::default(), PrimaryWindow));
+        {
+            let mut e = app.world_mut().resource_mut::<Export>();
+            e.say("GIF of cmu_02_01 cancelled");
+            e.presentation = true;
+        }
+        let e = app.world().resource::<Export>();
+        assert_eq!(notice_shown(e, false), Some("GIF of cmu_02_01 cancelled"));
+        assert!(presentation_hint_shown(e, false));
+        app.world_mut()
+            .write_message(key_message(KeyCode::F12, Key::F12, true));
+        app.update();
+        let e = app.world().resource::<Export>();
+        let capturing = e.capturing.load(Ordering::SeqCst);
+        assert!(capturing, "F12 starts a capture");
+        assert_eq!(notice_shown(e, capturing), None);
+        assert!(!presentation_hint_shown(e, capturing));
+        // Captured: the new notice names the file.
+        e.capturing.store(false, Ordering::SeqCst);
+        let shown = notice_shown(e, false).unwrap();
+        assert!(
+            shown.starts_with("saved ") && shown.ends_with(".png"),
+            "{shown}"
+        );
+        assert!(e.saved.is_some());
+        // A GIF recording hides the hint too.
+        app.world_mut()
+            .write_message(key_message(KeyCode::KeyG, Key::Character("g".into()), true));
+        app.update();
+        let e = app.world().resource::<Export>();
+        assert!(e.gif.is_some());
+        assert!(!presentation_hint_shown(e, false));
+    }
 
     /// G starts a GIF: the panels hide, the window title shows the progress and that Esc
     /// cancels; Esc cancels it, brings the panels back, restores the title and says so. (The
