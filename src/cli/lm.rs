@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// `pairwise-cosine` (the authors' ablation: the mean off-diagonal cosine).
     #[arg(long, value_enum)]
     geometry_loss: Option<crate::lm::motion_vocab::GeometryLoss>,
+    /// The directions learnt: `m2t` (motion to text, the default), `t2m` (text to motion,
+    /// MotionGPT's `Generate motion: …`), or both: `m2t,t2m`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    tasks: Option<Vec<crate::lm::train::Task>>,
     /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
@@ -232,6 +236,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(g) = a.geometry_loss {
         train.geometry_loss = g;
+    }
+    if let Some(t) = &a.tasks {
+        train.tasks = t.clone();
     }
     if let Some(p) = a.projection {
         train.projection = p;

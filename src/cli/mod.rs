@@ -7,6 +7,7 @@ mod bench_dvq;
 mod codes;
 mod dvq;
 mod eval;
+mod generate;
 mod import;
 mod info;
 mod lm;
@@ -105,6 +106,8 @@ enum Command {
     },
     /// Caption a corpus clip or a motion file with the DVQ tokenizer + captioner.
     Caption(lm::CaptionArgs),
+    /// Text to motion: codes from an LM trained with `--tasks m2t,t2m`, decoded by its tokenizer.
+    Generate(generate::GenerateArgs),
     /// Print a motion's DVQ codes (`{"codes": [...]}`), or one JSON line per clip of a dataset.
     Encode(codes::EncodeArgs),
     /// Decode codes to `(N·frames per code, 263)` features in a `.npy` file (any tokenizer form).
@@ -312,6 +315,7 @@ pub fn run() -> Result<()> {
         }) => t2m::run(args),
         Some(Command::Caption(args)) => lm::caption(args),
         Some(Command::Encode(args)) => codes::encode(args),
+        Some(Command::Generate(args)) => generate::generate(args),
         Some(Command::Decode(args)) => codes::decode(args),
         Some(Command::Eval {
             which: EvalCommand::Captions(args),

@@ -12,6 +12,7 @@ pub mod minilm;
 pub mod nearest;
 pub mod ngrams;
 pub mod paper_table;
+pub mod physics;
 pub mod report;
 pub mod retrieval;
 pub mod roberta;

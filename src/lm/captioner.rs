@@ -21,6 +21,9 @@ use super::motion_vocab::{
 use super::summary::{MotionSummary, SummaryConfig, splice};
 use super::tokenizer::SpecialTokens;
 
+#[path = "t2m.rs"]
+pub mod t2m;
+
 /// The instruction before the motion (reference: `"Generate text: <Motion_Placeholder>"`).
 pub const PROMPT: &str = "Generate text: ";
 /// Between the motion and the caption (reference: `inputs + ' \n ' + outputs`).

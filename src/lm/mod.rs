@@ -50,8 +50,11 @@ mod config_tests;
 #[cfg(test)]
 mod released_tests;
 #[cfg(test)]
+mod t2m_tests;
+#[cfg(test)]
 mod tests;
 
+pub use captioner::t2m::{MOTION_PROMPT, MotionDecoding};
 pub use captioner::{Captioner, FineTune};
 pub use config::LlamaConfig;
 pub use error::LmError;

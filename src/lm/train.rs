@@ -67,6 +67,25 @@ pub struct LmTrainConfig {
     /// The learning-rate schedule (absent in configs saved before the choice: warm-up + cosine).
     #[serde(default)]
     pub schedule: LrSchedule,
+    /// The directions learnt (`train lm --tasks m2t,t2m`; absent in configs saved before the
+    /// choice: motion to text only). Each pair gives one example per task, at its weight.
+    #[serde(default = "motion_to_text_only")]
+    pub tasks: Vec<Task>,
+}
+
+/// A direction the LM learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Motion to text: `Generate text: <start> codes <end> \n ` → the caption.
+    M2t,
+    /// Text to motion: `Generate motion: caption \n <start>` → the codes and `<end>`
+    /// ([`super::MOTION_PROMPT`]).
+    T2m,
+}
+
+fn motion_to_text_only() -> Vec<Task> {
+    vec![Task::M2t]
 }
 
 /// How the learning rate moves over the run.
@@ -108,6 +127,7 @@ impl Default for LmTrainConfig {
             checkpoint_every: 50,
             log_every: 5,
             schedule: LrSchedule::WarmupCosine,
+            tasks: motion_to_text_only(),
         }
     }
 }
@@ -251,16 +271,23 @@ struct Buckets {
 
 impl Buckets {
     fn new(cap: &Captioner, pairs: &[CaptionPair], cfg: &LmTrainConfig) -> Result<Self> {
-        let mut items: Vec<(Example, f64)> = pairs
-            .iter()
-            .zip(cfg.weights.weights(pairs))
-            .map(|(p, w)| {
-                Ok((
-                    cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?,
-                    w,
-                ))
-            })
-            .collect::<Result<_>>()?;
+        if cfg.tasks.is_empty() {
+            return Err(LmError::Data("no task to train (m2t, t2m)".into()));
+        }
+        let mut items: Vec<(Example, f64)> = Vec::new();
+        for (p, w) in pairs.iter().zip(cfg.weights.weights(pairs)) {
+            for task in &cfg.tasks {
+                let e = match task {
+                    Task::M2t => {
+                        cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?
+                    }
+                    Task::T2m => {
+                        cap.motion_example(&p.caption, &p.codes, cfg.max_caption_tokens)?
+                    }
+                };
+                items.push((e, w));
+            }
+        }
         items.retain(|(_, w)| *w > 0.0);
         if items.is_empty() {
             return Err(LmError::Data("every caption kind has weight 0".into()));
