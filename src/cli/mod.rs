@@ -7,6 +7,7 @@ mod bench_dvq;
 mod codes;
 mod dvq;
 mod eval;
+mod eval_generate;
 mod generate;
 mod import;
 mod info;
@@ -159,6 +160,9 @@ enum EvalCommand {
     /// R-Precision and MM-Dist with the T2M evaluator the papers use (Guo et al. 2022; its
     /// released finest.tar, Mean/Std and GloVe), for the references and a captioner's predictions.
     T2m(t2m::EvalT2mArgs),
+    /// Text to motion: R-Precision, MM-Dist, FID, Diversity, MultiModality and physical sanity
+    /// of generated motion, beside real motion and a retrieval baseline, in one run.
+    Generate(eval_generate::EvalGenerateArgs),
     /// Score predictions given as JSON lines {"id", "prediction", "references": [...]} with
     /// BLEU-1..4, ROUGE-L and CIDEr-D (pycocoevalcap conventions), raw and normalized text, and
     /// BERTScore (MiniLM-L6 variant) on raw text.
@@ -313,6 +317,9 @@ pub fn run() -> Result<()> {
         Some(Command::Eval {
             which: EvalCommand::T2m(args),
         }) => t2m::run(args),
+        Some(Command::Eval {
+            which: EvalCommand::Generate(args),
+        }) => eval_generate::run(args),
         Some(Command::Caption(args)) => lm::caption(args),
         Some(Command::Encode(args)) => codes::encode(args),
         Some(Command::Generate(args)) => generate::generate(args),

@@ -7,6 +7,7 @@ pub mod bleu;
 pub mod captions;
 pub mod cider;
 pub mod doubt;
+pub mod generation;
 pub mod labels;
 pub mod minilm;
 pub mod nearest;

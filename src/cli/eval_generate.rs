@@ -1,0 +1,177 @@
+//! `geomotion eval generate`: the text-to-motion table ([`crate::eval::generation`]) with its
+//! two floors, measured in one run.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use super::lm::model_path;
+use crate::dvq::Tokenizer;
+use crate::eval::generation::{
+    GenerationRow, GenerationSettings, evaluate_generation, nearest_by_cosine,
+};
+use crate::eval::retrieval::{Evaluator, load_captioned};
+use crate::lm::train::{Task, load_captioner};
+use crate::motion::Split;
+
+/// Motions shorter than this are left out and longer ones cut to the field's maximum, as the
+/// T2M test loader does (`min_motion_length` 40, `max_motion_length` 196 frames at 20 fps).
+const MIN_FRAMES: usize = 40;
+const MAX_FRAMES: usize = 196;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalGenerateArgs {
+    /// HumanML3D-layout dataset: prompts from the split, the retrieval baseline from train.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "test")]
+    split: Split,
+    /// An LM trained with `--tasks` including `t2m`.
+    #[arg(long, default_value = "models/lm")]
+    model: PathBuf,
+    #[arg(long, default_value = "models/dvq")]
+    dvq: PathBuf,
+    /// The retrieval evaluator whose embedding space the metrics are in.
+    #[arg(long, default_value = "models/eval")]
+    evaluator: PathBuf,
+    /// Backbone (default: through the resolver).
+    #[arg(long)]
+    lm: Option<PathBuf>,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// MultiModality: prompts, samples per prompt, pairs.
+    #[arg(long, default_value_t = 20)]
+    mm_prompts: usize,
+    #[arg(long, default_value_t = 10)]
+    mm_repeats: usize,
+    #[arg(long, default_value_t = 5)]
+    mm_times: usize,
+    /// Only the first N clips of the split (a quick look; the table needs ≥ 32).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write the rows as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub fn run(a: EvalGenerateArgs) -> Result<()> {
+    let device = candle_core::Device::Cpu;
+    let tok = Tokenizer::load(&model_path(&a.dvq), &device)?;
+    let (cap, ckpt) = load_captioner(&model_path(&a.model), a.lm.as_deref(), None, &device)?;
+    if !ckpt.train.tasks.contains(&Task::T2m) {
+        bail!(
+            "{} was trained for motion → text only; train one with `train lm --tasks m2t,t2m`",
+            a.model.display()
+        );
+    }
+    let ev = Evaluator::load(&model_path(&a.evaluator), &device)?;
+    let w = tok.width();
+    let cut = |mut c: crate::eval::retrieval::CaptionedClip| {
+        c.frames = c.frames.min(MAX_FRAMES);
+        c.features.truncate(c.frames * w);
+        c
+    };
+    let mut test: Vec<_> = load_captioned(&a.data, a.split, MIN_FRAMES)?
+        .into_iter()
+        .map(cut)
+        .collect();
+    if let Some(n) = a.limit {
+        test.truncate(n);
+    }
+    let train: Vec<_> = load_captioned(&a.data, Split::Train, MIN_FRAMES)?
+        .into_iter()
+        .map(cut)
+        .collect();
+    let minilm = crate::eval::minilm::MiniLm::load(None, &device)?;
+    let embed = |clips: &[crate::eval::retrieval::CaptionedClip]| -> Result<Vec<Vec<f32>>> {
+        clips
+            .iter()
+            .map(|c| Ok(minilm.sentence_embedding(&c.captions[0].0)?))
+            .collect()
+    };
+    let nearest = nearest_by_cosine(&embed(&test)?, &embed(&train)?);
+    let settings = GenerationSettings {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        seed: a.seed,
+        mm_prompts: a.mm_prompts,
+        mm_repeats: a.mm_repeats,
+        mm_times: a.mm_times,
+        ..Default::default()
+    };
+    let t0 = std::time::Instant::now();
+    let rows = evaluate_generation(
+        &ev,
+        &cap,
+        &tok,
+        &test,
+        &train,
+        &nearest,
+        &settings,
+        &mut |done, total| {
+            if done % 25 == 0 || done == total {
+                eprintln!(
+                    "generated {done}/{total} ({:.0} s)",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "text to motion, {} split of {} ({} prompts, one caption each; {} evaluator; sampling T = {}, \
+         top-k {}, seed {}; MultiModality {}×{} samples, {} pairs)",
+        a.split.name(),
+        a.data.display(),
+        test.len(),
+        a.evaluator.display(),
+        a.temperature,
+        a.top_k,
+        a.seed,
+        settings.mm_prompts.min(test.len()),
+        settings.mm_repeats,
+        settings.mm_times
+    );
+    print_table(&rows);
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[GenerationRow]) {
+    println!(
+        "| | R@1 | R@2 | R@3 | MM-Dist | FID | Diversity | MModality | skating m/s | penetration cm | jitter m/s³ |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let f = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    for r in rows {
+        let (r1, r2, r3, mm) = match &r.scores {
+            Some(s) => (
+                Some(s.r_precision[0].mean),
+                Some(s.r_precision[1].mean),
+                Some(s.r_precision[2].mean),
+                Some(s.mm_dist.mean),
+            ),
+            None => (None, None, None, None),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.3} | {:.2} | {:.0} |",
+            r.name,
+            f(r1),
+            f(r2),
+            f(r3),
+            f(mm),
+            r.fid,
+            f(r.diversity),
+            f(r.multimodality),
+            r.physics.skating_m_s,
+            100.0 * r.physics.penetration_m,
+            r.physics.jitter_m_s3
+        );
+    }
+}
