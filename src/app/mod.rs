@@ -5,6 +5,7 @@ pub mod background;
 pub mod caption;
 pub mod capture;
 pub mod export;
+pub mod generate;
 pub mod keyboard;
 pub mod library;
 pub mod perf;
@@ -38,6 +39,8 @@ pub struct AppOptions {
     pub tokenizer: tokens::TokenizerSource,
     /// A released captioner to start with (`--model`, `--lm`).
     pub captioner: caption::ReleasedSource,
+    /// An LM trained with `--tasks m2t,t2m` for the text-to-motion box (`--t2m`).
+    pub t2m: Option<PathBuf>,
 }
 
 /// A headless render: the scene of `clip` at `frame`, written to `out`.
@@ -162,6 +165,10 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         review::ReviewPlugin,
         training::TrainingPlugin,
         export::ExportPlugin,
+        generate::GeneratePlugin {
+            lm: options.t2m.clone(),
+            backbone: None,
+        },
     ));
     let exit_code = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
     if let Some(req) = options.render.clone() {

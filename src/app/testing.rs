@@ -39,6 +39,7 @@ pub fn headless() -> App {
     .init_resource::<super::playback::Playback>()
     .init_resource::<super::tokens::Tokens>()
     .init_resource::<super::caption::LiveCaption>()
+    .init_resource::<super::generate::TextToMotion>()
     .init_resource::<super::perf::FrameTimes>()
     .init_resource::<super::viewer::SkeletonTint>();
     app
@@ -90,6 +91,9 @@ fn each_plugin_runs_alone() {
     });
     run("training", |a| {
         a.add_plugins(super::training::TrainingPlugin);
+    });
+    run("generate", |a| {
+        a.add_plugins(super::generate::GeneratePlugin::default());
     });
 }
 

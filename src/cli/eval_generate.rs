@@ -11,7 +11,7 @@ use crate::eval::generation::{
     GenerationRow, GenerationSettings, evaluate_generation, nearest_by_cosine,
 };
 use crate::eval::retrieval::{Evaluator, load_captioned};
-use crate::lm::train::{Task, load_captioner};
+use crate::lm::train::{load_captioner, require_t2m};
 use crate::motion::Split;
 
 /// Motions shorter than this are left out and longer ones cut to the field's maximum, as the
@@ -62,10 +62,12 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
     let device = candle_core::Device::Cpu;
     let tok = Tokenizer::load(&model_path(&a.dvq), &device)?;
     let (cap, ckpt) = load_captioner(&model_path(&a.model), a.lm.as_deref(), None, &device)?;
-    if !ckpt.train.tasks.contains(&Task::T2m) {
+    require_t2m(&ckpt, &a.model)?;
+    if tok.skeleton() != crate::motion::Skeleton::HumanMl3d {
         bail!(
-            "{} was trained for motion → text only; train one with `train lm --tasks m2t,t2m`",
-            a.model.display()
+            "the retrieval evaluator reads HumanML3D motion; {} is a {} tokenizer",
+            a.dvq.display(),
+            tok.skeleton().name()
         );
     }
     let ev = Evaluator::load(&model_path(&a.evaluator), &device)?;
@@ -101,6 +103,7 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         mm_prompts: a.mm_prompts,
         mm_repeats: a.mm_repeats,
         mm_times: a.mm_times,
+        max_prompt_tokens: ckpt.train.max_caption_tokens,
         ..Default::default()
     };
     let t0 = std::time::Instant::now();

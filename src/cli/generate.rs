@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use super::lm::model_path;
 use crate::dvq::Tokenizer;
 use crate::lm::MotionDecoding;
-use crate::lm::train::{Task, load_captioner};
+use crate::lm::train::{load_captioner, require_t2m};
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
@@ -16,7 +16,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     text: String,
     /// Length in seconds (the nearest whole number of codes); by default the LM ends the motion
-    /// itself (at most 20 s).
+    /// itself (at most 50 codes: 20 s at 20 fps).
     #[arg(long)]
     seconds: Option<f32>,
     /// Sample with this temperature (0: greedy, the default).
@@ -32,7 +32,7 @@ pub struct GenerateArgs {
     /// comma-separated; the rest is generated.
     #[arg(long, value_delimiter = ',')]
     prefix: Vec<u32>,
-    /// Write the `(T, 263)` features here (`.npy`).
+    /// Write the `(T, F)` features here (`.npy`; F = 263, or 251 with a KIT-ML tokenizer).
     #[arg(long)]
     out: Option<PathBuf>,
     /// An LM trained with `--tasks` including `t2m`.
@@ -55,18 +55,14 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let device = crate::device::select(&a.device)?;
     let dvq = Tokenizer::load(&model_path(&a.dvq), &device)?;
     let (cap, ckpt) = load_captioner(&model_path(&a.model), a.lm.as_deref(), None, &device)?;
-    if !ckpt.train.tasks.contains(&Task::T2m) {
-        bail!(
-            "{} was trained for motion → text only; train one with `train lm --tasks m2t,t2m`",
-            a.model.display()
-        );
-    }
+    require_t2m(&ckpt, &a.model)?;
     let skeleton = dvq.skeleton();
     let mut opts = MotionDecoding {
         temperature: a.temperature,
         top_k: a.top_k,
         seed: a.seed,
         prefix: a.prefix.clone(),
+        max_prompt_tokens: ckpt.train.max_caption_tokens,
         ..Default::default()
     };
     if let Some(s) = a.seconds {

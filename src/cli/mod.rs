@@ -49,6 +49,10 @@ pub struct Cli {
     /// With --model: the GPT-2 folder it was fine-tuned from (config.json, tokenizer.json).
     #[arg(long, requires = "model")]
     lm: Option<PathBuf>,
+    /// The studio's text-to-motion LM (before any subcommand): a folder written by
+    /// `train lm --tasks m2t,t2m`, for View menu, "Text to motion".
+    #[arg(long)]
+    t2m: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -253,6 +257,7 @@ pub fn run() -> Result<()> {
             captioner,
             data: cli.data,
             render: None,
+            t2m: cli.t2m,
         }),
         Some(Command::Render {
             clip,
@@ -278,6 +283,7 @@ pub fn run() -> Result<()> {
             crate::app::run(AppOptions {
                 tokenizer,
                 captioner,
+                t2m: cli.t2m,
                 data: Some(data),
                 render: Some(RenderRequest {
                     clip,

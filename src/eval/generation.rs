@@ -1,6 +1,7 @@
 //! Text-to-motion evaluation as the field reports it (Guo et al. 2022's protocol, T2M-GPT
 //! `utils/eval_trans.py` `evaluation_transformer`): for each test motion, one of its captions is
-//! the prompt and a motion of the same length is generated; R-Precision (batches of 32) and
+//! the prompt and a motion of the same length is generated (the length given, as MDM and MoMask
+//! evaluate; T2M-GPT lets its model end the motion, which this does not measure); R-Precision (batches of 32) and
 //! MM-Dist of the prompts against the generated motions, FID of the generated motions against
 //! the real ones, Diversity, and MultiModality over several samples of the same prompt, all in an
 //! evaluator's embedding space. Two floors are measured in the same run: the real motions
@@ -19,10 +20,10 @@ use crate::lm::{Captioner, MotionDecoding};
 /// T2M's `calculate_multimodality`: for each prompt's `(repeats, E)` embeddings, `times`
 /// seeded pairs (first and second indices drawn without replacement, the same pairs for every
 /// prompt, as the reference draws them once), the mean distance over prompts and pairs. `None`
-/// without prompts or with `times > repeats`.
+/// without prompts or unless `times < repeats` (the reference asserts it).
 pub fn multimodality(groups: &[Vec<Vec<f32>>], times: usize, seed: u64) -> Option<f64> {
     let repeats = groups.first()?.len();
-    if times == 0 || times > repeats || groups.iter().any(|g| g.len() != repeats) {
+    if times == 0 || times >= repeats || groups.iter().any(|g| g.len() != repeats) {
         return None;
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -56,6 +57,8 @@ pub struct GenerationSettings {
     pub mm_times: usize,
     /// R-Precision / MM-Dist shuffles.
     pub repeats: usize,
+    /// Prompt tokens kept (the LM's `max_caption_tokens`).
+    pub max_prompt_tokens: usize,
 }
 
 impl Default for GenerationSettings {
@@ -68,6 +71,7 @@ impl Default for GenerationSettings {
             mm_repeats: 10,
             mm_times: 5,
             repeats: super::retrieval::FIELD_REPEATS,
+            max_prompt_tokens: 32,
         }
     }
 }
@@ -162,6 +166,7 @@ pub fn evaluate_generation(
             temperature: settings.temperature,
             top_k: settings.top_k,
             seed,
+            max_prompt_tokens: settings.max_prompt_tokens,
             prefix: Vec::new(),
         };
         let codes = cap.generate_motion(text, &opts, &mut |_| true)?;
@@ -242,10 +247,10 @@ pub fn nearest_by_cosine(prompts: &[Vec<f32>], pool: &[Vec<f32>]) -> Vec<usize> 
 mod tests {
     use super::*;
 
-    /// `calculate_multimodality` on known embeddings: every pair of samples of a prompt is 3
-    /// apart (a 3-4-5 triangle's legs on a line), so any pairs give 3 — except a pair of the
-    /// same sample, which the reference allows too (indices drawn independently): checked by
-    /// recomputing with the drawn pairs.
+    /// `calculate_multimodality` on known embeddings: sample r of every prompt sits at 3·r, so a
+    /// pair (i, j) is 3·|i − j| apart (0 for a pair of the same sample, which the reference
+    /// allows too: the two index sets are drawn independently); checked against the drawn pairs.
+    /// `times` must stay below the samples, as the reference asserts.
     #[test]
     fn multimodality_is_the_mean_distance_of_drawn_pairs() {
         let groups: Vec<Vec<Vec<f32>>> = (0..4)
@@ -262,7 +267,7 @@ mod tests {
             .sum::<f64>()
             / 5.0;
         assert!((mm - want).abs() < 1e-9, "{mm} vs {want}");
-        assert!(multimodality(&groups, 7, 7).is_none());
+        assert!(multimodality(&groups, 6, 7).is_none());
         assert!(multimodality(&[], 1, 7).is_none());
         assert_eq!(
             nearest_by_cosine(&[vec![1.0, 0.0]], &[vec![0.0, 1.0], vec![0.8, 0.6]]),

@@ -16,10 +16,6 @@ use crate::lm::llama::{KvCache, linear};
 /// The text-to-motion instruction, before the caption.
 pub const MOTION_PROMPT: &str = "Generate motion: ";
 
-/// Tokens of a typed prompt kept by [`Captioner::generate_motion`] (training cuts captions to
-/// its `max_caption_tokens`, 32 by default).
-pub const MAX_PROMPT_TOKENS: usize = 64;
-
 /// How [`Captioner::generate_motion`] decodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MotionDecoding {
@@ -36,6 +32,9 @@ pub struct MotionDecoding {
     /// Codes the motion starts with (pose control: a clip's first codes); generation goes on
     /// after them.
     pub prefix: Vec<u32>,
+    /// Tokens of the prompt kept: the LM's training cut (`max_caption_tokens` of its config,
+    /// 32 by default), so it reads prompts as it learnt them.
+    pub max_prompt_tokens: usize,
 }
 
 impl Default for MotionDecoding {
@@ -48,6 +47,7 @@ impl Default for MotionDecoding {
             top_k: 0,
             seed: 0,
             prefix: Vec::new(),
+            max_prompt_tokens: 32,
         }
     }
 }
@@ -121,8 +121,8 @@ impl Captioner {
     /// `opts.max_codes`). `on_code` gets each new code and returns `false` to stop (a cancelled
     /// job). Returns every code, prefix included.
     ///
-    /// Errors: a prefix code ≥ K; `min_codes > max_codes`; a captioner that reads a motion
-    /// summary.
+    /// Errors: a prefix code ≥ K; `min_codes > max_codes`; a temperature that is not a finite
+    /// number ≥ 0; a captioner that reads a motion summary.
     pub fn generate_motion(
         &self,
         text: &str,
@@ -134,6 +134,12 @@ impl Captioner {
                 "this LM reads a motion summary: it was not trained to write motion".into(),
             ));
         }
+        if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
+            return Err(LmError::Data(format!(
+                "temperature {}: give a number ≥ 0 (0 = greedy)",
+                opts.temperature
+            )));
+        }
         if opts.min_codes > opts.max_codes {
             return Err(LmError::Data(format!(
                 "at least {} codes and at most {}",
@@ -141,7 +147,7 @@ impl Captioner {
             )));
         }
         self.check_codes(&opts.prefix)?;
-        let mut ids = self.motion_prompt(text, MAX_PROMPT_TOKENS)?;
+        let mut ids = self.motion_prompt(text, opts.max_prompt_tokens)?;
         ids.extend(opts.prefix.iter().map(|&c| self.motion_token(c)));
         let mut codes = opts.prefix.clone();
         let mut cache = KvCache::default();

@@ -73,6 +73,18 @@ pub struct LmTrainConfig {
     pub tasks: Vec<Task>,
 }
 
+/// Errors unless the LM in `dir` (its checkpoint config `ckpt`) was trained to write motion
+/// (`--tasks` with `t2m`).
+pub fn require_t2m(ckpt: &LmCheckpointConfig, dir: &Path) -> Result<()> {
+    if ckpt.train.tasks.contains(&Task::T2m) {
+        return Ok(());
+    }
+    Err(LmError::Data(format!(
+        "{} was trained for motion → text only; train one with `train lm --tasks m2t,t2m`",
+        dir.display()
+    )))
+}
+
 /// A direction the LM learns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -275,14 +287,26 @@ impl Buckets {
             return Err(LmError::Data("no task to train (m2t, t2m)".into()));
         }
         let mut items: Vec<(Example, f64)> = Vec::new();
+        let swap = cfg.weights.style_swap;
         for (p, w) in pairs.iter().zip(cfg.weights.weights(pairs)) {
             for task in &cfg.tasks {
-                let e = match task {
-                    Task::M2t => {
-                        cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?
-                    }
+                let (e, w) = match task {
+                    Task::M2t => (
+                        cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?,
+                        w,
+                    ),
+                    // A style-swapped copy names a style its codes do not have: no motion to
+                    // write for it; its original keeps its whole weight.
+                    Task::T2m if p.swap == super::data::Swap::Copy => continue,
                     Task::T2m => {
-                        cap.motion_example(&p.caption, &p.codes, cfg.max_caption_tokens)?
+                        let w = match p.swap {
+                            super::data::Swap::Original if swap < 1.0 => w / (1.0 - swap),
+                            _ => w,
+                        };
+                        (
+                            cap.motion_example(&p.caption, &p.codes, cfg.max_caption_tokens)?,
+                            w,
+                        )
                     }
                 };
                 items.push((e, w));

@@ -15,6 +15,7 @@ pub(super) fn menu_ui(
     mut live: ResMut<crate::app::caption::LiveCaption>,
     mut clips: ResMut<LoadedClips>,
     mut problems: ResMut<Problems>,
+    mut t2m: ResMut<crate::app::generate::TextToMotion>,
     mut exit: MessageWriter<AppExit>,
 ) -> Result {
     if !studio.visible {
@@ -72,6 +73,15 @@ pub(super) fn menu_ui(
                     tokens.reload_from(&crate::lm::resolve::models_dir().join("dvq"));
                     ui.close();
                 }
+                if ui
+                    .button("Open text-to-motion LM…")
+                    .on_hover_text("a folder written by `train lm --tasks m2t,t2m`")
+                    .clicked()
+                {
+                    crate::app::generate::pick_lm(&t2m);
+                    t2m.open = true;
+                    ui.close();
+                }
                 if ui.button("Quit").clicked() {
                     exit.write(AppExit::Success);
                 }
@@ -79,6 +89,7 @@ pub(super) fn menu_ui(
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut clips.compare_mode, "Compare two clips side by side");
                 ui.checkbox(&mut problems.open, "Problems panel");
+                ui.checkbox(&mut t2m.open, "Text to motion");
             });
             ui.separator();
             ui.label(egui::RichText::new("GeoMotion Studio").strong());

@@ -11,8 +11,6 @@ use crate::app::StudioUi;
 use crate::app::library::LoadedClips;
 use crate::app::playback::Playback;
 
-/// SMPL joint 15, the head.
-
 pub(super) fn compare_labels_ui(
     mut contexts: EguiContexts,
     studio: Res<StudioUi>,

@@ -93,7 +93,8 @@ pub struct KitReport {
 
 /// Writes a KIT-ML-layout folder at `out` from the HumanML3D-layout dataset at `src`: every
 /// clip's `new_joint_vecs/<id>.npy` `(T', 251)`, `new_joints/<id>.npy` `(T', 21, 3)` in
-/// millimetres, its `texts/<id>.txt` copied, the split lists copied, and `Mean.npy`/`Std.npy`
+/// millimetres, its `texts/<id>.txt` (time ranges rescaled: [`write_texts`]), the split lists
+/// copied, and `Mean.npy`/`Std.npy`
 /// over the train split (all clips when it has none) as HumanML3D's `cal_mean_variance` groups
 /// them.
 ///
@@ -151,7 +152,10 @@ pub fn write_kit_dataset(src: &Path, out: &Path) -> Result<KitReport> {
         )?;
         let texts = ds.texts_path(id);
         if texts.exists() {
-            copy(&texts, &out.join("texts").join(format!("{id}.txt")))?;
+            write_texts(
+                &ds.captions(id)?,
+                &out.join("texts").join(format!("{id}.txt")),
+            )?;
         }
         report.clips += 1;
         report.frames += kit_f.frames();
@@ -173,6 +177,26 @@ pub fn write_kit_dataset(src: &Path, out: &Path) -> Result<KitReport> {
     write_npy_f32(&out.join("Mean.npy"), &w, &mean)?;
     write_npy_f32(&out.join("Std.npy"), &w, &std)?;
     Ok(report)
+}
+
+/// Writes `captions` in HumanML3D's `texts/` format with their time ranges rescaled for the
+/// loader's `int(tag·20)` rule (which HumanML3D's loader applies to KIT-ML's 12.5 fps clips too):
+/// `tag · 12.5 / 20`, so a range keeps its seconds of motion.
+fn write_texts(captions: &[crate::motion::Caption], path: &Path) -> Result<()> {
+    let k = f64::from(kit::FPS) / f64::from(crate::motion::FPS);
+    let text: String = captions
+        .iter()
+        .map(|c| {
+            format!(
+                "{}#{}#{}#{}\n",
+                c.text,
+                c.tokens,
+                c.start_secs * k,
+                c.end_secs * k
+            )
+        })
+        .collect();
+    std::fs::write(path, text).map_err(|e| MotionError::io(path, e))
 }
 
 fn copy(from: &Path, to: &PathBuf) -> Result<()> {

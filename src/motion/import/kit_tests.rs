@@ -93,9 +93,15 @@ fn kit_features_of_real_motion_recover_their_joints() {
 fn a_kit_ml_folder_from_real_takes_opens_as_kit_ml() {
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
+    // A caption of 1–2 s of a clip, as HumanML3D's texts have them.
+    let src = Dataset::open(corpus.path()).unwrap();
+    let ranged = src.split_ids(Split::Test)[0].to_string();
+    let texts = src.texts_path(&ranged);
+    let mut t = std::fs::read_to_string(&texts).unwrap();
+    t.push_str("a person waves.#a/DET person/NOUN wave/VERB#1.0#2.0\n");
+    std::fs::write(&texts, t).unwrap();
     let out = tempfile::tempdir().unwrap();
     let report = write_kit_dataset(corpus.path(), out.path()).unwrap();
-    let src = Dataset::open(corpus.path()).unwrap();
     assert_eq!(report.clips, src.ids().len(), "{:?}", report.skipped);
     let ds = Dataset::open(out.path()).unwrap();
     assert_eq!(ds.skeleton(), Skeleton::KitMl);
@@ -128,6 +134,13 @@ fn a_kit_ml_folder_from_real_takes_opens_as_kit_ml() {
             "{id}: new_joints differ from recover_from_ric by {d} m"
         );
     }
+    // The range keeps its seconds under the loader's int(tag·20) rule: 1–2 s is frames 12–25 at
+    // 12.5 fps, tags 0.625–1.25.
+    let kit_texts = std::fs::read_to_string(ds.texts_path(&ranged)).unwrap();
+    assert!(
+        kit_texts.ends_with("a person waves.#a/DET person/NOUN wave/VERB#0.625#1.25\n"),
+        "{kit_texts}"
+    );
     // A HumanML3D clip dropped into the KIT-ML folder is refused by name.
     std::fs::copy(
         humanml3d().join("new_joint_vecs/012314.npy"),

@@ -1,0 +1,75 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use crate::lm::Captioner;
+use crate::motion::Clip;
+
+/// What the background threads send back.
+pub(super) enum Msg {
+    /// The LM, its folder and its prompt cut (`max_caption_tokens`).
+    Loaded(Result<(Arc<Captioner>, PathBuf, usize), String>),
+    Picked(PathBuf),
+    Code(u32),
+    Done(Result<(Clip, f64), String>),
+}
+
+/// The prompt box's state.
+#[derive(Resource)]
+pub struct TextToMotion {
+    pub open: bool,
+    pub prompt: String,
+    /// Length asked for, seconds.
+    pub seconds: f32,
+    /// 0: greedy.
+    pub temperature: f32,
+    pub seed: u64,
+    pub(super) lm: Option<Arc<Captioner>>,
+    pub(super) lm_dir: Option<PathBuf>,
+    pub(super) max_prompt_tokens: usize,
+    /// Codes of the running generation so far.
+    pub(super) streamed: Vec<u32>,
+    pub(super) running: Option<Arc<AtomicBool>>,
+    pub status: String,
+    pub(super) tx: Sender<Msg>,
+    pub(super) rx: Receiver<Msg>,
+}
+
+impl Default for TextToMotion {
+    fn default() -> Self {
+        let (tx, rx) = unbounded();
+        Self {
+            open: false,
+            prompt: "a person walks forward".into(),
+            seconds: 4.0,
+            temperature: 0.0,
+            seed: 0,
+            lm: None,
+            lm_dir: None,
+            max_prompt_tokens: 32,
+            streamed: Vec::new(),
+            running: None,
+            status: "no text-to-motion LM: open one (File menu) or start with --t2m DIR \
+                     (train one with `train lm --tasks m2t,t2m`)"
+                .into(),
+            tx,
+            rx,
+        }
+    }
+}
+
+impl TextToMotion {
+    /// Loads the LM in `dir` on a thread (on `backbone`, default through the resolver); it
+    /// replaces the current one when it arrives.
+    pub fn load(&mut self, dir: PathBuf, backbone: Option<PathBuf>) {
+        self.status = format!("loading {}…", dir.display());
+        super::jobs::spawn_load(self.tx.clone(), dir, backbone);
+    }
+
+    pub fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+}
