@@ -224,7 +224,7 @@ impl Tokenizer {
     fn normalized_input(&self, features: &[f32]) -> Result<Tensor> {
         let w = self.width();
         if features.len() % w != 0 {
-            let other = [Skeleton::HumanMl3d, Skeleton::KitMl]
+            let other = Skeleton::ALL
                 .into_iter()
                 .find(|s| s.n_features() != w && features.len() % s.n_features() == 0);
             return Err(DvqError::Data(match other {

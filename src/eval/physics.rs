@@ -22,14 +22,6 @@ pub struct MotionFacts {
     pub wrist_above_head_m: f32,
 }
 
-/// The wrist joints of a skeleton (left, right).
-fn wrists(skeleton: Skeleton) -> [usize; 2] {
-    match skeleton {
-        Skeleton::HumanMl3d => [20, 21],
-        Skeleton::KitMl => [10, 7],
-    }
-}
-
 impl MotionFacts {
     /// Facts of `(T, J, 3)` positions of `skeleton` (metres); all 0 for no frame.
     pub fn of(joints: &[[f32; 3]], skeleton: Skeleton) -> Self {
@@ -38,7 +30,7 @@ impl MotionFacts {
         let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
             return Self::default();
         };
-        let [l, r] = wrists(skeleton);
+        let [l, r] = skeleton.wrists();
         let head = skeleton.head();
         let mut wrist_max = f32::MIN;
         let mut above = f32::MIN;

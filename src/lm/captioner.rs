@@ -169,8 +169,11 @@ pub struct Captioner {
     llama: Llama,
     tokenizer: Tokenizer,
     special: SpecialTokens,
-    /// `(K + 3, d_model)` motion token rows.
+    /// `(K + 3, d_model)` motion token rows (with a learned linear projection: the rows it
+    /// started from; `linear` gives the current ones).
     motion_rows: Var,
+    /// The learned linear projection ([`ProjectionKind::Linear`]), when the rows are `C·W`.
+    linear: Option<LinearRows>,
     /// `(D, d_model)` the sparse projection the motion rows started from.
     projection: Tensor,
     lora: Option<Lora>,
@@ -189,6 +192,63 @@ pub struct Captioner {
     separator_ids: Vec<u32>,
     /// Where a prompt-lookup draft stops: the boundary between two retrieved captions.
     draft_stops: Vec<u32>,
+}
+
+/// Motion rows as a learnt linear image of the codebook: code rows `C·W`, special rows free.
+struct LinearRows {
+    /// `(K, D)` the tokenizer's codebook (fixed).
+    codebook: Tensor,
+    /// `(D, d_model)`, learnt.
+    weight: Var,
+    /// `(3, d_model)` start, end, mask rows, learnt.
+    specials: Var,
+}
+
+impl LinearRows {
+    /// Tensor names in checkpoints.
+    const WEIGHT: &'static str = "motion_linear.weight";
+    const SPECIALS: &'static str = "motion_linear.specials";
+    const CODEBOOK: &'static str = "motion_linear.codebook";
+
+    fn rows(&self) -> Result<Tensor> {
+        let codes = self.codebook.matmul(self.weight.as_tensor())?;
+        Ok(Tensor::cat(&[&codes, self.specials.as_tensor()], 0)?)
+    }
+
+    /// Starts from the sparse projection `p` scaled so the code rows have, on average, the norm
+    /// of `rows0`'s (the text embedding's mean norm), and `rows0`'s special rows.
+    fn start(codebook: &Tensor, p: &Tensor, rows0: &Tensor) -> Result<Self> {
+        let k = codebook.dim(0)?;
+        let mean_norm = |t: &Tensor| -> Result<f64> {
+            Ok(t.sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .mean_all()?
+                .to_scalar::<f32>()? as f64)
+        };
+        let projected = codebook.matmul(p)?;
+        let scale = mean_norm(&rows0.narrow(0, 0, k)?)? / mean_norm(&projected)?.max(1e-12);
+        Ok(Self {
+            codebook: codebook.clone(),
+            weight: Var::from_tensor(&(p * scale)?)?,
+            specials: Var::from_tensor(&rows0.narrow(0, k, 3)?)?,
+        })
+    }
+
+    fn from_saved(tensors: &HashMap<String, Tensor>) -> Option<Result<Self>> {
+        let (w, s, c) = (
+            tensors.get(Self::WEIGHT)?,
+            tensors.get(Self::SPECIALS)?,
+            tensors.get(Self::CODEBOOK)?,
+        );
+        Some((|| {
+            Ok(Self {
+                codebook: c.clone(),
+                weight: Var::from_tensor(w)?,
+                specials: Var::from_tensor(s)?,
+            })
+        })())
+    }
 }
 
 /// Backbone tensors that stay frozen in full fine-tuning: the text vocabulary's embedding and
@@ -235,6 +295,16 @@ impl Captioner {
                 projection_seed,
             )?,
         };
+        let linear = match projection_kind {
+            ProjectionKind::Linear => Some(LinearRows::start(
+                &codebook
+                    .to_device(&device)?
+                    .to_dtype(candle_core::DType::F32)?,
+                &projection,
+                &rows,
+            )?),
+            _ => None,
+        };
         let config = CaptionerConfig {
             backbone: backbone.name.clone(),
             llama: backbone.config.clone(),
@@ -249,7 +319,9 @@ impl Captioner {
             retrieved: 0,
             style_tag: false,
         };
-        Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)
+        let mut cap = Self::assemble(config, backbone, Var::from_tensor(&rows)?, projection, None)?;
+        cap.linear = linear;
+        Ok(cap)
     }
 
     /// Gives a captioner that reads the codes only a fresh motion summary of `config`'s shape
@@ -336,6 +408,17 @@ impl Captioner {
             .summary
             .map(|s| MotionSummary::from_saved(s, config.llama.hidden_size, tensors))
             .transpose()?;
+        let linear = match config.projection {
+            ProjectionKind::Linear => {
+                Some(LinearRows::from_saved(tensors).ok_or_else(|| {
+                    LmError::Weights(
+                    "a learned-linear-projection captioner without its `motion_linear.*` tensors"
+                        .into(),
+                )
+                })??)
+            }
+            _ => None,
+        };
         let mut cap = Self::assemble(
             config,
             backbone,
@@ -344,6 +427,7 @@ impl Captioner {
             Some(tensors),
         )?;
         cap.summary = summary;
+        cap.linear = linear;
         Ok(cap)
     }
 
@@ -402,6 +486,7 @@ impl Captioner {
             special: backbone.special,
             tokenizer,
             motion_rows,
+            linear: None,
             projection,
             lora,
             summary: None,
@@ -433,9 +518,13 @@ impl Captioner {
         self.motion_token(self.config.nb_code as u32 + 1)
     }
 
-    /// The `(K + 3, d_model)` motion rows.
-    pub fn motion_rows(&self) -> &Tensor {
-        self.motion_rows.as_tensor()
+    /// The `(K + 3, d_model)` motion rows (with a learned linear projection, `C·W` and the
+    /// special rows, computed: gradients reach W).
+    pub fn motion_rows(&self) -> Result<Tensor> {
+        match &self.linear {
+            Some(l) => l.rows(),
+            None => Ok(self.motion_rows.as_tensor().clone()),
+        }
     }
 
     /// The `(V, d_model)` text embedding.
@@ -445,17 +534,25 @@ impl Captioner {
 
     /// Orthonormal regulariser on the K code rows (not the start/end/mask rows).
     pub fn ortho_loss(&self) -> Result<Tensor> {
-        ortho_loss(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
+        ortho_loss(&self.motion_rows()?.narrow(0, 0, self.config.nb_code)?)
     }
 
     /// The regulariser `kind` on the K code rows ([`GeometryLoss`]).
     pub fn geometry_loss(&self, kind: GeometryLoss) -> Result<Tensor> {
-        kind.of(&self.motion_rows().narrow(0, 0, self.config.nb_code)?)
+        kind.of(&self.motion_rows()?.narrow(0, 0, self.config.nb_code)?)
     }
 
-    /// Everything that trains, by name: `motion_rows`, then `lora.*` or every backbone weight.
+    /// Everything that trains, by name: `motion_rows` (or, with a learned linear projection,
+    /// `motion_linear.weight` and `motion_linear.specials`), then `lora.*` or every backbone
+    /// weight.
     pub fn trainable(&self) -> Vec<(String, Var)> {
-        let mut out = vec![("motion_rows".to_string(), self.motion_rows.clone())];
+        let mut out = match &self.linear {
+            Some(l) => vec![
+                (LinearRows::WEIGHT.to_string(), l.weight.clone()),
+                (LinearRows::SPECIALS.to_string(), l.specials.clone()),
+            ],
+            None => vec![("motion_rows".to_string(), self.motion_rows.clone())],
+        };
         if let Some(l) = &self.lora {
             out.extend(l.named_vars());
         }
@@ -472,7 +569,7 @@ impl Captioner {
         use crate::dvq::params::{Group, Params};
         let mut params = Params::new();
         for (name, var) in self.trainable() {
-            let group = if name == "motion_rows" {
+            let group = if name == "motion_rows" || name.starts_with("motion_linear.") {
                 Group::Codebook
             } else if var.rank() < 2 {
                 Group::Bias
@@ -492,6 +589,13 @@ impl Captioner {
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
         out.insert("projection".into(), self.projection.clone());
+        if let Some(l) = &self.linear {
+            // The rows as they are now, so inference reads them like any captioner's.
+            if let Ok(rows) = self.motion_rows() {
+                out.insert("motion_rows".into(), rows);
+            }
+            out.insert(LinearRows::CODEBOOK.into(), l.codebook.clone());
+        }
         out
     }
 
@@ -638,7 +742,7 @@ impl Captioner {
             .text_embedding()
             .index_select(&Tensor::from_vec(text_ids, n, dev)?, 0)?;
         let motion = self
-            .motion_rows()
+            .motion_rows()?
             .index_select(&Tensor::from_vec(motion_ids, n, dev)?, 0)?;
         let mask = Tensor::from_vec(is_motion, (n, 1), dev)?.broadcast_as((n, d))?;
         Ok(mask.where_cond(&motion, &text)?.reshape((b, t, d))?)
@@ -648,7 +752,7 @@ impl Captioner {
     /// output projection is tied to the extended embedding).
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
         let text = linear(h, self.text_embedding())?;
-        let motion = linear(h, self.motion_rows())?;
+        let motion = linear(h, &self.motion_rows()?)?;
         Ok(Tensor::cat(&[text, motion], D::Minus1)?)
     }
 

@@ -51,6 +51,37 @@ mod config_tests;
 mod released_tests;
 #[cfg(test)]
 mod t2m_tests;
+
+/// A 3-step LoRA run of the tiny GPT-2 fixture (`tests/fixtures/gpt2-tiny`) on the train split of
+/// `corpus` with the shipped tokenizer, into `out`; tests change what they need.
+#[cfg(test)]
+pub(crate) fn tiny_train_request(
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+) -> train::LmTrainRequest {
+    train::LmTrainRequest {
+        data: corpus.to_path_buf(),
+        split: crate::motion::Split::Train,
+        dvq: resolve::models_dir().join("dvq"),
+        backbone: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2-tiny"),
+        ),
+        out: out.to_path_buf(),
+        mode: FineTune::Lora,
+        lora: lora::LoraConfig::default(),
+        train: train::LmTrainConfig {
+            steps: 3,
+            batch_size: 2,
+            ..Default::default()
+        },
+        resume: false,
+        init: None,
+        stop_at: None,
+        summary_tokens: None,
+        retrieved: None,
+        style_tag: false,
+    }
+}
 #[cfg(test)]
 mod tests;
 

@@ -31,6 +31,12 @@ pub enum ProjectionKind {
     /// special rows ([`random_rows`]) and the codebook's geometry is not used; P is all zeros.
     #[value(help = "no projection: motion rows drawn at random (the paper's ablation)")]
     None,
+    /// The paper's ablation "learned linear projection": the code rows are `C·W` throughout
+    /// training, `W (D, d_model)` learnt (starting as the sparse projection scaled to the text
+    /// embedding's mean norm), so they stay a linear image of the codebook; the three special
+    /// rows are free. Every other kind trains the rows themselves.
+    #[value(help = "the paper's ablation: code rows = codebook · W with W learnt")]
+    Linear,
 }
 
 /// The projection of `kind` (see [`ProjectionKind`]), seeded with `seed`.
@@ -44,7 +50,9 @@ pub fn projection(
     device: &Device,
 ) -> Result<Tensor> {
     match kind {
-        ProjectionKind::Sparse => sparse_projection(code_dim, d_model, seed, device),
+        ProjectionKind::Sparse | ProjectionKind::Linear => {
+            sparse_projection(code_dim, d_model, seed, device)
+        }
         ProjectionKind::Selection => selection_projection(code_dim, d_model, seed, device),
         ProjectionKind::None => Ok(Tensor::zeros((code_dim, d_model), DType::F32, device)?),
     }

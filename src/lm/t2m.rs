@@ -182,7 +182,7 @@ impl Captioner {
             .hidden_states(&x, Some(cache), self.lora.as_ref())?;
         let d = self.config.llama.hidden_size;
         let last = h.narrow(1, ids.len() - 1, 1)?.reshape((1, d))?;
-        Ok(linear(&last, self.motion_rows())?
+        Ok(linear(&last, &self.motion_rows()?)?
             .flatten_all()?
             .to_vec1::<f32>()?)
     }

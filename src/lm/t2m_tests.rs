@@ -170,27 +170,9 @@ fn both_tasks_train_together_and_old_configs_mean_m2t() {
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
-    let req = super::train::LmTrainRequest {
-        data: corpus.path().to_path_buf(),
-        split: crate::motion::Split::Train,
-        dvq: super::resolve::models_dir().join("dvq"),
-        backbone: Some(gpt2_tiny()),
-        out: out.path().to_path_buf(),
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: super::train::LmTrainConfig {
-            steps: 3,
-            batch_size: 4,
-            tasks: vec![Task::M2t, Task::T2m],
-            ..Default::default()
-        },
-        resume: false,
-        init: None,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: None,
-        style_tag: false,
-    };
+    let mut req = super::tiny_train_request(corpus.path(), out.path());
+    req.train.batch_size = 4;
+    req.train.tasks = vec![Task::M2t, Task::T2m];
     let cancel = std::sync::atomic::AtomicBool::new(false);
     super::train::train(&req, &dev, &cancel, &mut |_| {}).unwrap();
     let (cap, ckpt) =

@@ -313,10 +313,11 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
     // The ortho loss is the one of the K code rows of the motion table.
     let k = cap.config.nb_code;
     let direct =
-        super::motion_vocab::ortho_loss(&cap.motion_rows().narrow(0, 0, k).unwrap()).unwrap();
+        super::motion_vocab::ortho_loss(&cap.motion_rows().unwrap().narrow(0, 0, k).unwrap())
+            .unwrap();
     let o = cap.ortho_loss().unwrap().to_scalar::<f32>().unwrap();
     assert_eq!(o, direct.to_scalar::<f32>().unwrap());
-    assert_eq!(cap.motion_rows().dims(), &[k + 3, 576]);
+    assert_eq!(cap.motion_rows().unwrap().dims(), &[k + 3, 576]);
 
     let text_before = cap
         .text_embedding()
@@ -326,6 +327,7 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
         .unwrap();
     let rows_before = cap
         .motion_rows()
+        .unwrap()
         .flatten_all()
         .unwrap()
         .to_vec1::<f32>()
@@ -358,6 +360,7 @@ fn lora_fine_tuning_trains_motion_rows_not_text_rows_and_lowers_caption_loss() {
         .unwrap();
     let rows_after = cap
         .motion_rows()
+        .unwrap()
         .flatten_all()
         .unwrap()
         .to_vec1::<f32>()
@@ -409,7 +412,7 @@ fn motion_rows_start_as_the_projected_codebook_at_text_norm() {
         .unwrap()
         .to_scalar::<f32>()
         .unwrap();
-    let rows = cap.motion_rows().narrow(0, 0, k).unwrap();
+    let rows = cap.motion_rows().unwrap().narrow(0, 0, k).unwrap();
     let norms = rows
         .sqr()
         .unwrap()
@@ -926,34 +929,6 @@ fn init_starts_from_a_finished_run() {
     }
 }
 
-/// A 3-step LoRA run of the tiny GPT-2 on the train split of `corpus`, with the shipped
-/// tokenizer, into `out`.
-fn small_corpus_request(
-    corpus: &std::path::Path,
-    out: &std::path::Path,
-) -> super::train::LmTrainRequest {
-    super::train::LmTrainRequest {
-        data: corpus.to_path_buf(),
-        split: crate::motion::Split::Train,
-        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
-        backbone: Some(gpt2_tiny()),
-        out: out.to_path_buf(),
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: super::train::LmTrainConfig {
-            steps: 3,
-            batch_size: 2,
-            ..Default::default()
-        },
-        resume: false,
-        init: None,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: None,
-        style_tag: false,
-    }
-}
-
 /// A captioner that reads a motion summary ([`super::summary`]) on a small real corpus (the
 /// dataset-2 waves with the left hand and walks turning left, with their mirrors) and the tiny
 /// GPT-2: `--summary-tokens` adds the map and saves the nearest-take index it reads through; a
@@ -966,7 +941,7 @@ fn summary_captioner_trains_resumes_and_needs_its_summary() {
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
-    let mut req = small_corpus_request(corpus.path(), out.path());
+    let mut req = super::tiny_train_request(corpus.path(), out.path());
     req.train.checkpoint_every = 1;
     req.stop_at = Some(1);
     req.summary_tokens = Some(2);
@@ -1050,7 +1025,7 @@ fn retrieval_captioner_reads_neighbours_from_other_takes() {
     let corpus =
         crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
     let out = tempfile::tempdir().unwrap();
-    let mut req = small_corpus_request(corpus.path(), out.path());
+    let mut req = super::tiny_train_request(corpus.path(), out.path());
     req.train.steps = 2;
     req.retrieved = Some(1);
     req.style_tag = true;
@@ -1236,7 +1211,7 @@ fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
     assert_eq!(cap.config.projection, ProjectionKind::Selection);
     // Max |Gram(code rows) − Gram(codebook)| of a captioner.
     let gram_gap = |cap: &super::Captioner| {
-        let rows = cap.motion_rows().narrow(0, 0, 16).unwrap();
+        let rows = cap.motion_rows().unwrap().narrow(0, 0, 16).unwrap();
         crate::testdata::max_abs_diff(&gram(&rows).unwrap(), &gram(&codebook).unwrap())
     };
     let diff = gram_gap(&cap);
@@ -1255,10 +1230,10 @@ fn a_selection_projection_gives_motion_rows_with_the_codebooks_gram_matrix() {
     let none_other = new(&other, ProjectionKind::None).unwrap();
     assert_eq!(none.config.projection, ProjectionKind::None);
     assert_eq!(
-        none.motion_rows().to_vec2::<f32>().unwrap(),
-        none_other.motion_rows().to_vec2::<f32>().unwrap()
+        none.motion_rows().unwrap().to_vec2::<f32>().unwrap(),
+        none_other.motion_rows().unwrap().to_vec2::<f32>().unwrap()
     );
-    assert_eq!(none.motion_rows().dims(), &[19, 64]);
+    assert_eq!(none.motion_rows().unwrap().dims(), &[19, 64]);
     // 80-d codes do not fit 64-d GPT-2 embeddings one basis vector each.
     let wide = Tensor::randn(0f32, 1.0, (16, 80), &dev).unwrap();
     let err = new(&wide, ProjectionKind::Selection).err().unwrap();
@@ -1407,7 +1382,7 @@ fn a_kit_ml_folder_trains_a_tokenizer_and_a_captioner() {
     assert!(tok.encode(h.as_slice()).is_err());
 
     let lm_dir = runs.path().join("lm");
-    let mut lm = small_corpus_request(kit.path(), &lm_dir);
+    let mut lm = super::tiny_train_request(kit.path(), &lm_dir);
     lm.dvq = tok_dir;
     let mut steps = 0;
     super::train::train(&lm, &dev, &cancel, &mut |p| {
@@ -1421,4 +1396,85 @@ fn a_kit_ml_folder_trains_a_tokenizer_and_a_captioner() {
     let (cap, _) = super::train::load_captioner(&lm_dir, Some(&gpt2_tiny()), None, &dev).unwrap();
     cap.generate(&codes, &MotionContext::default(), 8, &mut |_| true)
         .unwrap();
+}
+
+/// The paper's "learned linear projection" ablation (`--projection linear`): what trains is
+/// `W (D, d_model)` and the three special rows, not the rows themselves; the code rows start at
+/// the text embedding's mean norm and stay exactly `C·W` after a step; saved and loaded, the
+/// captioner has the same rows and can train on.
+#[test]
+fn a_learned_linear_projection_trains_w_and_keeps_the_rows_a_linear_image() {
+    use super::motion_vocab::ProjectionKind;
+    use crate::dvq::optim::{AdamW, GroupHyper};
+    let dev = Device::Cpu;
+    let dvq = shipped_dvq(&dev);
+    let codebook = dvq.model().codebook().clone();
+    let k = codebook.dim(0).unwrap();
+    let backbone = || super::backbone::load_backbone(Some(&gpt2_tiny()), &dev).unwrap();
+    let cap = super::Captioner::new(
+        backbone(),
+        &codebook,
+        super::FineTune::Lora,
+        &super::lora::LoraConfig::default(),
+        7,
+        ProjectionKind::Linear,
+    )
+    .unwrap();
+    let names: Vec<String> = cap.trainable().into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"motion_linear.weight".to_string()));
+    assert!(names.contains(&"motion_linear.specials".to_string()));
+    assert!(!names.contains(&"motion_rows".to_string()));
+    let mean_norm = |t: &Tensor| -> f32 {
+        t.sqr()
+            .unwrap()
+            .sum_keepdim(1)
+            .unwrap()
+            .sqrt()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    let rows0 = cap.motion_rows().unwrap();
+    let (code_norm, text_norm) = (
+        mean_norm(&rows0.narrow(0, 0, k).unwrap()),
+        mean_norm(cap.text_embedding()),
+    );
+    assert!(
+        (code_norm / text_norm - 1.0).abs() < 1e-3,
+        "{code_norm} vs {text_norm}"
+    );
+    let pairs = demo_test_pairs(&dvq);
+    let examples: Vec<_> = pairs
+        .iter()
+        .take(4)
+        .map(|p| {
+            cap.example(&p.codes, &MotionContext::default(), &p.caption, 24)
+                .unwrap()
+        })
+        .collect();
+    let batch: Vec<_> = examples.iter().collect();
+    let mut opt = AdamW::new(&cap.param_groups()).unwrap();
+    let (ce, _) = cap.caption_loss(&batch).unwrap();
+    let loss = (&ce + (cap.ortho_loss().unwrap() * 1e-2).unwrap()).unwrap();
+    opt.step(&loss.backward().unwrap(), |_| GroupHyper {
+        lr: 1e-2,
+        weight_decay: 0.0,
+    })
+    .unwrap();
+    let rows1 = cap.motion_rows().unwrap();
+    assert!(max_abs_diff(&rows0, &rows1) > 0.0, "W did not train");
+    let saved = cap.saved_tensors();
+    let w = &saved["motion_linear.weight"];
+    let image = codebook.matmul(w).unwrap();
+    assert!(max_abs_diff(&rows1.narrow(0, 0, k).unwrap(), &image) < 1e-5);
+    let again = super::Captioner::from_saved(cap.config.clone(), backbone(), &saved).unwrap();
+    assert_eq!(max_abs_diff(&again.motion_rows().unwrap(), &rows1), 0.0);
+    assert!(
+        again
+            .trainable()
+            .iter()
+            .any(|(n, _)| n == "motion_linear.weight")
+    );
 }

@@ -191,9 +191,7 @@ impl Joints {
     pub fn load(path: &Path) -> Result<Self> {
         let a = read_npy::<f32>(path)?;
         let skeleton = match a.shape.as_slice() {
-            &[t, j, 3] if t > 0 => [Skeleton::HumanMl3d, Skeleton::KitMl]
-                .into_iter()
-                .find(|s| s.n_joints() == j),
+            &[t, j, 3] if t > 0 => Skeleton::from_joints(j),
             _ => None,
         };
         let Some(skeleton) = skeleton else {

@@ -101,11 +101,17 @@ pub enum Skeleton {
 }
 
 impl Skeleton {
+    /// Both skeletons.
+    pub const ALL: [Skeleton; 2] = [Skeleton::HumanMl3d, Skeleton::KitMl];
+
     /// The skeleton whose feature vector is `width` wide (263 or 251), if any.
     pub fn from_features(width: usize) -> Option<Self> {
-        [Skeleton::HumanMl3d, Skeleton::KitMl]
-            .into_iter()
-            .find(|s| s.n_features() == width)
+        Self::ALL.into_iter().find(|s| s.n_features() == width)
+    }
+
+    /// The skeleton of `n_joints` joints (22 or 21), if any.
+    pub fn from_joints(n_joints: usize) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.n_joints() == n_joints)
     }
 
     /// The dataset's name as papers write it.
@@ -184,6 +190,14 @@ impl Skeleton {
         }
     }
 
+    /// The wrist joints, left then right (HumanML3D 20, 21; KIT-ML 10, 7).
+    pub fn wrists(self) -> [usize; 2] {
+        match self {
+            Skeleton::HumanMl3d => [20, 21],
+            Skeleton::KitMl => [10, 7],
+        }
+    }
+
     /// Side of joint `j` from its name (`left_…`, `right_…`, else centre). Panics if `j ≥ J`.
     pub fn joint_side(self, j: usize) -> Side {
         let name = self.joint_names()[j];
@@ -223,7 +237,7 @@ mod tests {
 
     #[test]
     fn both_skeletons_are_trees_their_chains_cover() {
-        for s in [Skeleton::HumanMl3d, Skeleton::KitMl] {
+        for s in Skeleton::ALL {
             let parents = s.parents();
             assert_eq!(parents.len(), s.n_joints());
             assert_eq!(parents[0], None);

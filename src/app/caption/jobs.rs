@@ -47,7 +47,7 @@ pub(super) fn spawn_load(live: &LiveCaption, dir: std::path::PathBuf) {
             .map_err(|e| err(&e))?;
             let k = ckpt.captioner.nb_code;
             let values = (|| -> Result<Vec<f32>, crate::lm::LmError> {
-                let rows = cap.motion_rows().narrow(0, 0, k)?;
+                let rows = cap.motion_rows()?.narrow(0, 0, k)?;
                 Ok(crate::lm::motion_vocab::gram(&rows)?
                     .flatten_all()?
                     .to_vec1::<f32>()?)

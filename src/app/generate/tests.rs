@@ -18,30 +18,10 @@ fn run_until(app: &mut bevy::prelude::App, done: impl Fn(&bevy::prelude::World) 
 }
 
 fn train(tasks: Vec<crate::lm::train::Task>) -> tempfile::TempDir {
-    let gpt2 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2-tiny");
     let corpus = crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand"]);
     let out = tempfile::tempdir().unwrap();
-    let req = crate::lm::train::LmTrainRequest {
-        data: corpus.path().to_path_buf(),
-        split: crate::motion::Split::Train,
-        dvq: crate::lm::resolve::models_dir().join("dvq"),
-        backbone: Some(gpt2),
-        out: out.path().to_path_buf(),
-        mode: crate::lm::FineTune::Lora,
-        lora: Default::default(),
-        train: crate::lm::train::LmTrainConfig {
-            steps: 3,
-            batch_size: 2,
-            tasks,
-            ..Default::default()
-        },
-        resume: false,
-        init: None,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: None,
-        style_tag: false,
-    };
+    let mut req = crate::lm::tiny_train_request(corpus.path(), out.path());
+    req.train.tasks = tasks;
     let cancel = std::sync::atomic::AtomicBool::new(false);
     crate::lm::train::train(&req, &candle_core::Device::Cpu, &cancel, &mut |_| {}).unwrap();
     out

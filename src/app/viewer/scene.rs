@@ -87,7 +87,7 @@ pub(super) fn spawn_scene(
         if slot == 0 {
             tinted_handles.0 = tinted_mats.clone();
         }
-        for skeleton in [Skeleton::HumanMl3d, Skeleton::KitMl] {
+        for skeleton in Skeleton::ALL {
             for (parent, child, side) in skeleton.bones() {
                 let part = SkeletonPart {
                     slot,
