@@ -142,3 +142,38 @@ pub(super) fn drain(
         }
     }
 }
+
+/// Saves a generated `clip` into the dataset folder `root` in its layout: its features as
+/// `new_joint_vecs/<id>.npy` and its prompt as `texts/<id>.txt` (one whole-clip caption), the id
+/// `generated_<unix seconds>` (a suffix added if taken). Returns the id; the clip joins no split
+/// list, and the browser lists it once the dataset is opened again.
+///
+/// Errors: a clip of the other dataset's skeleton; a file that cannot be written (named).
+pub(super) fn save_into(root: &std::path::Path, clip: &Clip) -> Result<String, String> {
+    let ds = crate::motion::Dataset::open(root).map_err(|e| e.to_string())?;
+    ds.require(clip.features.skeleton(), "a generated clip")
+        .map_err(|e| e.to_string())?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut id = format!("generated_{stamp}");
+    let mut n = 1;
+    while ds.features_path(&id).exists() || ds.texts_path(&id).exists() {
+        n += 1;
+        id = format!("generated_{stamp}_{n}");
+    }
+    clip.features
+        .save(&ds.features_path(&id))
+        .map_err(|e| e.to_string())?;
+    let texts = ds.texts_path(&id);
+    if let Some(dir) = texts.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let prompt = clip.captions.first().map_or("", |c| c.text.as_str());
+    let line = format!(
+        "{prompt}#{}#0.0#0.0\n",
+        crate::motion::import::captions::plain_tokens(prompt)
+    );
+    std::fs::write(&texts, line).map_err(|e| format!("{}: {e}", texts.display()))?;
+    Ok(id)
+}

@@ -1,7 +1,7 @@
 //! The text-to-motion box in a headless app: an LM trained with `--tasks m2t,t2m` (tiny GPT-2,
 //! 3 steps on real takes) loads, a prompt generates on a background thread, the codes stream in,
 //! and the motion becomes the primary clip at the length asked for, with the prompt as its
-//! caption; an LM trained for captions only is refused by name.
+//! caption, and can be saved into a dataset folder; an LM trained for captions only is refused by name.
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,20 @@ fn a_prompt_becomes_the_primary_clip() {
         "{}",
         t.status
     );
+
+    // Saved into a dataset folder, it opens as one of its clips with the prompt as its caption.
+    let data = tempfile::tempdir().unwrap();
+    let humanml3d = crate::testdata::humanml3d();
+    std::fs::create_dir_all(data.path().join("new_joint_vecs")).unwrap();
+    for f in ["Mean.npy", "Std.npy"] {
+        std::fs::copy(humanml3d.join(f), data.path().join(f)).unwrap();
+    }
+    let id = super::jobs::save_into(data.path(), &clip).unwrap();
+    let ds = crate::motion::Dataset::open(data.path()).unwrap();
+    let saved = ds.load_clip(&id).unwrap();
+    assert_eq!(saved.features, clip.features);
+    assert_eq!(saved.captions[0].text, "a person waves with the left hand");
+    assert_ne!(super::jobs::save_into(data.path(), &clip).unwrap(), id);
 
     // An LM trained for captions only is refused, and said so.
     let m2t = train(vec![Task::M2t]);

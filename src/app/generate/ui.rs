@@ -2,6 +2,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::state::TextToMotion;
+use crate::app::library::{Library, LoadedClips};
 use crate::app::tokens::{Tokens, code_color};
 use crate::app::{StudioUi, UiFrame};
 
@@ -12,6 +13,8 @@ pub(super) fn generate_ui(
     studio: Res<StudioUi>,
     mut t2m: ResMut<TextToMotion>,
     tokens: Res<Tokens>,
+    clips: Res<LoadedClips>,
+    library: Res<Library>,
 ) -> Result {
     if !studio.visible || !t2m.open {
         return Ok(());
@@ -77,6 +80,28 @@ pub(super) fn generate_ui(
                         resp.on_hover_text(format!("code {c}"));
                     }
                 });
+            }
+            // The generated motion on screen can join the open dataset.
+            let generated = clips
+                .primary
+                .as_ref()
+                .filter(|c| c.id.starts_with("generated: "));
+            if let (Some(clip), Some(ds)) = (generated, library.dataset.as_ref())
+                && ui
+                    .button("Save into the dataset")
+                    .on_hover_text(format!(
+                        "new_joint_vecs/ and texts/ of {}",
+                        ds.root().display()
+                    ))
+                    .clicked()
+            {
+                t.status = match super::jobs::save_into(ds.root(), clip) {
+                    Ok(id) => format!(
+                        "saved as {id} in {} (listed when the dataset is opened again)",
+                        ds.root().display()
+                    ),
+                    Err(e) => format!("not saved: {e}"),
+                };
             }
             ui.label(egui::RichText::new(&t.status).small());
         });
