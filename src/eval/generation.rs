@@ -32,12 +32,7 @@ pub fn multimodality(groups: &[Vec<Vec<f32>>], times: usize, seed: u64) -> Optio
     let mut sum = 0.0f64;
     for g in groups {
         for (i, j) in first.iter().zip(second.iter()) {
-            sum += g[i]
-                .iter()
-                .zip(&g[j])
-                .map(|(a, b)| ((a - b) as f64).powi(2))
-                .sum::<f64>()
-                .sqrt();
+            sum += super::retrieval::metrics::dist(&g[i], &g[j]);
         }
     }
     Some(sum / (groups.len() * times) as f64)

@@ -53,7 +53,8 @@ pub struct MatchingScores {
     pub mm_dist: MeanCi,
 }
 
-fn dist(a: &[f32], b: &[f32]) -> f64 {
+/// Euclidean distance of two embeddings, in f64.
+pub(crate) fn dist(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
         .map(|(x, y)| ((x - y) as f64).powi(2))

@@ -189,14 +189,7 @@ pub fn diversity(embeddings: &[Vec<f32>], times: usize, seed: u64) -> Option<f64
     let d: f64 = first
         .iter()
         .zip(second.iter())
-        .map(|(i, j)| {
-            embeddings[i]
-                .iter()
-                .zip(&embeddings[j])
-                .map(|(a, b)| ((a - b) as f64).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        })
+        .map(|(i, j)| crate::eval::retrieval::metrics::dist(&embeddings[i], &embeddings[j]))
         .sum();
     Some(d / times as f64)
 }
