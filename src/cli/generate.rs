@@ -35,6 +35,10 @@ pub struct GenerateArgs {
     /// Write the `(T, F)` features here (`.npy`; F = 263, or 251 with a KIT-ML tokenizer).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the motion as BVH on the SMPL skeleton (centimetres; joint names of the
+    /// `smpl` rig map, so `import` and Blender read it back; HumanML3D tokenizers only).
+    #[arg(long)]
+    bvh: Option<PathBuf>,
     /// An LM trained with `--tasks` including `t2m`.
     #[arg(long, default_value = "models/lm")]
     model: PathBuf,
@@ -57,6 +61,13 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let (cap, ckpt) = load_captioner(&model_path(&a.model), a.lm.as_deref(), None, &device)?;
     require_t2m(&ckpt, &a.model)?;
     let skeleton = dvq.skeleton();
+    if a.bvh.is_some() && skeleton != crate::motion::Skeleton::HumanMl3d {
+        bail!(
+            "--bvh writes the SMPL skeleton; {} is a {} tokenizer",
+            a.dvq.display(),
+            skeleton.name()
+        );
+    }
     let mut opts = MotionDecoding {
         temperature: a.temperature,
         top_k: a.top_k,
@@ -93,6 +104,11 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     if let Some(out) = &a.out {
         crate::motion::npy::write_npy_f32(out, &[frames, dvq.width()], &features)?;
         eprintln!("wrote {}", out.display());
+    }
+    if let Some(path) = &a.bvh {
+        let j = crate::motion::Joints::with_skeleton(joints, skeleton, path)?;
+        crate::motion::bvh_export::write_bvh(path, &j, skeleton.fps())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -371,6 +371,38 @@ impl Captioner {
         }
     }
 
+    /// `x (B, T, d_model)` with each example's summary soft tokens in its slots. Examples without
+    /// a summary (text to motion: a text prompt has no motion, and no slots) keep their
+    /// embeddings; with a captioner that reads no summary, `x` is returned as it is.
+    fn splice_summaries(&self, x: Tensor, batch: &[&Example]) -> Result<Tensor> {
+        let Some(m) = &self.summary else {
+            return Ok(x);
+        };
+        let with: Vec<usize> = (0..batch.len())
+            .filter(|&i| batch[i].summary.is_some())
+            .collect();
+        if with.is_empty() {
+            return Ok(x);
+        }
+        let rows: Vec<Option<&[f32]>> = with.iter().map(|&i| batch[i].summary.as_deref()).collect();
+        let soft = m.forward(&m.batch(&rows, self.device())?)?;
+        if with.len() == batch.len() {
+            return splice(&x, self.summary_at(), &soft);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        let mut next = 0;
+        for i in 0..batch.len() {
+            let xi = x.narrow(0, i, 1)?;
+            if with.get(next) == Some(&i) {
+                out.push(splice(&xi, self.summary_at(), &soft.narrow(0, next, 1)?)?);
+                next += 1;
+            } else {
+                out.push(xi);
+            }
+        }
+        Ok(Tensor::cat(&out, 0)?)
+    }
+
     /// Rebuilds a saved captioner from its config, its backbone and its saved tensors
     /// (`motion_rows`, `projection`, and `lora.*` or the full weights).
     ///
@@ -783,11 +815,8 @@ impl Captioner {
         }
         let dev = self.device();
         let ids = Tensor::from_vec(ids, (b, len), dev)?;
-        let mut x = self.embed(&ids)?;
-        let summaries: Vec<Option<&[f32]>> = batch.iter().map(|e| e.summary.as_deref()).collect();
-        if let Some(s) = self.soft_tokens(&summaries)? {
-            x = splice(&x, self.summary_at(), &s)?;
-        }
+        let x = self.embed(&ids)?;
+        let x = self.splice_summaries(x, batch)?;
         let h = self.llama.hidden_states(&x, None, self.lora.as_ref())?;
         let d = self.config.llama.hidden_size;
         let n = rows.len();

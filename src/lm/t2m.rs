@@ -80,21 +80,17 @@ impl Captioner {
     /// A text-to-motion training example: the prompt of `caption` (cut to `max_caption_tokens`
     /// tokens) and, as the target, the motion tokens of `codes` then `<end>`.
     ///
-    /// Errors: a code ≥ K; a captioner that reads a motion summary (a text prompt has no motion
-    /// to summarise: train text to motion on a captioner without one).
+    /// A captioner that reads a motion summary learns it too: the text prompt has no motion
+    /// to summarise, so the example has no summary and no soft-token slots (retrieved captions
+    /// and the style tag belong to the motion-to-text prompt only).
+    ///
+    /// Errors: a code ≥ K.
     pub fn motion_example(
         &self,
         caption: &str,
         codes: &[u32],
         max_caption_tokens: usize,
     ) -> Result<Example> {
-        if self.summary.is_some() {
-            return Err(LmError::Data(
-                "text to motion needs a captioner without a motion summary (its prompt has no \
-                 motion to summarise)"
-                    .into(),
-            ));
-        }
         self.check_codes(codes)?;
         let prompt = self.motion_prompt(caption, max_caption_tokens)?;
         let mut target: Vec<u32> = codes.iter().map(|&c| self.motion_token(c)).collect();
@@ -122,18 +118,13 @@ impl Captioner {
     /// job). Returns every code, prefix included.
     ///
     /// Errors: a prefix code ≥ K; `min_codes > max_codes`; a temperature that is not a finite
-    /// number ≥ 0; a captioner that reads a motion summary.
+    /// number ≥ 0.
     pub fn generate_motion(
         &self,
         text: &str,
         opts: &MotionDecoding,
         on_code: &mut dyn FnMut(u32) -> bool,
     ) -> Result<Vec<u32>> {
-        if self.summary.is_some() {
-            return Err(LmError::Data(
-                "this LM reads a motion summary: it was not trained to write motion".into(),
-            ));
-        }
         if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
             return Err(LmError::Data(format!(
                 "temperature {}: give a number ≥ 0 (0 = greedy)",

@@ -47,7 +47,7 @@ fn two_clips(dvq: &crate::dvq::Tokenizer) -> Vec<(String, Vec<u32>)> {
 }
 
 /// The example is `Generate motion: <caption> \n <start>` → codes then `<end>`, with the same
-/// prompt ids decoding starts from; text to motion refuses a captioner that reads a summary.
+/// prompt ids decoding starts from.
 #[test]
 fn a_text_to_motion_example_targets_the_codes_then_end() {
     let dev = Device::Cpu;
@@ -188,4 +188,50 @@ fn both_tasks_train_together_and_old_configs_mean_m2t() {
     json["train"].as_object_mut().unwrap().remove("tasks");
     let old: super::train::LmTrainConfig = serde_json::from_value(json["train"].clone()).unwrap();
     assert_eq!(old.tasks, vec![Task::M2t]);
+}
+
+/// A captioner that reads a motion summary learns text to motion too: in a batch that mixes a
+/// caption example (with its summary's soft tokens) and a motion example (no summary, no
+/// slots), each row is scored as it would be alone, so the loss is the token-weighted mean of
+/// the two; and it decodes motion.
+#[test]
+fn a_summary_captioner_mixes_both_tasks_in_one_batch() {
+    let dev = Device::Cpu;
+    let (mut cap, dvq) = captioner(&dev);
+    cap.add_summary(super::summary::SummaryConfig { dim: 3, tokens: 2 }, 5)
+        .unwrap();
+    let (caption, codes) = &two_clips(&dvq)[0];
+    let ctx = super::context::MotionContext::summary(vec![0.5, -1.0, 2.0]);
+    let m2t = cap.example(codes, &ctx, caption, 32).unwrap();
+    let t2m = cap.motion_example(caption, codes, 32).unwrap();
+    assert!(t2m.summary.is_none());
+    let loss = |b: &[&super::captioner::Example]| {
+        let (l, n) = cap.caption_loss(b).unwrap();
+        (l.to_scalar::<f32>().unwrap() as f64, n as f64)
+    };
+    let (la, na) = loss(&[&m2t]);
+    let (lb, nb) = loss(&[&t2m]);
+    for batch in [[&m2t, &t2m], [&t2m, &m2t]] {
+        let (l, n) = loss(&batch);
+        assert_eq!(n, na + nb);
+        let want = (la * na + lb * nb) / n;
+        assert!(
+            (l - want).abs() < 1e-4 * want.abs().max(1.0),
+            "{l} vs {want}"
+        );
+    }
+    // The summary reaches the caption row: another summary, another loss.
+    let other = cap
+        .example(
+            codes,
+            &super::context::MotionContext::summary(vec![-3.0, 0.0, 1.0]),
+            caption,
+            32,
+        )
+        .unwrap();
+    assert!((loss(&[&other]).0 - la).abs() > 1e-6);
+    let out = cap
+        .generate_motion(caption, &MotionDecoding::default(), &mut |_| true)
+        .unwrap();
+    assert!(!out.is_empty() && out.len() <= 50);
 }

@@ -3,6 +3,7 @@
 //! quaternion / Euler rotation helpers every part uses.
 //! Never imports Bevy.
 
+pub mod bvh_export;
 pub mod dataset;
 pub mod error;
 pub mod features;

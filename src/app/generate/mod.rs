@@ -1,9 +1,11 @@
 //! Text to motion in the studio: a prompt box (View menu, "Text to motion") that generates on a
 //! background thread with an LM trained on both directions (`--t2m DIR`, or File menu, "Open
 //! text-to-motion LM…"), shows the codes as they come, then plays the motion as the primary
-//! clip, where the tokenizer reads it again and the captioner captions it back (the round trip).
+//! clip, where the tokenizer reads it again and the captioner captions it back (the round trip),
+//! and sets it beside the real clip nearest to it.
 
 mod jobs;
+mod nearest;
 mod state;
 mod ui;
 

@@ -2,7 +2,8 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::state::TextToMotion;
-use crate::app::library::{Library, LoadedClips};
+use crate::app::caption::LiveCaption;
+use crate::app::library::{Library, LoadedClips, SelectClip, Slot};
 use crate::app::tokens::{Tokens, code_color};
 use crate::app::{StudioUi, UiFrame};
 
@@ -15,6 +16,8 @@ pub(super) fn generate_ui(
     tokens: Res<Tokens>,
     clips: Res<LoadedClips>,
     library: Res<Library>,
+    live: Res<LiveCaption>,
+    mut select: MessageWriter<SelectClip>,
 ) -> Result {
     if !studio.visible || !t2m.open {
         return Ok(());
@@ -80,6 +83,39 @@ pub(super) fn generate_ui(
                         resp.on_hover_text(format!("code {c}"));
                     }
                 });
+            }
+            // Side by side with the real clip it is nearest to (the round trip's index).
+            if let Some(clip) = clips
+                .primary
+                .as_ref()
+                .filter(|c| c.id.starts_with("generated: "))
+            {
+                match super::nearest::nearest_real_clip(&live, &clip.id, library.dataset.as_ref()) {
+                    Ok(n) => {
+                        let far = if n.far {
+                            ", far: no training take is like it"
+                        } else {
+                            ""
+                        };
+                        if ui
+                            .button(format!("Compare with the nearest real clip: {}", n.id))
+                            .on_hover_text(format!("distance {:.1}{far}", n.distance))
+                            .clicked()
+                        {
+                            select.write(SelectClip {
+                                id: n.id,
+                                slot: Slot::Compare,
+                            });
+                        }
+                    }
+                    Err(why) => {
+                        ui.add_enabled(
+                            false,
+                            egui::Button::new("Compare with the nearest real clip"),
+                        )
+                        .on_disabled_hover_text(why);
+                    }
+                }
             }
             // The generated motion on screen can join the open dataset.
             let generated = clips
