@@ -66,6 +66,7 @@ pub(super) fn start(t2m: &mut TextToMotion, tok: Arc<crate::dvq::Tokenizer>) {
         ..Default::default()
     }
     .with_seconds(t2m.seconds, skeleton.fps(), tok.frames_per_code());
+    t2m.expected = opts.max_codes;
     let (prompt, tx) = (t2m.prompt.trim().to_string(), t2m.tx.clone());
     crate::app::background::spawn("t2m", move || {
         let t0 = std::time::Instant::now();
@@ -106,6 +107,7 @@ pub(super) fn drain(
     mut clips: ResMut<LoadedClips>,
     mut playback: ResMut<Playback>,
     mut problems: ResMut<Problems>,
+    mut tokens: ResMut<crate::app::tokens::Tokens>,
 ) {
     while let Ok(m) = t2m.rx.try_recv() {
         match m {
@@ -123,9 +125,11 @@ pub(super) fn drain(
             Msg::Code(c) => {
                 t2m.streamed.push(c);
                 t2m.status = format!("generating: {} codes…", t2m.streamed.len());
+                tokens.streaming = Some((t2m.streamed.clone(), t2m.expected));
             }
             Msg::Done(Ok((clip, secs))) => {
                 t2m.running = None;
+                tokens.streaming = None;
                 t2m.status = format!(
                     "{} codes, {:.1} s of motion in {secs:.1} s",
                     t2m.streamed.len(),
@@ -137,6 +141,7 @@ pub(super) fn drain(
             }
             Msg::Done(Err(e)) => {
                 t2m.running = None;
+                tokens.streaming = None;
                 t2m.status = e;
             }
         }

@@ -32,6 +32,8 @@ pub struct TextToMotion {
     pub(super) max_prompt_tokens: usize,
     /// Codes of the running generation so far.
     pub(super) streamed: Vec<u32>,
+    /// Codes the running generation will write (the length asked for).
+    pub(super) expected: usize,
     pub(super) running: Option<Arc<AtomicBool>>,
     pub status: String,
     pub(super) tx: Sender<Msg>,
@@ -51,6 +53,7 @@ impl Default for TextToMotion {
             lm_dir: None,
             max_prompt_tokens: 32,
             streamed: Vec::new(),
+            expected: 0,
             running: None,
             status: "no text-to-motion LM: open one (File menu) or start with --t2m DIR \
                      (train one with `train lm --tasks m2t,t2m`)"

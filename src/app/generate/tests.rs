@@ -54,7 +54,22 @@ fn a_prompt_becomes_the_primary_clip() {
         super::jobs::start(&mut t, tok);
         assert!(t.busy());
     }
+    // The codes reach the timeline as they come (10 asked for), and leave it with the motion.
+    run_until(&mut app, |w| {
+        let t = w.resource::<TextToMotion>();
+        !t.busy()
+            || w.resource::<crate::app::tokens::Tokens>()
+                .streaming
+                .as_ref()
+                .is_some_and(|(c, n)| !c.is_empty() && *n == 10)
+    });
     run_until(&mut app, |w| !w.resource::<TextToMotion>().busy());
+    assert!(
+        app.world()
+            .resource::<crate::app::tokens::Tokens>()
+            .streaming
+            .is_none()
+    );
     let t = app.world().resource::<TextToMotion>();
     // 4 s at 20 fps, 8 frames a code: 10 codes, 80 frames.
     assert_eq!(t.streamed.len(), 10, "{}", t.status);

@@ -92,6 +92,9 @@ pub struct Tokens {
     pub primitive: Option<Primitive>,
     /// Sort the usage histogram by count instead of by code id.
     pub sort_usage: bool,
+    /// Codes a text-to-motion job has written so far, and how many it will write: the timeline
+    /// shows them as they come, in place of the clip's, until the motion arrives.
+    pub streaming: Option<(Vec<u32>, usize)>,
     pub(super) tx: Sender<TokenJob>,
     pub(super) rx: Receiver<TokenJob>,
     /// The heatmap textures (codebook, captioner), made once per Gram matrix.
@@ -119,6 +122,7 @@ impl Default for Tokens {
             ghost: GhostMode::Over,
             primitive: None,
             sort_usage: false,
+            streaming: None,
             tx,
             rx,
             gram_texture: None,

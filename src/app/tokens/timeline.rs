@@ -1,6 +1,7 @@
 //! The token timeline under the scrub bar: one cell per code (8 frames), coloured by code id;
 //! hovering shows the code, its frames and its usage over the open split; clicking seeks to the
-//! token and highlights its frames.
+//! token and highlights its frames. While a text-to-motion job writes codes, they fill the
+//! strip as they come.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
@@ -25,6 +26,11 @@ pub(super) fn timeline_ui(
     let mut root = frame.root(ctx, "timeline");
     egui::Panel::bottom("timeline").show(&mut root, |ui| {
         ui.add_space(2.0);
+        if let Some((codes, total)) = &tokens.streaming {
+            streaming_strip(ui, codes, *total);
+            ui.add_space(2.0);
+            return;
+        }
         let Some(clip) = tokens.clip.clone() else {
             ui.label(egui::RichText::new(format!("tokens: {}", tokens.status)).weak());
             return;
@@ -136,4 +142,29 @@ pub(super) fn timeline_ui(
     });
     frame.finish(&root);
     Ok(())
+}
+
+/// The codes of a running text-to-motion job, filling the strip from the left (`total` cells:
+/// the length asked for), with how many have come.
+fn streaming_strip(ui: &mut egui::Ui, codes: &[u32], total: usize) {
+    let width = ui.available_width() - 60.0;
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(width, HEIGHT), egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        let w = rect.width() / total.max(codes.len()).max(1) as f32;
+        painter.rect_stroke(
+            rect,
+            1.0,
+            egui::Stroke::new(1.0, egui::Color32::from_gray(90)),
+            egui::StrokeKind::Inside,
+        );
+        for (i, &c) in codes.iter().enumerate() {
+            let cell = egui::Rect::from_min_size(
+                egui::pos2(rect.left() + i as f32 * w, rect.top()),
+                egui::vec2(w, HEIGHT),
+            );
+            painter.rect_filled(cell.shrink2(egui::vec2(0.5, 0.0)), 1.0, code_color(c));
+        }
+        ui.label(egui::RichText::new(format!("{}/{total}", codes.len())).weak());
+    });
 }
