@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use super::lm::model_path;
 use crate::dvq::Tokenizer;
 use crate::eval::generation::{
-    GenerationRow, GenerationSettings, evaluate_generation, nearest_by_cosine,
+    GenerationRow, GenerationSettings, generate_for_evaluation, nearest_by_cosine, score_generation,
 };
 use crate::eval::retrieval::{Evaluator, load_captioned};
 use crate::lm::train::{load_captioner, require_t2m};
@@ -56,6 +56,13 @@ pub struct EvalGenerateArgs {
     /// Write the rows as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also score the same motions with the T2M evaluator the papers use (its `t2m` folder;
+    /// with --glove): a second table on the papers' scale.
+    #[arg(long, requires = "glove")]
+    t2m: Option<PathBuf>,
+    /// The T2M evaluator's GloVe folder (`our_vab_*`).
+    #[arg(long, requires = "t2m")]
+    glove: Option<PathBuf>,
 }
 
 pub fn run(a: EvalGenerateArgs) -> Result<()> {
@@ -106,9 +113,17 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         max_prompt_tokens: ckpt.train.max_caption_tokens,
         ..Default::default()
     };
+    // The T2M evaluator is loaded before the long generation, so a bad folder fails at once.
+    let t2m = match (&a.t2m, &a.glove) {
+        (Some(t), Some(g)) => {
+            let ev = crate::eval::t2m::T2mEvaluator::load(t, &device)?;
+            let glove = crate::eval::t2m::words::WordVectors::load(g, "our_vab")?;
+            Some((ev, glove))
+        }
+        _ => None,
+    };
     let t0 = std::time::Instant::now();
-    let rows = evaluate_generation(
-        &ev,
+    let generated = generate_for_evaluation(
         &cap,
         &tok,
         &test,
@@ -125,6 +140,9 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
+    let texts = ev.embed_texts(&prompts)?;
+    let rows = score_generation(&|m| ev.embed_motion(m), &texts, &generated, &settings, &tok)?;
     println!(
         "text to motion, {} split of {} ({} prompts, one caption each; {} evaluator; sampling T = {}, \
          top-k {}, seed {}; MultiModality {}×{} samples, {} pairs)",
@@ -140,10 +158,55 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         settings.mm_times
     );
     print_table(&rows);
+    let mut json = serde_json::json!({ "ours": rows });
+    if let Some((ev, glove)) = &t2m {
+        let t2m_rows = t2m_rows(
+            ev, glove, &a.data, a.split, &prompts, &generated, &settings, &tok,
+        )?;
+        println!(
+            "\nthe same motions with the T2M evaluator ({}; prompts tagged with each word's most \
+             frequent tag in the split's references, as `eval captions` tags predictions)",
+            a.t2m
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        );
+        print_table(&t2m_rows);
+        json["t2m_evaluator"] = serde_json::to_value(&t2m_rows)?;
+    }
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+        std::fs::write(p, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
+}
+
+/// The three rows in the T2M evaluator's space: motions through its motion encoder, prompts
+/// tagged with the split's lexicon ([`crate::eval::t2m::protocol::lexicon`]) through its text
+/// encoder.
+#[allow(clippy::too_many_arguments)]
+fn t2m_rows(
+    ev: &crate::eval::t2m::T2mEvaluator,
+    glove: &crate::eval::t2m::words::WordVectors,
+    data: &std::path::Path,
+    split: Split,
+    prompts: &[String],
+    generated: &crate::eval::generation::Generated,
+    settings: &GenerationSettings,
+    tok: &Tokenizer,
+) -> Result<Vec<GenerationRow>> {
+    use crate::eval::t2m::protocol::{embed_split, lexicon, tag_caption};
+    let items = embed_split(ev, data, split, MIN_FRAMES..MAX_FRAMES + 1, &mut |_, _| {})?;
+    let lex = lexicon(&items);
+    let texts = prompts
+        .iter()
+        .map(|p| ev.embed_text(&tag_caption(p, &lex), glove))
+        .collect::<crate::lm::error::Result<Vec<_>>>()?;
+    Ok(score_generation(
+        &|m| ev.embed_motion(m),
+        &texts,
+        generated,
+        settings,
+        tok,
+    )?)
 }
 
 fn print_table(rows: &[GenerationRow]) {

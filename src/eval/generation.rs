@@ -98,9 +98,12 @@ fn mean_physics(motions: &[Vec<f32>], tok: &Tokenizer) -> Physics {
     }
 }
 
+/// A motion's embedding in an evaluator's space (ours, or the T2M evaluator's).
+pub type EmbedMotion<'a> = dyn Fn(&[f32]) -> crate::lm::error::Result<Vec<f32>> + 'a;
+
 fn row(
     name: &str,
-    ev: &Evaluator,
+    embed: &EmbedMotion,
     texts: &[Vec<f32>],
     real: &[Vec<f32>],
     motions: &[Vec<f32>],
@@ -110,7 +113,7 @@ fn row(
 ) -> crate::lm::error::Result<GenerationRow> {
     let emb: Vec<Vec<f32>> = motions
         .iter()
-        .map(|m| ev.embed_motion(m))
+        .map(|m| embed(m))
         .collect::<crate::lm::error::Result<_>>()?;
     let times = super::t2m::protocol::DIVERSITY_TIMES.min(emb.len());
     Ok(GenerationRow {
@@ -123,15 +126,25 @@ fn row(
     })
 }
 
-/// The three rows: real motion, the retrieval baseline, and `cap` writing codes that `tok`
-/// decodes. `test` are the clips to prompt with (their first caption each), `train` the pool the
-/// retrieval baseline returns motions from; `nearest_train[i]` the index in `train` of the motion
-/// returned for prompt `i`. `progress(done, total)` counts generations.
+/// The motions of one evaluation run, kept raw so that more than one evaluator scores the same
+/// samples.
+pub struct Generated {
+    /// Raw `(T, F)` features: the test motions, the retrieval baseline's train motions, the LM's
+    /// motions (one per prompt, of its test motion's length).
+    pub real: Vec<Vec<f32>>,
+    pub retrieved: Vec<Vec<f32>>,
+    pub generated: Vec<Vec<f32>>,
+    /// MultiModality samples: for each of the first prompts, its repeated generations.
+    pub groups: Vec<Vec<Vec<f32>>>,
+}
+
+/// Generates what the table scores: for each of `test` (its first caption the prompt) a motion
+/// of its length with `cap` writing codes that `tok` decodes, and the MultiModality samples;
+/// `retrieved` takes `train[nearest_train[i]]` for prompt `i`. `progress(done, total)` counts
+/// generations.
 ///
-/// Errors: a generation, decoding or embedding that fails.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_generation(
-    ev: &Evaluator,
+/// Errors: a generation or decoding that fails.
+pub fn generate_for_evaluation(
     cap: &Captioner,
     tok: &Tokenizer,
     test: &[CaptionedClip],
@@ -139,14 +152,7 @@ pub fn evaluate_generation(
     nearest_train: &[usize],
     settings: &GenerationSettings,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<GenerationRow>, Box<dyn std::error::Error + Send + Sync>> {
-    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
-    let texts = ev.embed_texts(&prompts)?;
-    let real_motions: Vec<Vec<f32>> = test.iter().map(|c| c.features.clone()).collect();
-    let real: Vec<Vec<f32>> = real_motions
-        .iter()
-        .map(|m| ev.embed_motion(m))
-        .collect::<crate::lm::error::Result<_>>()?;
+) -> Result<Generated, Box<dyn std::error::Error + Send + Sync>> {
     let q = tok.frames_per_code();
     let mm_n = settings.mm_prompts.min(test.len());
     let total = test.len() + mm_n * settings.mm_repeats;
@@ -169,55 +175,114 @@ pub fn evaluate_generation(
         progress(done, total);
         Ok(tok.decode(&codes)?)
     };
+    let prompt = |c: &CaptionedClip| c.captions[0].0.clone();
     let mut generated = Vec::with_capacity(test.len());
     for (i, c) in test.iter().enumerate() {
-        generated.push(generate(&prompts[i], c.frames, settings.seed + i as u64)?);
+        generated.push(generate(&prompt(c), c.frames, settings.seed + i as u64)?);
     }
     let mut groups = Vec::with_capacity(mm_n);
     for (i, c) in test.iter().take(mm_n).enumerate() {
         let mut g = Vec::with_capacity(settings.mm_repeats);
         for r in 0..settings.mm_repeats {
             let seed = settings.seed + 1_000_000 * (r as u64 + 1) + i as u64;
-            g.push(ev.embed_motion(&generate(&prompts[i], c.frames, seed)?)?);
+            g.push(generate(&prompt(c), c.frames, seed)?);
         }
         groups.push(g);
     }
-    let retrieved: Vec<Vec<f32>> = nearest_train
+    Ok(Generated {
+        real: test.iter().map(|c| c.features.clone()).collect(),
+        retrieved: nearest_train
+            .iter()
+            .map(|&j| train[j].features.clone())
+            .collect(),
+        generated,
+        groups,
+    })
+}
+
+/// The three rows (real motion, the retrieval baseline, the LM) of `g` in one evaluator's space:
+/// `embed` its motion encoder, `texts` its embeddings of the prompts (one per test motion).
+///
+/// Errors: an embedding that fails.
+pub fn score_generation(
+    embed: &EmbedMotion,
+    texts: &[Vec<f32>],
+    g: &Generated,
+    settings: &GenerationSettings,
+    tok: &Tokenizer,
+) -> crate::lm::error::Result<Vec<GenerationRow>> {
+    let real: Vec<Vec<f32>> = g
+        .real
         .iter()
-        .map(|&j| train[j].features.clone())
-        .collect();
+        .map(|m| embed(m))
+        .collect::<crate::lm::error::Result<_>>()?;
+    let mut groups = Vec::with_capacity(g.groups.len());
+    for group in &g.groups {
+        groups.push(
+            group
+                .iter()
+                .map(|m| embed(m))
+                .collect::<crate::lm::error::Result<Vec<_>>>()?,
+        );
+    }
     Ok(vec![
         row(
             "real motion",
-            ev,
-            &texts,
+            embed,
+            texts,
             &real,
-            &real_motions,
+            &g.real,
             None,
             settings,
             tok,
         )?,
         row(
             "retrieval (train motion of the nearest caption)",
-            ev,
-            &texts,
+            embed,
+            texts,
             &real,
-            &retrieved,
+            &g.retrieved,
             Some(0.0),
             settings,
             tok,
         )?,
         row(
             "ours (LM + tokenizer)",
-            ev,
-            &texts,
+            embed,
+            texts,
             &real,
-            &generated,
+            &g.generated,
             multimodality(&groups, settings.mm_times, settings.seed),
             settings,
             tok,
         )?,
     ])
+}
+
+/// [`generate_for_evaluation`] scored by our retrieval evaluator `ev` ([`score_generation`]).
+///
+/// Errors: a generation, decoding or embedding that fails.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_generation(
+    ev: &Evaluator,
+    cap: &Captioner,
+    tok: &Tokenizer,
+    test: &[CaptionedClip],
+    train: &[CaptionedClip],
+    nearest_train: &[usize],
+    settings: &GenerationSettings,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<GenerationRow>, Box<dyn std::error::Error + Send + Sync>> {
+    let g = generate_for_evaluation(cap, tok, test, train, nearest_train, settings, progress)?;
+    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
+    let texts = ev.embed_texts(&prompts)?;
+    Ok(score_generation(
+        &|m| ev.embed_motion(m),
+        &texts,
+        &g,
+        settings,
+        tok,
+    )?)
 }
 
 /// For each of `prompts` (MiniLM sentence embeddings, unit length), the index of the nearest of
@@ -325,6 +390,55 @@ mod tests {
         .unwrap();
         assert_eq!(calls, test.len() + 2 * 3);
         assert_eq!(rows.len(), 3);
+        // The same motions in the T2M evaluator's space (the fixture's random weights): scored
+        // again without generating again, its real row 0 from itself too.
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/t2m-evaluator");
+        let t2m = crate::eval::t2m::T2mEvaluator::load(&fixture.join("t2m"), &dev).unwrap();
+        let glove =
+            crate::eval::t2m::words::WordVectors::load(&fixture.join("glove"), "our_vab").unwrap();
+        let g = generate_for_evaluation(
+            &cap,
+            &tok,
+            &test,
+            &train,
+            &nearest,
+            &settings,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(g.generated.len(), test.len());
+        assert_eq!(g.groups.len(), 2);
+        let lex = std::collections::HashMap::new();
+        let texts: Vec<Vec<f32>> = test
+            .iter()
+            .map(|c| {
+                let tokens = crate::eval::t2m::protocol::tag_caption(&c.captions[0].0, &lex);
+                t2m.embed_text(&tokens, &glove).unwrap()
+            })
+            .collect();
+        let t2m_rows =
+            score_generation(&|m| t2m.embed_motion(m), &texts, &g, &settings, &tok).unwrap();
+        assert_eq!(t2m_rows.len(), 3);
+        assert!(t2m_rows[0].fid.abs() < 1e-3, "{}", t2m_rows[0].fid);
+        assert!(t2m_rows[2].multimodality.is_some_and(|m| m > 0.0));
+        assert!(t2m_rows[2].fid > 0.0 && t2m_rows[2].scores.is_some());
+        // Seeded: generating again gives the same motions, so the same rows in our space.
+        let again = score_generation(
+            &|m| ev.embed_motion(m),
+            &ev.embed_texts(
+                &test
+                    .iter()
+                    .map(|c| c.captions[0].0.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+            &g,
+            &settings,
+            &tok,
+        )
+        .unwrap();
+        assert_eq!(again[2].fid, rows[2].fid);
         assert!(rows[0].fid.abs() < 1e-3, "{}", rows[0].fid);
         assert_eq!(rows[1].multimodality, Some(0.0));
         assert!(rows[2].multimodality.is_some_and(|m| m > 0.0));
