@@ -53,7 +53,8 @@ pub struct EvalGenerateArgs {
     /// Only the first N clips of the split (a quick look; the table needs ≥ 32).
     #[arg(long)]
     limit: Option<usize>,
-    /// Write the rows as JSON here.
+    /// Write the rows as JSON here: `{"ours": [rows], "t2m_evaluator": [rows]}` (the second
+    /// with --t2m).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Also score the same motions with the T2M evaluator the papers use (its `t2m` folder;
@@ -113,12 +114,18 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         max_prompt_tokens: ckpt.train.max_caption_tokens,
         ..Default::default()
     };
-    // The T2M evaluator is loaded before the long generation, so a bad folder fails at once.
+    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
+    // The T2M evaluator and the prompts' text embeddings in its space come before the long
+    // generation, so a bad folder or texts file fails at once.
     let t2m = match (&a.t2m, &a.glove) {
         (Some(t), Some(g)) => {
             let ev = crate::eval::t2m::T2mEvaluator::load(t, &device)?;
             let glove = crate::eval::t2m::words::WordVectors::load(g, "our_vab")?;
-            Some((ev, glove))
+            let mut texts = Vec::with_capacity(test.len());
+            for (c, p) in test.iter().zip(&prompts) {
+                texts.push(ev.embed_text(&prompt_tokens(&a.data, &c.id, p)?, &glove)?);
+            }
+            Some((ev, texts))
         }
         _ => None,
     };
@@ -140,7 +147,6 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
     let texts = ev.embed_texts(&prompts)?;
     let rows = score_generation(&|m| ev.embed_motion(m), &texts, &generated, &settings, &tok)?;
     println!(
@@ -159,13 +165,12 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
     );
     print_table(&rows);
     let mut json = serde_json::json!({ "ours": rows });
-    if let Some((ev, glove)) = &t2m {
-        let t2m_rows = t2m_rows(
-            ev, glove, &a.data, a.split, &prompts, &generated, &settings, &tok,
-        )?;
+    if let Some((ev, texts)) = &t2m {
+        let t2m_rows =
+            score_generation(&|m| ev.embed_motion(m), texts, &generated, &settings, &tok)?;
         println!(
-            "\nthe same motions with the T2M evaluator ({}; prompts tagged with each word's most \
-             frequent tag in the split's references, as `eval captions` tags predictions)",
+            "\nthe same motions with the T2M evaluator ({}; prompts with their own POS tags from \
+             texts/, as the papers' loaders read them)",
             a.t2m
                 .as_ref()
                 .map_or(String::new(), |p| p.display().to_string())
@@ -177,36 +182,6 @@ pub fn run(a: EvalGenerateArgs) -> Result<()> {
         std::fs::write(p, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
-}
-
-/// The three rows in the T2M evaluator's space: motions through its motion encoder, prompts
-/// tagged with the split's lexicon ([`crate::eval::t2m::protocol::lexicon`]) through its text
-/// encoder.
-#[allow(clippy::too_many_arguments)]
-fn t2m_rows(
-    ev: &crate::eval::t2m::T2mEvaluator,
-    glove: &crate::eval::t2m::words::WordVectors,
-    data: &std::path::Path,
-    split: Split,
-    prompts: &[String],
-    generated: &crate::eval::generation::Generated,
-    settings: &GenerationSettings,
-    tok: &Tokenizer,
-) -> Result<Vec<GenerationRow>> {
-    use crate::eval::t2m::protocol::{embed_split, lexicon, tag_caption};
-    let items = embed_split(ev, data, split, MIN_FRAMES..MAX_FRAMES + 1, &mut |_, _| {})?;
-    let lex = lexicon(&items);
-    let texts = prompts
-        .iter()
-        .map(|p| ev.embed_text(&tag_caption(p, &lex), glove))
-        .collect::<crate::lm::error::Result<Vec<_>>>()?;
-    Ok(score_generation(
-        &|m| ev.embed_motion(m),
-        &texts,
-        generated,
-        settings,
-        tok,
-    )?)
 }
 
 fn print_table(rows: &[GenerationRow]) {
@@ -240,4 +215,25 @@ fn print_table(rows: &[GenerationRow]) {
             r.physics.jitter_m_s3
         );
     }
+}
+
+/// The `word/POS` tokens of `prompt` as the clip's `texts/` file gives them (HumanML3D tags its
+/// captions with spaCy; the papers' loaders read these tags). A caption written without tags
+/// (e.g. our corpus's), or a prompt the file does not hold (a manifest's caption), gets its words
+/// tagged `OTHER`, which the evaluator's one-hot also has.
+///
+/// Errors: an unreadable texts file (named).
+fn prompt_tokens(data: &std::path::Path, id: &str, prompt: &str) -> Result<Vec<String>> {
+    let path = data.join("texts").join(format!("{id}.txt"));
+    let captions = crate::motion::texts::read_texts(&path)?;
+    if let Some(c) = captions.iter().find(|c| c.text.trim() == prompt.trim()) {
+        let tagged: Vec<String> = c.tokens.split_whitespace().map(String::from).collect();
+        if !tagged.is_empty() && tagged.iter().all(|t| t.contains('/')) {
+            return Ok(tagged);
+        }
+    }
+    Ok(crate::eval::t2m::protocol::tag_caption(
+        prompt,
+        &Default::default(),
+    ))
 }

@@ -98,7 +98,8 @@ fn mean_physics(motions: &[Vec<f32>], tok: &Tokenizer) -> Physics {
     }
 }
 
-/// A motion's embedding in an evaluator's space (ours, or the T2M evaluator's).
+/// A motion's embedding in an evaluator's space (ours, or the T2M evaluator's): raw `(T, F)`
+/// row-major features (20 fps) → `(E,)`.
 pub type EmbedMotion<'a> = dyn Fn(&[f32]) -> crate::lm::error::Result<Vec<f32>> + 'a;
 
 fn row(
@@ -203,7 +204,7 @@ pub fn generate_for_evaluation(
 /// The three rows (real motion, the retrieval baseline, the LM) of `g` in one evaluator's space:
 /// `embed` its motion encoder, `texts` its embeddings of the prompts (one per test motion).
 ///
-/// Errors: an embedding that fails.
+/// Errors: an embedding that fails; counts that do not line up.
 pub fn score_generation(
     embed: &EmbedMotion,
     texts: &[Vec<f32>],
@@ -211,6 +212,15 @@ pub fn score_generation(
     settings: &GenerationSettings,
     tok: &Tokenizer,
 ) -> crate::lm::error::Result<Vec<GenerationRow>> {
+    let n = g.real.len();
+    if texts.len() != n || g.retrieved.len() != n || g.generated.len() != n {
+        return Err(crate::lm::error::LmError::Data(format!(
+            "{} prompts, {n} real, {} retrieved and {} generated motions: one each per test motion",
+            texts.len(),
+            g.retrieved.len(),
+            g.generated.len()
+        )));
+    }
     let real: Vec<Vec<f32>> = g
         .real
         .iter()

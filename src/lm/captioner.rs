@@ -378,6 +378,17 @@ impl Captioner {
         let Some(m) = &self.summary else {
             return Ok(x);
         };
+        // A row without a summary must have no slots to fill: a caption prompt without one
+        // would train on the raw `<mask>` rows.
+        let slot = self.motion_token(self.config.nb_code as u32 + 2);
+        if batch
+            .iter()
+            .any(|e| e.summary.is_none() && e.prompt.get(self.summary_at()) == Some(&slot))
+        {
+            return Err(LmError::Data(
+                "a motion-to-text example has summary slots and no summary".into(),
+            ));
+        }
         let with: Vec<usize> = (0..batch.len())
             .filter(|&i| batch[i].summary.is_some())
             .collect();

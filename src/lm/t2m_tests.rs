@@ -230,6 +230,10 @@ fn a_summary_captioner_mixes_both_tasks_in_one_batch() {
         )
         .unwrap();
     assert!((loss(&[&other]).0 - la).abs() > 1e-6);
+    // A caption example that lost its summary is refused, not trained on its `<mask>` slots.
+    let mut lost = m2t.clone();
+    lost.summary = None;
+    assert!(cap.caption_loss(&[&lost, &t2m]).is_err());
     let out = cap
         .generate_motion(caption, &MotionDecoding::default(), &mut |_| true)
         .unwrap();

@@ -160,19 +160,17 @@ fn world_rotations(p: &[Vector3<f64>], off: &[Vector3<f64>; 22]) -> [Matrix3<f64
         } else if let [c] = kids[..] {
             let from = parent_r * off[c];
             let to = p[c] - p[j];
-            let swing = Rotation3::rotation_between(&from, &to)
-                .or_else(|| {
-                    // Opposite vectors: half a turn about any axis orthogonal to them.
-                    let axis = from
-                        .cross(&Vector3::x())
-                        .try_normalize(1e-9)
-                        .unwrap_or(Vector3::z());
-                    Some(Rotation3::from_axis_angle(
-                        &nalgebra::Unit::new_normalize(axis),
-                        std::f64::consts::PI,
-                    ))
-                })
-                .unwrap_or_else(Rotation3::identity);
+            let swing = Rotation3::rotation_between(&from, &to).unwrap_or_else(|| {
+                // Opposite vectors: half a turn about an axis orthogonal to them.
+                let axis = from
+                    .cross(&Vector3::x())
+                    .try_normalize(1e-9)
+                    .unwrap_or(Vector3::z());
+                Rotation3::from_axis_angle(
+                    &nalgebra::Unit::new_normalize(axis),
+                    std::f64::consts::PI,
+                )
+            });
             swing.matrix() * parent_r
         } else {
             parent_r
@@ -195,12 +193,13 @@ fn file_order() -> Vec<usize> {
 }
 
 /// `(T, 22, 3)` HumanML3D joints (metres, Y up) at `fps` as BVH text on the SMPL skeleton
-/// (centimetres; root channels `Xposition Yposition Zposition Zrotation Yrotation Xrotation`,
-/// the others `Zrotation Yrotation Xrotation`, degrees, R = Rz·Ry·Rx).
+/// (centimetres; the root's position channels then its rotation channels; degrees, composed in
+/// the order listed: [`EulerOrder`]).
 ///
 /// Errors: a KIT-ML clip (BVH export follows the SMPL skeleton), fewer than 2 frames, a frame
-/// rate that is not a positive number, a frame whose joints coincide where a bone should be
-/// (frame named).
+/// rate that is not a positive number, a frame whose joints coincide where a bone should be or
+/// whose hips (collars) lie in a line with spine1 (neck), so that no pelvis (spine3) frame
+/// exists (frame named).
 pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String> {
     let bad = |why: String| MotionError::Invalid {
         path: source.to_path_buf(),
@@ -237,6 +236,19 @@ pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String>
                 )));
             }
         }
+        for (j, (left, right, mid)) in [(0, (1, 2, 3)), (9, (13, 14, 12))] {
+            let x = f[left] - f[right];
+            let up = f[mid] - f[j];
+            if x.norm() < 1e-6 || x.normalize().cross(&up).norm() < 1e-6 {
+                return Err(bad(format!(
+                    "frame {t}: {}, {} and {} are in a line (no frame for {})",
+                    BVH_JOINT_NAMES[left],
+                    BVH_JOINT_NAMES[right],
+                    BVH_JOINT_NAMES[mid],
+                    BVH_JOINT_NAMES[j]
+                )));
+            }
+        }
     }
     let off = rest_offsets(&frames);
     let order = file_order();
@@ -248,7 +260,10 @@ pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String>
         frames.len(),
         1.0 / fps as f64
     );
-    for p in &frames {
+    // Each joint's angles stay the equivalent triple nearest the previous frame's, so a root
+    // turning past ±180° reads 181°, not −179° (interpolating tools would spin the long way).
+    let mut prev: Vec<Option<[f64; 3]>> = vec![None; 22];
+    for (t, p) in frames.iter().enumerate() {
         let r = world_rotations(p, &off);
         let mut row: Vec<String> = Vec::with_capacity(3 + 3 * 22);
         for c in p[0].iter() {
@@ -259,9 +274,15 @@ pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String>
                 Some(q) => r[q].transpose() * r[j],
                 None => r[j],
             };
-            let (roll, pitch, yaw) =
-                Rotation3::from_matrix_unchecked(orthonormal(local)).euler_angles();
-            for a in [yaw, pitch, roll] {
+            let zyx = continuous(EulerOrder::of(j).angles(&orthonormal(local)), prev[j]);
+            if zyx.iter().any(|a| !a.is_finite()) {
+                return Err(bad(format!(
+                    "frame {t}: no finite rotation for {}",
+                    BVH_JOINT_NAMES[j]
+                )));
+            }
+            prev[j] = Some(zyx);
+            for a in zyx {
                 row.push(format!("{:.4}", a.to_degrees()));
             }
         }
@@ -269,6 +290,86 @@ pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String>
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The rotation channels of a joint, chosen so that its largest everyday rotation is not the
+/// middle angle (where Euler angles lock): the pelvis turns about Y (heading) and the arms,
+/// lying along X in the rest pose, lift about Z and swing about Y, so they take Z-X-Y (their
+/// middle angle X is a twist); the legs, spine, neck and head, along Y, bend about X and take
+/// Z-Y-X (their middle angle Y is a twist).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EulerOrder {
+    /// R = Rz·Ry·Rx.
+    Zyx,
+    /// R = Rz·Rx·Ry.
+    Zxy,
+}
+
+impl EulerOrder {
+    fn of(j: usize) -> Self {
+        match j {
+            0 | 13 | 14 | 16..=21 => Self::Zxy,
+            _ => Self::Zyx,
+        }
+    }
+
+    fn channels(self) -> &'static str {
+        match self {
+            Self::Zyx => "Zrotation Yrotation Xrotation",
+            Self::Zxy => "Zrotation Xrotation Yrotation",
+        }
+    }
+
+    /// The three angles (radians) in channel order of the rotation `m`.
+    fn angles(self, m: &Matrix3<f64>) -> [f64; 3] {
+        match self {
+            Self::Zyx => {
+                let (roll, pitch, yaw) = Rotation3::from_matrix_unchecked(*m).euler_angles();
+                [yaw, pitch, roll]
+            }
+            Self::Zxy => {
+                // Rz(a)·Rx(b)·Ry(c): m[2][1] = sin b, m[2][0] = −cos b sin c, m[2][2] = cos b cos c,
+                // m[0][1] = −sin a cos b, m[1][1] = cos a cos b.
+                let b = m[(2, 1)].clamp(-1.0, 1.0).asin();
+                if b.cos() > 1e-9 {
+                    [
+                        (-m[(0, 1)]).atan2(m[(1, 1)]),
+                        b,
+                        (-m[(2, 0)]).atan2(m[(2, 2)]),
+                    ]
+                } else {
+                    // Locked: only a ± c is defined; c = 0.
+                    [m[(1, 0)].atan2(m[(0, 0)]), b, 0.0]
+                }
+            }
+        }
+    }
+}
+
+/// Of the two triples of one rotation in a Tait-Bryan order, `(a, b, c)` and `(a + π, π − b, c + π)`, each angle
+/// moved by whole turns to be nearest `prev`, the one nearest `prev` (radians); `zyx` itself
+/// without a previous frame.
+fn continuous(zyx: [f64; 3], prev: Option<[f64; 3]>) -> [f64; 3] {
+    use std::f64::consts::{PI, TAU};
+    let Some(prev) = prev else {
+        return zyx;
+    };
+    let [z, y, x] = zyx;
+    let near = |a: f64, p: f64| a + ((p - a) / TAU).round() * TAU;
+    let candidates = [[z, y, x], [z + PI, PI - y, x + PI]].map(|c| {
+        let c = [
+            near(c[0], prev[0]),
+            near(c[1], prev[1]),
+            near(c[2], prev[2]),
+        ];
+        let d: f64 = c.iter().zip(&prev).map(|(a, p)| (a - p).abs()).sum();
+        (c, d)
+    });
+    if candidates[1].1 < candidates[0].1 {
+        candidates[1].0
+    } else {
+        candidates[0].0
+    }
 }
 
 /// `m` made exactly orthonormal (accumulated rounding off the rotation products).
@@ -290,10 +391,11 @@ fn write_joint(out: &mut String, j: usize, depth: usize, off: &[Vector3<f64>; 22
     if j == 0 {
         let _ = writeln!(
             out,
-            "{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Yrotation Xrotation"
+            "{pad}  CHANNELS 6 Xposition Yposition Zposition {}",
+            EulerOrder::of(j).channels()
         );
     } else {
-        let _ = writeln!(out, "{pad}  CHANNELS 3 Zrotation Yrotation Xrotation");
+        let _ = writeln!(out, "{pad}  CHANNELS 3 {}", EulerOrder::of(j).channels());
     }
     for c in children(j) {
         write_joint(out, c, depth + 1, off);

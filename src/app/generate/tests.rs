@@ -47,6 +47,30 @@ fn a_prompt_becomes_the_primary_clip() {
         .resource_mut::<crate::app::tokens::Tokens>()
         .tokenizer = Some(tok.clone());
     run_until(&mut app, |w| w.resource::<TextToMotion>().lm.is_some());
+    // Codes reach the timeline as they come, with the length asked for, and leave it when the
+    // job ends (here, as a failed one).
+    {
+        let mut t = app.world_mut().resource_mut::<TextToMotion>();
+        t.expected = 10;
+        for c in [3, 5] {
+            t.tx.send(super::state::Msg::Code(c)).unwrap();
+        }
+    }
+    app.update();
+    let streaming = |app: &bevy::prelude::App| {
+        app.world()
+            .resource::<crate::app::tokens::Tokens>()
+            .streaming
+            .clone()
+    };
+    assert_eq!(streaming(&app), Some((vec![3, 5], 10)));
+    app.world()
+        .resource::<TextToMotion>()
+        .tx
+        .send(super::state::Msg::Done(Err("cancelled".into())))
+        .unwrap();
+    app.update();
+    assert_eq!(streaming(&app), None);
     {
         let mut t = app.world_mut().resource_mut::<TextToMotion>();
         t.prompt = "a person waves with the left hand".into();
@@ -54,16 +78,14 @@ fn a_prompt_becomes_the_primary_clip() {
         super::jobs::start(&mut t, tok);
         assert!(t.busy());
     }
-    // The codes reach the timeline as they come (10 asked for), and leave it with the motion.
-    run_until(&mut app, |w| {
-        let t = w.resource::<TextToMotion>();
-        !t.busy()
-            || w.resource::<crate::app::tokens::Tokens>()
-                .streaming
-                .as_ref()
-                .is_some_and(|(c, n)| !c.is_empty() && *n == 10)
-    });
     run_until(&mut app, |w| !w.resource::<TextToMotion>().busy());
+    // The codes left the timeline with the motion.
+    assert!(
+        app.world()
+            .resource::<crate::app::tokens::Tokens>()
+            .streaming
+            .is_none()
+    );
     assert!(
         app.world()
             .resource::<crate::app::tokens::Tokens>()
