@@ -239,3 +239,84 @@ fn a_summary_captioner_mixes_both_tasks_in_one_batch() {
         .unwrap();
     assert!(!out.is_empty() && out.len() <= 50);
 }
+
+/// The shipped LM (`models/lm`, SmolLM2 through the resolver) and tokenizer, generating
+/// greedily `seconds` of motion for `text`: the joints `(T, 22, 3)`, metres.
+fn shipped_motion() -> impl Fn(&str) -> Vec<[f32; 3]> {
+    let dev = Device::Cpu;
+    let models = super::resolve::models_dir();
+    let (cap, ckpt) = super::train::load_captioner(&models.join("lm"), None, None, &dev).unwrap();
+    super::train::require_t2m(&ckpt, &models.join("lm")).unwrap();
+    let dvq = crate::dvq::Tokenizer::load(&models.join("dvq"), &dev).unwrap();
+    let s = crate::motion::Skeleton::HumanMl3d;
+    move |text: &str| {
+        let opts = MotionDecoding {
+            max_prompt_tokens: ckpt.train.max_caption_tokens,
+            ..Default::default()
+        }
+        .with_seconds(4.0, s.fps(), dvq.frames_per_code());
+        let codes = cap.generate_motion(text, &opts, &mut |_| true).unwrap();
+        assert_eq!(codes.len(), 10, "{text}");
+        s.joints_in_metres(&dvq.decode(&codes).unwrap())
+    }
+}
+
+/// Highest `(wrist(frame) − head height)` over the frames of `(T, 22, 3)` joints.
+fn above_head(j: &[[f32; 3]], wrist: &dyn Fn(&[[f32; 3]]) -> f32) -> f32 {
+    let head = crate::motion::Skeleton::HumanMl3d.head();
+    j.chunks_exact(22)
+        .map(|f| wrist(f) - f[head][1])
+        .fold(f32::MIN, f32::max)
+}
+
+/// The shipped LM writes motions that do what the prompt says, checked on the joints (greedy,
+/// 4 s = 10 codes each): a walk forward travels forward (more than 1 m), a run farther than the
+/// walk, a walk backwards travels backwards (more than 0.25 m: 0.50 m measured), raising the
+/// right hand puts the right wrist above the head and 0.2 m above the left one. (Not here: the
+/// bow, which travels 3.45 m backwards, and both hands, below: the model card says so.)
+#[test]
+fn the_shipped_lm_writes_motion_that_does_what_the_prompt_says() {
+    let s = crate::motion::Skeleton::HumanMl3d;
+    let motion = shipped_motion();
+    let facts = |j: &[[f32; 3]]| crate::eval::physics::MotionFacts::of(j, s);
+    let [lw, rw] = s.wrists();
+    let walk = facts(&motion("a person walks forward."));
+    assert!(walk.forward_m > 1.0, "walks forward: {walk:?}");
+    let run = facts(&motion("a person runs forward."));
+    assert!(
+        run.forward_m > walk.forward_m,
+        "runs: {run:?}, walks: {walk:?}"
+    );
+    let back = facts(&motion("a person walks backwards."));
+    assert!(back.forward_m < -0.25, "walks backwards: {back:?}");
+    let right = motion("a person raises the right hand.");
+    let r_above = above_head(&right, &|p| p[rw][1]);
+    let l_above = above_head(&right, &|p| p[lw][1]);
+    assert!(
+        r_above > 0.0 && r_above > l_above + 0.2,
+        "raises the right hand: right {r_above:+.2} m, left {l_above:+.2} m from the head"
+    );
+}
+
+/// "A person raises both hands." should put both wrists above the head at once while the root
+/// stays within 0.5 m. The shipped LM fails it: greedily it raises the right hand only (right
+/// +0.31 m, left −0.24 m from the head at their highest; the root stays within 0.12 m). Kept as
+/// the check a better text-to-motion model must pass: `cargo test --release -- --ignored
+/// both_hands`.
+#[test]
+#[ignore = "the shipped LM raises one hand for \"both hands\" (measured; model card, Text to motion)"]
+fn the_shipped_lm_raises_both_hands() {
+    let s = crate::motion::Skeleton::HumanMl3d;
+    let both = shipped_motion()("a person raises both hands.");
+    let [lw, rw] = s.wrists();
+    let f = crate::eval::physics::MotionFacts::of(&both, s);
+    let lower = above_head(&both, &|p| p[lw][1].min(p[rw][1]));
+    assert!(
+        lower > 0.0,
+        "the lower wrist gets to {lower:+.2} m from the head (left {:+.2}, right {:+.2} at their \
+         highest); {f:?}",
+        above_head(&both, &|p| p[lw][1]),
+        above_head(&both, &|p| p[rw][1])
+    );
+    assert!(f.forward_m.abs() < 0.5 && f.sideways_m < 0.5, "{f:?}");
+}

@@ -1,8 +1,9 @@
 //! Text to motion in the studio: a prompt box (View menu, "Text to motion") that generates on a
-//! background thread with an LM trained on both directions (`--t2m DIR`, or File menu, "Open
-//! text-to-motion LM…"), shows the codes as they come, then plays the motion as the primary
-//! clip, where the tokenizer reads it again and the captioner captions it back (the round trip),
-//! and sets it beside the real clip nearest to it.
+//! background thread with an LM trained on both directions (the shipped one, loaded when the
+//! window first opens; `--t2m DIR`, or File menu, "Open text-to-motion LM…"), shows the codes as
+//! they come (in the box and on the token timeline), then plays the motion as the primary clip,
+//! where the tokenizer reads it again and the captioner captions it back (the round trip), and
+//! sets it beside the real clip nearest to it.
 
 mod jobs;
 mod nearest;
@@ -32,6 +33,7 @@ impl Plugin for GeneratePlugin {
     fn build(&self, app: &mut App) {
         let mut state = TextToMotion::default();
         if let Some(dir) = &self.lm {
+            state.tried_shipped = true;
             state.load(dir.clone(), self.backbone.clone());
         }
         app.insert_resource(state)

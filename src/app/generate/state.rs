@@ -36,6 +36,9 @@ pub struct TextToMotion {
     pub(super) expected: usize,
     pub(super) running: Option<Arc<AtomicBool>>,
     pub status: String,
+    /// Whether the shipped LM (`models/lm`, which writes motion since stage 9) was loaded once
+    /// for a window opened without one.
+    pub(super) tried_shipped: bool,
     pub(super) tx: Sender<Msg>,
     pub(super) rx: Receiver<Msg>,
 }
@@ -58,6 +61,7 @@ impl Default for TextToMotion {
             status: "no text-to-motion LM: open one (File menu) or start with --t2m DIR \
                      (train one with `train lm --tasks m2t,t2m`)"
                 .into(),
+            tried_shipped: false,
             tx,
             rx,
         }
@@ -70,6 +74,16 @@ impl TextToMotion {
     pub fn load(&mut self, dir: PathBuf, backbone: Option<PathBuf>) {
         self.status = format!("loading {}…", dir.display());
         super::jobs::spawn_load(self.tx.clone(), dir, backbone);
+    }
+
+    /// Loads the shipped LM the first time the window is open without an LM (none given with
+    /// `--t2m`, none loading).
+    pub fn load_shipped_once(&mut self) {
+        if self.tried_shipped || self.lm.is_some() || self.lm_dir.is_some() {
+            return;
+        }
+        self.tried_shipped = true;
+        self.load(crate::lm::resolve::models_dir().join("lm"), None);
     }
 
     pub fn busy(&self) -> bool {

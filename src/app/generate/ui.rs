@@ -22,6 +22,7 @@ pub(super) fn generate_ui(
     if !studio.visible || !t2m.open {
         return Ok(());
     }
+    t2m.load_shipped_once();
     let ctx = contexts.ctx_mut()?;
     let mut open = t2m.open;
     let shown = egui::Window::new("Text to motion")
@@ -34,6 +35,16 @@ pub(super) fn generate_ui(
                     .hint_text("a person waves with the left hand")
                     .desired_width(f32::INFINITY),
             );
+            if t.lm_dir.as_deref().is_some_and(is_shipped_lm) {
+                ui.label(
+                    egui::RichText::new(
+                        "the shipped LM's motions lose to a retrieval floor (README, Text to \
+                         motion): a demonstration of the direction",
+                    )
+                    .small()
+                    .weak(),
+                );
+            }
             ui.horizontal(|ui| {
                 ui.label("seconds");
                 ui.add(
@@ -146,4 +157,14 @@ pub(super) fn generate_ui(
     }
     t2m.open = open;
     Ok(())
+}
+
+/// Whether `dir` is the shipped LM folder (`models/lm`), whose measured text-to-motion quality
+/// the window states.
+fn is_shipped_lm(dir: &std::path::Path) -> bool {
+    let shipped = crate::lm::resolve::models_dir().join("lm");
+    match (dir.canonicalize(), shipped.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
