@@ -432,7 +432,10 @@ mod tests {
         assert_eq!(t2m_rows.len(), 3);
         assert!(t2m_rows[0].fid.abs() < 1e-3, "{}", t2m_rows[0].fid);
         assert!(t2m_rows[2].multimodality.is_some_and(|m| m > 0.0));
-        assert!(t2m_rows[2].fid > 0.0 && t2m_rows[2].scores.is_some());
+        // R-Precision needs a batch of 32 prompts: present in both spaces or in neither (the
+        // fixture tier's corpus has fewer test takes).
+        assert_eq!(t2m_rows[2].scores.is_some(), rows[2].scores.is_some());
+        assert!(t2m_rows[2].fid.is_finite() && t2m_rows[2].fid >= -1e-6);
         // Seeded: generating again gives the same motions, so the same rows in our space.
         let again = score_generation(
             &|m| ev.embed_motion(m),
