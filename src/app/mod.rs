@@ -41,6 +41,8 @@ pub struct AppOptions {
     pub captioner: caption::ReleasedSource,
     /// An LM trained with `--tasks m2t,t2m` for the text-to-motion box (`--t2m`).
     pub t2m: Option<PathBuf>,
+    /// Open the "Text to motion" window at start (`--text-to-motion`).
+    pub open_t2m: bool,
 }
 
 /// A headless render: the scene of `clip` at `frame`, written to `out`.
@@ -168,6 +170,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         generate::GeneratePlugin {
             lm: options.t2m.clone(),
             backbone: None,
+            open: options.open_t2m,
         },
     ));
     let exit_code = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));

@@ -53,6 +53,10 @@ pub struct Cli {
     /// `train lm --tasks m2t,t2m`, for View menu, "Text to motion".
     #[arg(long)]
     t2m: Option<PathBuf>,
+    /// Open the studio with the "Text to motion" window showing (before any subcommand; also for
+    /// `render --studio`).
+    #[arg(long)]
+    text_to_motion: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -258,6 +262,7 @@ pub fn run() -> Result<()> {
             data: cli.data,
             render: None,
             t2m: cli.t2m,
+            open_t2m: cli.text_to_motion,
         }),
         Some(Command::Render {
             clip,
@@ -284,6 +289,7 @@ pub fn run() -> Result<()> {
                 tokenizer,
                 captioner,
                 t2m: cli.t2m,
+                open_t2m: cli.text_to_motion,
                 data: Some(data),
                 render: Some(RenderRequest {
                     clip,

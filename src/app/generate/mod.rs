@@ -27,11 +27,16 @@ pub struct GeneratePlugin {
     pub lm: Option<std::path::PathBuf>,
     /// Its backbone, when not the resolver's SmolLM2.
     pub backbone: Option<std::path::PathBuf>,
+    /// Show the window at start (`--text-to-motion`).
+    pub open: bool,
 }
 
 impl Plugin for GeneratePlugin {
     fn build(&self, app: &mut App) {
-        let mut state = TextToMotion::default();
+        let mut state = TextToMotion {
+            open: self.open,
+            ..Default::default()
+        };
         if let Some(dir) = &self.lm {
             state.tried_shipped = true;
             state.load(dir.clone(), self.backbone.clone());

@@ -36,6 +36,7 @@ fn a_prompt_becomes_the_primary_clip() {
     app.add_plugins(super::GeneratePlugin {
         lm: Some(lm.path().to_path_buf()),
         backbone: Some(gpt2.clone()),
+        open: true,
     });
     let tok = crate::dvq::Tokenizer::load(
         &crate::lm::resolve::models_dir().join("dvq"),

@@ -25,8 +25,10 @@ pub(super) fn generate_ui(
     t2m.load_shipped_once();
     let ctx = contexts.ctx_mut()?;
     let mut open = t2m.open;
+    // Under the caption overlay, at the scene's left edge: the caption stays readable.
     let shown = egui::Window::new("Text to motion")
         .open(&mut open)
+        .default_pos(egui::pos2(260.0, 150.0))
         .default_width(380.0)
         .show(ctx, |ui| {
             let t = &mut *t2m;
@@ -41,8 +43,7 @@ pub(super) fn generate_ui(
                         "the shipped LM's motions lose to a retrieval floor (README, Text to \
                          motion): a demonstration of the direction",
                     )
-                    .small()
-                    .weak(),
+                    .small(),
                 );
             }
             ui.horizontal(|ui| {
