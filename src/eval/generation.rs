@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand::seq::index::sample;
 
 use super::physics::Physics;
-use super::retrieval::{CaptionedClip, Evaluator, MatchingScores, fid, matching_scores};
+use super::retrieval::{CaptionedClip, MatchingScores, fid, matching_scores};
 use crate::dvq::Tokenizer;
 use crate::lm::{Captioner, MotionDecoding};
 
@@ -269,32 +269,6 @@ pub fn score_generation(
     ])
 }
 
-/// [`generate_for_evaluation`] scored by our retrieval evaluator `ev` ([`score_generation`]).
-///
-/// Errors: a generation, decoding or embedding that fails.
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate_generation(
-    ev: &Evaluator,
-    cap: &Captioner,
-    tok: &Tokenizer,
-    test: &[CaptionedClip],
-    train: &[CaptionedClip],
-    nearest_train: &[usize],
-    settings: &GenerationSettings,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<GenerationRow>, Box<dyn std::error::Error + Send + Sync>> {
-    let g = generate_for_evaluation(cap, tok, test, train, nearest_train, settings, progress)?;
-    let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
-    let texts = ev.embed_texts(&prompts)?;
-    Ok(score_generation(
-        &|m| ev.embed_motion(m),
-        &texts,
-        &g,
-        settings,
-        tok,
-    )?)
-}
-
 /// For each of `prompts` (MiniLM sentence embeddings, unit length), the index of the nearest of
 /// `pool` by cosine (the first of equals).
 pub fn nearest_by_cosine(prompts: &[Vec<f32>], pool: &[Vec<f32>]) -> Vec<usize> {
@@ -370,7 +344,7 @@ mod tests {
             Default::default(),
         )
         .unwrap();
-        let ev = Evaluator::load(&models.join("eval"), &dev).unwrap();
+        let ev = super::super::retrieval::Evaluator::load(&models.join("eval"), &dev).unwrap();
         let corpus =
             crate::motion::import::corpus::dataset2_corpus(&["wave-left-hand", "walk-turn-left"]);
         let load =
@@ -387,8 +361,7 @@ mod tests {
             ..Default::default()
         };
         let mut calls = 0;
-        let rows = evaluate_generation(
-            &ev,
+        let first = generate_for_evaluation(
             &cap,
             &tok,
             &test,
@@ -398,6 +371,10 @@ mod tests {
             &mut |_, _| calls += 1,
         )
         .unwrap();
+        let prompts: Vec<String> = test.iter().map(|c| c.captions[0].0.clone()).collect();
+        let ours = ev.embed_texts(&prompts).unwrap();
+        let rows =
+            score_generation(&|m| ev.embed_motion(m), &ours, &first, &settings, &tok).unwrap();
         assert_eq!(calls, test.len() + 2 * 3);
         assert_eq!(rows.len(), 3);
         // The same motions in the T2M evaluator's space (the fixture's random weights): scored
@@ -437,20 +414,7 @@ mod tests {
         assert_eq!(t2m_rows[2].scores.is_some(), rows[2].scores.is_some());
         assert!(t2m_rows[2].fid.is_finite() && t2m_rows[2].fid >= -1e-6);
         // Seeded: generating again gives the same motions, so the same rows in our space.
-        let again = score_generation(
-            &|m| ev.embed_motion(m),
-            &ev.embed_texts(
-                &test
-                    .iter()
-                    .map(|c| c.captions[0].0.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap(),
-            &g,
-            &settings,
-            &tok,
-        )
-        .unwrap();
+        let again = score_generation(&|m| ev.embed_motion(m), &ours, &g, &settings, &tok).unwrap();
         assert_eq!(again[2].fid, rows[2].fid);
         assert!(rows[0].fid.abs() < 1e-3, "{}", rows[0].fid);
         assert_eq!(rows[1].multimodality, Some(0.0));

@@ -51,8 +51,17 @@ pub const BVH_JOINT_NAMES: [&str; 22] = [
 /// File units per metre (centimetres, as the SMPL rig map reads them).
 const UNITS_PER_METRE: f64 = 100.0;
 
-/// The joints with three children, whose rotation is fitted to all three.
-const BRANCHES: [usize; 2] = [0, 9];
+/// The joints with three children, whose rotation is fitted to all three, with their left,
+/// right and middle child: the pelvis (hips, spine1) and spine3 (collars, neck).
+const BRANCHES: [(usize, [usize; 3]); 2] = [(0, [1, 2, 3]), (9, [13, 14, 12])];
+
+/// The left, right and middle child of a branch joint `j` (one of [`BRANCHES`]).
+fn branch_children(j: usize) -> [usize; 3] {
+    BRANCHES
+        .iter()
+        .find(|(b, _)| *b == j)
+        .map_or([0; 3], |(_, c)| *c)
+}
 
 /// T-pose direction of each joint's bone from its parent (Y up, facing +Z, the body's left at
 /// +X as in HumanML3D); `None` for the root and for the children of [`BRANCHES`], whose rest
@@ -104,7 +113,7 @@ fn children(j: usize) -> Vec<usize> {
 /// (right hip → left hip, right collar → left collar), y towards the middle child (spine1, neck)
 /// made orthogonal to x, z = x × y (forward).
 fn branch_frame(p: &[Vector3<f64>], j: usize) -> Matrix3<f64> {
-    let (left, right, mid) = if j == 0 { (1, 2, 3) } else { (13, 14, 12) };
+    let [left, right, mid] = branch_children(j);
     let x = (p[left] - p[right]).normalize();
     let up = p[mid] - p[j];
     let y = (up - x * x.dot(&up)).normalize();
@@ -153,7 +162,7 @@ fn world_rotations(p: &[Vector3<f64>], off: &[Vector3<f64>; 22]) -> [Matrix3<f64
     for j in 0..22 {
         let parent_r = parents[j].map_or(Matrix3::identity(), |q| r[q]);
         let kids = children(j);
-        r[j] = if BRANCHES.contains(&j) {
+        r[j] = if BRANCHES.iter().any(|(b, _)| *b == j) {
             let rest: Vec<_> = kids.iter().map(|&c| off[c]).collect();
             let cur: Vec<_> = kids.iter().map(|&c| p[c] - p[j]).collect();
             kabsch(&rest, &cur)
@@ -236,7 +245,7 @@ pub fn joints_to_bvh(joints: &Joints, fps: f32, source: &Path) -> Result<String>
                 )));
             }
         }
-        for (j, (left, right, mid)) in [(0, (1, 2, 3)), (9, (13, 14, 12))] {
+        for (j, [left, right, mid]) in BRANCHES {
             let x = f[left] - f[right];
             let up = f[mid] - f[j];
             if x.norm() < 1e-6 || x.normalize().cross(&up).norm() < 1e-6 {

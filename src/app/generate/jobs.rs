@@ -115,6 +115,7 @@ pub(super) fn drain(
             Msg::Loaded(Ok((cap, dir, max_prompt_tokens))) => {
                 t2m.status = format!("LM: {}", dir.display());
                 t2m.lm = Some(cap);
+                t2m.lm_is_shipped = is_shipped_lm(&dir);
                 t2m.lm_dir = Some(dir);
                 t2m.max_prompt_tokens = max_prompt_tokens;
             }
@@ -125,7 +126,12 @@ pub(super) fn drain(
             Msg::Code(c) => {
                 t2m.streamed.push(c);
                 t2m.status = format!("generating: {} codes…", t2m.streamed.len());
-                tokens.streaming = Some((t2m.streamed.clone(), t2m.expected));
+                let expected = t2m.expected;
+                tokens
+                    .streaming
+                    .get_or_insert_with(|| (Vec::new(), expected))
+                    .0
+                    .push(c);
             }
             Msg::Done(Ok((clip, secs))) => {
                 t2m.running = None;
@@ -181,4 +187,14 @@ pub(super) fn save_into(root: &std::path::Path, clip: &Clip) -> Result<String, S
     );
     std::fs::write(&texts, line).map_err(|e| format!("{}: {e}", texts.display()))?;
     Ok(id)
+}
+
+/// Whether `dir` is the shipped LM folder (`models/lm`), whose measured text-to-motion quality
+/// the window states.
+fn is_shipped_lm(dir: &std::path::Path) -> bool {
+    let shipped = crate::lm::resolve::models_dir().join("lm");
+    match (dir.canonicalize(), shipped.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }

@@ -36,7 +36,7 @@ pub(super) fn nearest_real_clip(
     };
     let id = &n.take.id;
     match dataset {
-        Some(ds) if ds.ids().iter().any(|i| i == id) => Ok(NearestReal {
+        Some(ds) if ds.ids().binary_search(id).is_ok() => Ok(NearestReal {
             id: id.clone(),
             distance: n.distance,
             far: n.far(),

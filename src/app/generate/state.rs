@@ -29,6 +29,9 @@ pub struct TextToMotion {
     pub seed: u64,
     pub(super) lm: Option<Arc<Captioner>>,
     pub(super) lm_dir: Option<PathBuf>,
+    /// Whether `lm_dir` is the shipped LM (`models/lm`), whose measured quality the window
+    /// states; set when an LM loads.
+    pub(super) lm_is_shipped: bool,
     pub(super) max_prompt_tokens: usize,
     /// Codes of the running generation so far.
     pub(super) streamed: Vec<u32>,
@@ -54,6 +57,7 @@ impl Default for TextToMotion {
             seed: 0,
             lm: None,
             lm_dir: None,
+            lm_is_shipped: false,
             max_prompt_tokens: 32,
             streamed: Vec::new(),
             expected: 0,

@@ -37,7 +37,7 @@ pub(super) fn generate_ui(
                     .hint_text("a person waves with the left hand")
                     .desired_width(f32::INFINITY),
             );
-            if t.lm_dir.as_deref().is_some_and(is_shipped_lm) {
+            if t.lm_is_shipped {
                 ui.label(
                     egui::RichText::new(
                         "the shipped LM's motions lose to a retrieval floor (README, Text to \
@@ -158,14 +158,4 @@ pub(super) fn generate_ui(
     }
     t2m.open = open;
     Ok(())
-}
-
-/// Whether `dir` is the shipped LM folder (`models/lm`), whose measured text-to-motion quality
-/// the window states.
-fn is_shipped_lm(dir: &std::path::Path) -> bool {
-    let shipped = crate::lm::resolve::models_dir().join("lm");
-    match (dir.canonicalize(), shipped.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
