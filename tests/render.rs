@@ -43,19 +43,20 @@ fn render_png(
     studio: bool,
     keep: &str,
 ) -> image::RgbImage {
-    render_png_layout(data, clip, frame, size, studio, keep, None)
+    render_png_with(data, clip, frame, size, studio, keep, &[]).0
 }
 
-/// [`render_png`], also writing the studio's layout to `layout` (`render --layout`).
-fn render_png_layout(
+/// [`render_png`] with more arguments of `render` (`--layout F`, `--prompt TEXT`); also returns
+/// what it logged.
+fn render_png_with(
     data: &std::path::Path,
     clip: &str,
     frame: usize,
     (w, h): (u32, u32),
     studio: bool,
     keep: &str,
-    layout: Option<&std::path::Path>,
-) -> image::RgbImage {
+    extra: &[&std::ffi::OsStr],
+) -> (image::RgbImage, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{clip}_{frame}.png"));
     let mut cmd = Command::new(xvfb_run());
@@ -67,9 +68,7 @@ fn render_png_layout(
     if studio {
         cmd.arg("--studio");
     }
-    if let Some(l) = layout {
-        cmd.arg("--layout").arg(l);
-    }
+    cmd.args(extra);
     let output = cmd
         .args(["--clip", clip, "--frame", &frame.to_string(), "--out"])
         .arg(&out)
@@ -94,7 +93,7 @@ fn render_png_layout(
         img.width(),
         img.height()
     );
-    img
+    (img, stderr.into_owned())
 }
 
 /// One frame of `clip` of the HumanML3D reference files, scene only.
@@ -248,6 +247,52 @@ fn render_studio_shows_timeline_plots_and_caption() {
     assert!(caption.0 > 200, "caption text: {caption:?}");
 }
 
+/// Text to motion in the studio as a user drives it, at 1366×768: the clip opens, a prompt goes
+/// into the "Text to motion" window (the shipped LM, loaded when the window opens), and the
+/// generated motion is drawn with its round-trip caption. The log line is the window's own
+/// status ("10 codes, 4.0 s of motion in … s"); the PNG is kept as
+/// `target/tmp/render_studio_prompt.png`.
+#[test]
+fn render_studio_generates_a_typed_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layout.json");
+    let (_, log) = render_png_with(
+        &demo_corpus(),
+        "cmu_02_01",
+        30,
+        (1366, 768),
+        true,
+        "render_studio_prompt",
+        &[
+            "--prompt".as_ref(),
+            "a person raises the right hand.".as_ref(),
+            "--layout".as_ref(),
+            path.as_os_str(),
+        ],
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("text to motion, "))
+        .unwrap_or_else(|| panic!("no generation logged:\n{log}"));
+    println!("{line}");
+    assert!(line.contains("10 codes, 4.0 s of motion in"), "{line}");
+    let round_trip = log
+        .lines()
+        .find(|l| l.contains("round-trip caption of generated: a person raises the right hand.: "))
+        .unwrap_or_else(|| panic!("no round-trip caption logged:\n{log}"));
+    println!("{round_trip}");
+    assert!(round_trip.contains("hand"), "{round_trip}");
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let overlays = named_rects(&layout["overlays"]);
+    for name in ["t2m_window", "live_caption"] {
+        assert!(
+            overlays.iter().any(|(n, _)| n == name),
+            "no {name} overlay: {overlays:?}"
+        );
+    }
+}
+
 /// `[left, top, right, bottom]` of a layout entry.
 fn rect(v: &serde_json::Value) -> [f32; 4] {
     let a: Vec<f32> = v
@@ -292,14 +337,14 @@ fn studio_layout_fits_1024x600_1366x768_1920x1080() {
     for (w, h) in [(1024u32, 600u32), (1366, 768), (1920, 1080)] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("layout.json");
-        render_png_layout(
+        render_png_with(
             &demo_corpus(),
             "cmu_02_01",
             40,
             (w, h),
             true,
             &format!("render_studio_{w}x{h}"),
-            Some(&path),
+            &["--layout".as_ref(), path.as_os_str()],
         );
         let layout: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -58,6 +58,10 @@ pub struct RenderRequest {
     pub studio: bool,
     /// Also write the panels' rectangles to this JSON file ([`ui_frame::Layout`]).
     pub layout: Option<PathBuf>,
+    /// With `studio`: after `clip` opens, generate this prompt in the "Text to motion" window
+    /// (the shipped LM, or `--t2m`) and draw the generated motion at `frame` (clamped to its
+    /// length) once its round-trip caption is done; the generation time is logged.
+    pub prompt: Option<String>,
 }
 
 /// Builds and runs the studio. Returns when the window closes (or the render is written).

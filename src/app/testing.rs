@@ -32,6 +32,7 @@ pub fn headless() -> App {
         size: (64, 64),
         studio: false,
         layout: None,
+        prompt: None,
     })
     .init_resource::<super::library::Library>()
     .init_resource::<super::library::LoadedClips>()

@@ -92,7 +92,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
     let facts = crate::eval::physics::MotionFacts::of(&joints, skeleton);
     eprintln!(
         "{} codes → {frames} frames ({:.2} s at {} fps) in {gen_s:.2} s; root moved {:.2} m \
-         forward, {:.2} m sideways; wrists up to {:.2} m ({:+.2} m from the head)",
+         forward, {:.2} m sideways; wrists up to {:.2} m ({:+.2} m from the head; \
+         the lower one {:+.2} m)",
         codes.len(),
         frames as f32 / skeleton.fps(),
         skeleton.fps(),
@@ -100,6 +101,7 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         facts.sideways_m,
         facts.wrist_max_m,
         facts.wrist_above_head_m,
+        facts.both_wrists_above_head_m,
     );
     if let Some(out) = &a.out {
         crate::motion::npy::write_npy_f32(out, &[frames, dvq.width()], &features)?;

@@ -84,6 +84,11 @@ enum Command {
         /// to this JSON file, to check the layout at a window size.
         #[arg(long, requires = "studio")]
         layout: Option<PathBuf>,
+        /// With --studio: once the clip opens, type this prompt into the "Text to motion" window
+        /// (the shipped LM, or --t2m) and draw the generated motion at --frame, with its
+        /// round-trip caption; the log gives the generation time as the window states it.
+        #[arg(long, requires = "studio")]
+        prompt: Option<String>,
     },
     /// Print what a dataset holds, or one clip's summary.
     Info {
@@ -271,6 +276,7 @@ pub fn run() -> Result<()> {
             size,
             studio,
             layout,
+            prompt,
         }) => {
             let data = cli
                 .data
@@ -289,7 +295,7 @@ pub fn run() -> Result<()> {
                 tokenizer,
                 captioner,
                 t2m: cli.t2m,
-                open_t2m: cli.text_to_motion,
+                open_t2m: cli.text_to_motion || prompt.is_some(),
                 data: Some(data),
                 render: Some(RenderRequest {
                     clip,
@@ -298,6 +304,7 @@ pub fn run() -> Result<()> {
                     size,
                     studio,
                     layout,
+                    prompt,
                 }),
             })
         }

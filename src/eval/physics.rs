@@ -20,6 +20,9 @@ pub struct MotionFacts {
     pub wrist_max_m: f32,
     /// Highest (wrist − head) height over the motion: > 0 when a hand went above the head.
     pub wrist_above_head_m: f32,
+    /// Highest (lower wrist − head) height over the motion: > 0 when both hands were above the
+    /// head in the same frame.
+    pub both_wrists_above_head_m: f32,
 }
 
 impl MotionFacts {
@@ -34,16 +37,19 @@ impl MotionFacts {
         let head = skeleton.head();
         let mut wrist_max = f32::MIN;
         let mut above = f32::MIN;
+        let mut both = f32::MIN;
         for f in &frames {
             let w = f[l][1].max(f[r][1]);
             wrist_max = wrist_max.max(w);
             above = above.max(w - f[head][1]);
+            both = both.max(f[l][1].min(f[r][1]) - f[head][1]);
         }
         Self {
             forward_m: last[0][2] - first[0][2],
             sideways_m: (last[0][0] - first[0][0]).abs(),
             wrist_max_m: wrist_max,
             wrist_above_head_m: above,
+            both_wrists_above_head_m: both,
         }
     }
 }
@@ -134,6 +140,8 @@ mod tests {
         // Right wrist (21) at 1.05 m, head (15) at 0.75 m.
         assert!((f.wrist_max_m - 1.05).abs() < 1e-5);
         assert!((f.wrist_above_head_m - 0.30).abs() < 1e-5);
+        // The left wrist (20) at 1.00 m: the lower of the two is 0.25 m above the head.
+        assert!((f.both_wrists_above_head_m - 0.25).abs() < 1e-5);
         let p = Physics::of(&m, s);
         // Foot joints 7, 10, 8, 11 sit at 0.35 m and more: never on the floor.
         assert_eq!(p.skating_m_s, 0.0);

@@ -1,5 +1,7 @@
 //! Headless render (`geomotion render`): selects the requested clip and frame, lets the scene
 //! settle, writes a screenshot of the window to PNG and exits. The scene is the interactive one.
+//! With a prompt (`render --studio --prompt`), the clip's scene is followed by a generation in
+//! the "Text to motion" window, and the generated motion is drawn instead.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -33,6 +35,15 @@ struct CaptureState {
     settled: u32,
     frames: u32,
     shot: bool,
+    /// The prompt's generation: not started, running, or done (its clip is the primary one).
+    generation: Generation,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Generation {
+    NotStarted,
+    Running,
+    Done,
 }
 
 impl Plugin for CapturePlugin {
@@ -44,6 +55,7 @@ impl Plugin for CapturePlugin {
                 settled: 0,
                 frames: 0,
                 shot: false,
+                generation: Generation::NotStarted,
             })
             .add_message::<crate::app::library::SelectClip>()
             .add_systems(Last, drive_capture);
@@ -60,6 +72,7 @@ fn drive_capture(
     mut state: ResMut<CaptureState>,
     tokens: Res<Tokens>,
     live: Res<LiveCaption>,
+    mut t2m: Option<ResMut<crate::app::generate::TextToMotion>>,
     time: Res<Time>,
     frame_times: Option<Res<crate::app::perf::FrameTimes>>,
     ui_frame: Res<crate::app::UiFrame>,
@@ -90,7 +103,16 @@ fn drive_capture(
         }
         return;
     }
-    let on_clip = clips.primary.as_ref().is_some_and(|c| c.id == request.clip);
+    let target = match (&request.prompt, state.generation) {
+        (Some(prompt), Generation::Running | Generation::Done) => format!("generated: {prompt}"),
+        _ => request.clip.clone(),
+    };
+    let on_clip = clips.primary.as_ref().is_some_and(|c| c.id == target)
+        || state.generation == Generation::Running;
+    if !on_clip && state.generation == Generation::Done {
+        fail(&state, &mut exit, "the generated clip was replaced".into());
+        return;
+    }
     if !on_clip {
         if !state.requested {
             select.write(SelectClip {
@@ -107,14 +129,52 @@ fn drive_capture(
         }
         return;
     }
+    if let Some(prompt) = &request.prompt
+        && state.generation != Generation::Done
+    {
+        let Some(t2m) = t2m.as_mut() else {
+            fail(
+                &state,
+                &mut exit,
+                "--prompt: no text-to-motion window".into(),
+            );
+            return;
+        };
+        match state.generation {
+            Generation::NotStarted => {
+                if let (true, Some(tok)) = (t2m.ready(), tokens.tokenizer.clone()) {
+                    t2m.generate(prompt, tok);
+                    if !t2m.busy() {
+                        fail(&state, &mut exit, format!("--prompt: {}", t2m.status));
+                        return;
+                    }
+                    state.generation = Generation::Running;
+                } else if !studio_wait {
+                    fail(&state, &mut exit, format!("--prompt: {}", t2m.status));
+                }
+            }
+            _ if t2m.busy() => {}
+            _ => {
+                let id = format!("generated: {prompt}");
+                if !clips.primary.as_ref().is_some_and(|c| c.id == id) {
+                    fail(&state, &mut exit, format!("--prompt: {}", t2m.status));
+                    return;
+                }
+                info!("text to motion, \"{prompt}\": {}", t2m.status);
+                state.generation = Generation::Done;
+            }
+        }
+        return;
+    }
+    let frames = clips.primary.as_ref().map_or(1, |c| c.joints.frames());
     playback.playing = false;
-    playback.seek(request.frame);
+    playback.seek(request.frame.min(frames.saturating_sub(1)));
     let unreadable = clips.primary.as_ref().is_some_and(|c| {
         tokens.tokenizer.as_ref().is_some_and(|t| {
             crate::app::tokens::skeleton_mismatch(t, c.features.skeleton()).is_some()
         })
     });
-    if request.studio && studio_wait && !studio_ready(&tokens, &live, &request.clip, unreadable) {
+    if request.studio && studio_wait && !studio_ready(&tokens, &live, &target, unreadable) {
         return;
     }
     state.settled += 1;
@@ -122,6 +182,13 @@ fn drive_capture(
         return;
     }
     state.shot = true;
+    if request.prompt.is_some() {
+        let done = live.done && live.key.as_ref().is_some_and(|k| k.clip == target);
+        info!(
+            "round-trip caption of {target}: {}",
+            if done { &live.text } else { &live.status }
+        );
+    }
     if let Some(ft) = frame_times {
         info!(
             "frame times: mean {:.1} ms, longest of the last 2 s {:.1} ms, idle longest {}, longest during background work {}",
@@ -152,8 +219,6 @@ fn drive_capture(
         );
 }
 
-/// Whether everything a studio render shows has arrived: the clip's tokens, the split's code
-/// usage and the live caption (or the reason there is none).
 /// Whether the studio has everything it will show for `clip`: its tokens and usage (or no
 /// tokenizer, or one that cannot read the clip: `unreadable`) and its caption (or the reason
 /// there is none).

@@ -93,4 +93,17 @@ impl TextToMotion {
     pub fn busy(&self) -> bool {
         self.running.is_some()
     }
+
+    /// Whether an LM is loaded, ready for [`TextToMotion::generate`].
+    pub fn ready(&self) -> bool {
+        self.lm.is_some()
+    }
+
+    /// Generates `prompt` with `tok`'s codes on a background thread, as the window's button does
+    /// (the motion becomes the primary clip when done; [`TextToMotion::status`] says how long it
+    /// took, or why it failed). Nothing happens without an LM ([`TextToMotion::ready`]).
+    pub fn generate(&mut self, prompt: &str, tok: Arc<crate::dvq::Tokenizer>) {
+        self.prompt = prompt.to_string();
+        super::jobs::start(self, tok);
+    }
 }
