@@ -241,22 +241,28 @@ fn a_summary_captioner_mixes_both_tasks_in_one_batch() {
 }
 
 /// The shipped LM (`models/lm`, SmolLM2 through the resolver) and tokenizer, generating
-/// greedily `seconds` of motion for `text`: the joints `(T, 22, 3)`, metres.
-fn shipped_motion() -> impl Fn(&str) -> Vec<[f32; 3]> {
+/// greedily for `text` 4 s of motion (10 codes), or with `None` as long as the LM makes it (as
+/// `geomotion generate` does by default): the joints `(T, 22, 3)`, metres.
+fn shipped_motion() -> impl Fn(&str, Option<f32>) -> Vec<[f32; 3]> {
     let dev = Device::Cpu;
     let models = super::resolve::models_dir();
     let (cap, ckpt) = super::train::load_captioner(&models.join("lm"), None, None, &dev).unwrap();
     super::train::require_t2m(&ckpt, &models.join("lm")).unwrap();
     let dvq = crate::dvq::Tokenizer::load(&models.join("dvq"), &dev).unwrap();
     let s = crate::motion::Skeleton::HumanMl3d;
-    move |text: &str| {
-        let opts = MotionDecoding {
+    move |text: &str, seconds: Option<f32>| {
+        let mut opts = MotionDecoding {
             max_prompt_tokens: ckpt.train.max_caption_tokens,
             ..Default::default()
+        };
+        if let Some(secs) = seconds {
+            opts = opts.with_seconds(secs, s.fps(), dvq.frames_per_code());
         }
-        .with_seconds(4.0, s.fps(), dvq.frames_per_code());
         let codes = cap.generate_motion(text, &opts, &mut |_| true).unwrap();
-        assert_eq!(codes.len(), 10, "{text}");
+        if seconds.is_some() {
+            assert_eq!(codes.len(), opts.max_codes, "{text}");
+        }
+        assert!(!codes.is_empty(), "{text}: no code");
         s.joints_in_metres(&dvq.decode(&codes).unwrap())
     }
 }
@@ -280,16 +286,16 @@ fn the_shipped_lm_writes_motion_that_does_what_the_prompt_says() {
     let motion = shipped_motion();
     let facts = |j: &[[f32; 3]]| crate::eval::physics::MotionFacts::of(j, s);
     let [lw, rw] = s.wrists();
-    let walk = facts(&motion("a person walks forward."));
+    let walk = facts(&motion("a person walks forward.", Some(4.0)));
     assert!(walk.forward_m > 1.0, "walks forward: {walk:?}");
-    let run = facts(&motion("a person runs forward."));
+    let run = facts(&motion("a person runs forward.", Some(4.0)));
     assert!(
         run.forward_m > walk.forward_m,
         "runs: {run:?}, walks: {walk:?}"
     );
-    let back = facts(&motion("a person walks backwards."));
+    let back = facts(&motion("a person walks backwards.", Some(4.0)));
     assert!(back.forward_m < -0.25, "walks backwards: {back:?}");
-    let right = motion("a person raises the right hand.");
+    let right = motion("a person raises the right hand.", Some(4.0));
     let r_above = above_head(&right, &|p| p[rw][1]);
     let l_above = above_head(&right, &|p| p[lw][1]);
     assert!(
@@ -299,15 +305,16 @@ fn the_shipped_lm_writes_motion_that_does_what_the_prompt_says() {
 }
 
 /// "A person raises both hands." should put both wrists above the head at once while the root
-/// stays within 0.5 m. The shipped LM fails it: greedily it raises the right hand only (right
-/// +0.31 m, left −0.24 m from the head at their highest; the root stays within 0.12 m). Kept as
-/// the check a better text-to-motion model must pass: `cargo test --release -- --ignored
-/// both_hands`.
+/// stays within 0.5 m, at the length the LM chooses (as `geomotion generate` does by default).
+/// The shipped LM fails it: greedily it writes 8 codes and raises the right hand only (the lower
+/// wrist 0.57 m under the head at its highest). Stages 10 and 11 pass it (+0.09 / +0.15 m) but
+/// lose caption accuracy on validation (model card, *Stages 10 and 11*). Kept as the check a
+/// better text-to-motion model must pass: `cargo test --release -- --ignored both_hands`.
 #[test]
 #[ignore = "the shipped LM raises one hand for \"both hands\" (measured; model card, Text to motion)"]
 fn the_shipped_lm_raises_both_hands() {
     let s = crate::motion::Skeleton::HumanMl3d;
-    let both = shipped_motion()("a person raises both hands.");
+    let both = shipped_motion()("a person raises both hands.", None);
     let [lw, rw] = s.wrists();
     let f = crate::eval::physics::MotionFacts::of(&both, s);
     let lower = above_head(&both, &|p| p[lw][1].min(p[rw][1]));

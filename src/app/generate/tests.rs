@@ -87,12 +87,6 @@ fn a_prompt_becomes_the_primary_clip() {
             .streaming
             .is_none()
     );
-    assert!(
-        app.world()
-            .resource::<crate::app::tokens::Tokens>()
-            .streaming
-            .is_none()
-    );
     let t = app.world().resource::<TextToMotion>();
     // 4 s at 20 fps, 8 frames a code: 10 codes, 80 frames.
     assert_eq!(t.streamed.len(), 10, "{}", t.status);
