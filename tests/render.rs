@@ -57,6 +57,10 @@ fn render_png_with(
     keep: &str,
     extra: &[&std::ffi::OsStr],
 ) -> (image::RgbImage, String) {
+    // Whole-studio renders run one at a time: each draws every frame in software while it waits
+    // for its models, so two at once on 2 cores take longer than one after the other.
+    static STUDIO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = studio.then(|| STUDIO.lock().unwrap_or_else(|e| e.into_inner()));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{clip}_{frame}.png"));
     let mut cmd = Command::new(xvfb_run());
