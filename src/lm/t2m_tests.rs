@@ -317,7 +317,7 @@ fn the_shipped_lm_raises_both_hands() {
     let both = shipped_motion()("a person raises both hands.", None);
     let [lw, rw] = s.wrists();
     let f = crate::eval::physics::MotionFacts::of(&both, s);
-    let lower = above_head(&both, &|p| p[lw][1].min(p[rw][1]));
+    let lower = f.both_wrists_above_head_m;
     assert!(
         lower > 0.0,
         "the lower wrist gets to {lower:+.2} m from the head (left {:+.2}, right {:+.2} at their \

@@ -155,8 +155,8 @@ fn drive_capture(
             }
             _ if t2m.busy() => {}
             _ => {
-                let id = format!("generated: {prompt}");
-                if !clips.primary.as_ref().is_some_and(|c| c.id == id) {
+                // `target` is the generated clip's id while the generation runs.
+                if !clips.primary.as_ref().is_some_and(|c| c.id == target) {
                     fail(&state, &mut exit, format!("--prompt: {}", t2m.status));
                     return;
                 }
