@@ -71,6 +71,10 @@ pub struct TrainArgs {
     /// MotionGPT's `Generate motion: …`), or both: `m2t,t2m`.
     #[arg(long, value_enum, value_delimiter = ',')]
     tasks: Option<Vec<crate::lm::train::Task>>,
+    /// With `--tasks m2t,t2m`: multiplies the sampling weight of each text-to-motion example
+    /// (1, the default, = as many motion as caption examples; 1/3 = a quarter motion).
+    #[arg(long)]
+    t2m_weight: Option<f64>,
     /// Balanced sampling across label groups (Bandai dataset/content, CMU): each pair's weight
     /// is divided by its group's size to this power (0 off, 1 every group alike).
     #[arg(long)]
@@ -239,6 +243,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     if let Some(t) = &a.tasks {
         train.tasks = t.clone();
+    }
+    if let Some(w) = a.t2m_weight {
+        train.t2m_weight = w;
     }
     if let Some(p) = a.projection {
         train.projection = p;

@@ -186,8 +186,26 @@ fn both_tasks_train_together_and_old_configs_mean_m2t() {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
             .unwrap();
     json["train"].as_object_mut().unwrap().remove("tasks");
+    json["train"].as_object_mut().unwrap().remove("t2m_weight");
     let old: super::train::LmTrainConfig = serde_json::from_value(json["train"].clone()).unwrap();
     assert_eq!(old.tasks, vec![Task::M2t]);
+    assert_eq!(old.t2m_weight, 1.0);
+}
+
+/// `--t2m-weight` scales each text-to-motion example and nothing else; a style-swapped copy
+/// writes no motion and its original's motion example keeps the copy's share.
+#[test]
+fn t2m_weight_scales_only_motion_examples() {
+    use super::data::Swap;
+    use super::train::example_weight as ew;
+    assert_eq!(ew(Task::M2t, Swap::Plain, 2.0, 0.0, 0.25), Some(2.0));
+    assert_eq!(ew(Task::M2t, Swap::Copy, 2.0, 0.5, 0.25), Some(2.0));
+    assert_eq!(ew(Task::T2m, Swap::Plain, 2.0, 0.0, 0.25), Some(0.5));
+    assert_eq!(ew(Task::T2m, Swap::Plain, 2.0, 0.5, 1.0), Some(2.0));
+    assert_eq!(ew(Task::T2m, Swap::Copy, 2.0, 0.5, 1.0), None);
+    // The original carries half its pair's mass when swap = 0.5: its motion example gets it back.
+    assert_eq!(ew(Task::T2m, Swap::Original, 1.0, 0.5, 1.0), Some(2.0));
+    assert_eq!(ew(Task::T2m, Swap::Original, 1.0, 0.5, 0.5), Some(1.0));
 }
 
 /// A captioner that reads a motion summary learns text to motion too: in a batch that mixes a

@@ -71,6 +71,16 @@ pub struct LmTrainConfig {
     /// choice: motion to text only). Each pair gives one example per task, at its weight.
     #[serde(default = "motion_to_text_only")]
     pub tasks: Vec<Task>,
+    /// Multiplies the sampling weight of every text-to-motion example (`train lm --t2m-weight`):
+    /// 1 (default, and in configs saved before the choice) = each caption gives its two tasks the
+    /// same weight; 1/3 = a quarter of the drawn examples write motion. The motion task moves
+    /// the shared adapters and motion rows; a smaller share keeps the captions' steps.
+    #[serde(default = "one")]
+    pub t2m_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Errors unless the LM in `dir` (its checkpoint config `ckpt`) was trained to write motion
@@ -140,6 +150,7 @@ impl Default for LmTrainConfig {
             log_every: 5,
             schedule: LrSchedule::WarmupCosine,
             tasks: motion_to_text_only(),
+            t2m_weight: 1.0,
         }
     }
 }
@@ -289,24 +300,16 @@ impl Buckets {
         let mut items: Vec<(Example, f64)> = Vec::new();
         let swap = cfg.weights.style_swap;
         for (p, w) in pairs.iter().zip(cfg.weights.weights(pairs)) {
-            for task in &cfg.tasks {
-                let (e, w) = match task {
-                    Task::M2t => (
-                        cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?,
-                        w,
-                    ),
-                    // A style-swapped copy names a style its codes do not have: no motion to
-                    // write for it; its original keeps its whole weight.
-                    Task::T2m if p.swap == super::data::Swap::Copy => continue,
+            for &task in &cfg.tasks {
+                let Some(w) = example_weight(task, p.swap, w, swap, cfg.t2m_weight) else {
+                    continue;
+                };
+                let e = match task {
+                    Task::M2t => {
+                        cap.example(&p.codes, &p.context, &p.caption, cfg.max_caption_tokens)?
+                    }
                     Task::T2m => {
-                        let w = match p.swap {
-                            super::data::Swap::Original if swap < 1.0 => w / (1.0 - swap),
-                            _ => w,
-                        };
-                        (
-                            cap.motion_example(&p.caption, &p.codes, cfg.max_caption_tokens)?,
-                            w,
-                        )
+                        cap.motion_example(&p.caption, &p.codes, cfg.max_caption_tokens)?
                     }
                 };
                 items.push((e, w));
@@ -353,6 +356,28 @@ impl Buckets {
         (0..batch)
             .map(|_| &self.examples[r.start + pick(&self.weights[r.clone()], rng)])
             .collect()
+    }
+}
+
+/// The sampling weight of one pair's example of `task`, from the pair's weight `w`; `None`: no
+/// example. A style-swapped copy names a style its codes do not have: no motion to write for it,
+/// and its original keeps its whole weight (`w / (1 − style_swap)`). Text-to-motion examples are
+/// multiplied by `t2m_weight`.
+pub(super) fn example_weight(
+    task: Task,
+    swap: super::data::Swap,
+    w: f64,
+    style_swap: f64,
+    t2m_weight: f64,
+) -> Option<f64> {
+    use super::data::Swap;
+    match (task, swap) {
+        (Task::M2t, _) => Some(w),
+        (Task::T2m, Swap::Copy) => None,
+        (Task::T2m, Swap::Original) if style_swap < 1.0 => {
+            Some(t2m_weight * w / (1.0 - style_swap))
+        }
+        (Task::T2m, _) => Some(t2m_weight * w),
     }
 }
 
