@@ -910,6 +910,14 @@ fn init_starts_from_a_finished_run() {
         style_tag: false,
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
+    // Resuming where no run was started says so, naming the folder.
+    let mut nothing = request(dirs.0.path(), 3, None);
+    nothing.resume = true;
+    let err = train(&nothing, &dev, &cancel, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no checkpoint"), "{err}");
+    assert!(err.contains(&*dirs.0.path().display().to_string()), "{err}");
     train(&request(dirs.0.path(), 3, None), &dev, &cancel, &mut |_| {}).unwrap();
     // A 2-step schedule (warm-up 1 step) stopped after its first step.
     let mut warm = request(dirs.1.path(), 2, Some(dirs.0.path().to_path_buf()));

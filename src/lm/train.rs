@@ -384,13 +384,21 @@ pub(super) fn example_weight(
 /// Fine-tunes (or resumes) a captioner; writes checkpoints every `checkpoint_every` steps, at the
 /// end and on cancellation.
 ///
-/// Errors: unreadable corpus or tokenizer, no backbone, a checkpoint that does not match.
+/// Errors: unreadable corpus or tokenizer, no backbone, a checkpoint that does not match,
+/// `resume` with no checkpoint in `out`.
 pub fn train(
     req: &LmTrainRequest,
     device: &Device,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(&LmProgress),
 ) -> Result<TrainEnd> {
+    if req.resume && !req.out.join(CONFIG_FILE).exists() {
+        return Err(LmError::Data(format!(
+            "--resume: {} holds no checkpoint ({CONFIG_FILE} is missing); start the run without \
+             --resume (or with --init DIR to start from a trained captioner)",
+            req.out.display()
+        )));
+    }
     let dvq = crate::dvq::Tokenizer::load(&req.dvq, device)?;
     let backbone = load_backbone(req.backbone.as_deref(), device)?;
     let (mut ckpt, mut cap, start, opt_state) = if req.resume {
