@@ -421,9 +421,12 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         .context(index.as_ref(), features.as_slice(), None)
         .with_context(|| label.clone())?;
     let scored = cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?;
-    let near = index.as_ref().and_then(|i| i.query(features.as_slice()));
+    let neighbours = index.as_ref().map_or_else(Vec::new, |i| {
+        i.nearest(features.as_slice(), crate::eval::doubt::NEIGHBOURS, None)
+    });
+    let near = neighbours.first();
     let c = scored.confidence;
-    let doubts = crate::eval::doubt::doubts(&scored.text, &c, near.as_ref());
+    let doubts = crate::eval::doubt::doubts(&scored.text, &c, &neighbours);
     let caption = scored.text;
     eprintln!(
         "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
@@ -436,7 +439,7 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         "least likely word p = {:.2}, mean log p {:.2} over {} tokens",
         c.min_prob, c.mean_logprob, c.tokens
     );
-    if let Some(n) = &near {
+    if let Some(n) = near {
         eprintln!(
             "nearest training take: {} \"{}\" (distance {:.1}; out of domain above {:.1})",
             printable_line(&n.take.id),
@@ -905,10 +908,12 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                 );
                 (
                     Some(cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?),
-                    index.as_ref().and_then(|i| i.query(f.as_slice())),
+                    index.as_ref().map_or_else(Vec::new, |i| {
+                        i.nearest(f.as_slice(), crate::eval::doubt::NEIGHBOURS, None)
+                    }),
                 )
             }
-            None => (None, None),
+            None => (None, Vec::new()),
         };
         predictions.push(scored);
         nearest.push(near);
@@ -919,7 +924,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         .zip(&nearest)
         .map(|(p, n)| {
             p.as_ref()
-                .map(|p| doubts_of(&p.text, &p.confidence, n.as_ref()))
+                .map(|p| doubts_of(&p.text, &p.confidence, n))
                 .unwrap_or_default()
         })
         .collect();
@@ -1068,9 +1073,11 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     if let Some(rows) = &calibration {
         md.push_str(&format!(
             "\nshown as sure or unsure (`eval::doubt`: least token p < {}, the caption does not \
-             name the nearest training take's action, or the motion is out of domain), against \
-             whether the caption names the clip's action\n\n{}",
+             name the nearest training take's action or that of at least half of the {} nearest, \
+             or the motion is out of domain), against whether the caption names the clip's \
+             action\n\n{}",
             crate::lm::captioner::Confidence::UNSURE_BELOW,
+            crate::eval::doubt::NEIGHBOURS,
             calibration_markdown(rows)
         ));
     }
@@ -1101,7 +1108,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     "id": c.id,
                     "prediction": c.prediction,
                     "confidence": predictions[i].as_ref().map(|p| p.confidence),
-                    "nearest": nearest[i].as_ref().map(|n| serde_json::json!({
+                    "nearest": nearest[i].first().map(|n| serde_json::json!({
                         "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
                     })),
                     "doubts": doubts[i],

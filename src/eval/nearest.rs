@@ -834,7 +834,7 @@ mod tests {
         let doubts = crate::eval::doubt::doubts(
             "a person playing basketball: forward dribble.",
             &sure,
-            Some(&jump),
+            std::slice::from_ref(&jump),
         );
         assert!(
             doubts

@@ -212,7 +212,9 @@ pub(super) fn track_selection(
         let r = r
             .map(|scored| Finished {
                 scored,
-                nearest: index.as_ref().and_then(|i| i.query(&features)),
+                neighbours: index.as_ref().map_or_else(Vec::new, |i| {
+                    i.nearest(&features, crate::eval::doubt::NEIGHBOURS, None)
+                }),
                 style: index
                     .as_ref()
                     .filter(|_| reads_style)
@@ -315,17 +317,17 @@ pub(super) fn drain_caption_jobs(
                     match r {
                         Ok(Finished {
                             scored,
-                            nearest,
+                            neighbours,
                             style,
                         }) => {
                             live.doubts = crate::eval::doubt::doubts(
                                 &scored.text,
                                 &scored.confidence,
-                                nearest.as_ref(),
+                                &neighbours,
                             );
                             live.text = scored.text;
                             live.confidence = Some(scored.confidence);
-                            live.nearest = nearest;
+                            live.nearest = neighbours.into_iter().next();
                             live.style = style;
                             live.done = true;
                         }

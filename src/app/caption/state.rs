@@ -129,8 +129,9 @@ pub(super) enum CaptionMsg {
 /// A finished caption job.
 pub(super) struct Finished {
     pub scored: crate::lm::captioner::ScoredCaption,
-    /// The selection's nearest training take.
-    pub nearest: Option<Neighbour>,
+    /// The selection's [`crate::eval::doubt::NEIGHBOURS`] nearest training takes, nearest first
+    /// (empty: no index).
+    pub neighbours: Vec<Neighbour>,
     /// The style a style-tagged captioner read ([`crate::eval::nearest::NearestIndex::style_read`]).
     pub style: Option<crate::eval::nearest::StyleRead>,
 }
