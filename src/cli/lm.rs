@@ -421,9 +421,7 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
         .context(index.as_ref(), features.as_slice(), None)
         .with_context(|| label.clone())?;
     let scored = cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?;
-    let neighbours = index.as_ref().map_or_else(Vec::new, |i| {
-        i.nearest(features.as_slice(), crate::eval::doubt::NEIGHBOURS, None)
-    });
+    let neighbours = crate::eval::doubt::neighbours(index.as_ref(), features.as_slice());
     let near = neighbours.first();
     let c = scored.confidence;
     let doubts = crate::eval::doubt::doubts(&scored.text, &c, &neighbours);
@@ -888,11 +886,11 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
     };
     let bar = ProgressBar::new(entries.len() as u64);
     let mut predictions = Vec::with_capacity(entries.len());
-    let mut nearest = Vec::with_capacity(entries.len());
+    let mut neighbours = Vec::with_capacity(entries.len());
     let mut styles = Vec::with_capacity(entries.len());
     let mut style_reads = Vec::with_capacity(entries.len());
     for e in &entries {
-        let (scored, near) = match &model {
+        let (scored, near_takes) = match &model {
             Some((dvq, cap, index)) => {
                 let f = ds.load_features(&e.id)?;
                 let codes = dvq.encode(f.as_slice())?;
@@ -908,20 +906,18 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                 );
                 (
                     Some(cap.generate_scored(&codes, &context, MAX_NEW_TOKENS, &mut |_| true)?),
-                    index.as_ref().map_or_else(Vec::new, |i| {
-                        i.nearest(f.as_slice(), crate::eval::doubt::NEIGHBOURS, None)
-                    }),
+                    crate::eval::doubt::neighbours(index.as_ref(), f.as_slice()),
                 )
             }
             None => (None, Vec::new()),
         };
         predictions.push(scored);
-        nearest.push(near);
+        neighbours.push(near_takes);
         bar.inc(1);
     }
     let doubts: Vec<Vec<Doubt>> = predictions
         .iter()
-        .zip(&nearest)
+        .zip(&neighbours)
         .map(|(p, n)| {
             p.as_ref()
                 .map(|p| doubts_of(&p.text, &p.confidence, n))
@@ -1108,7 +1104,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     "id": c.id,
                     "prediction": c.prediction,
                     "confidence": predictions[i].as_ref().map(|p| p.confidence),
-                    "nearest": nearest[i].first().map(|n| serde_json::json!({
+                    "nearest": neighbours[i].first().map(|n| serde_json::json!({
                         "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
                     })),
                     "doubts": doubts[i],

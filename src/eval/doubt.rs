@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::nearest::Neighbour;
+use super::nearest::{NearestIndex, Neighbour};
 use crate::lm::captioner::Confidence;
 
 /// One reason to doubt a caption.
@@ -62,9 +62,16 @@ impl std::fmt::Display for Doubt {
 
 /// How many nearest training takes [`doubts`] reads: a caption that fewer than half of them (with
 /// an action label) agree with is shown as unsure. Chosen on the validation split of the corpus
-/// the shipped captioner trained on (Bandai-Namco and CMU, 338 clips), where it turned 7 of the 10 wrong captions shown as sure
-/// into unsure ones and 3 of 320 right ones (3 nearest: 7 and 19; model card, *Confidence*).
+/// the shipped captioner trained on (Bandai-Namco and CMU, 338 clips), where it turned 7 of the
+/// 10 wrong captions shown as sure into unsure ones and 3 of 320 right ones (3 nearest: 7 and
+/// 19; model card, *Confidence*).
 pub const NEIGHBOURS: usize = 5;
+
+/// The [`NEIGHBOURS`] nearest training takes that [`doubts`] reads for a motion given as raw
+/// `(T, 263)` features, nearest first; empty without an index or frames.
+pub fn neighbours(index: Option<&NearestIndex>, features: &[f32]) -> Vec<Neighbour> {
+    index.map_or_else(Vec::new, |i| i.nearest(features, NEIGHBOURS, None))
+}
 
 /// Every reason to doubt `caption`, given the model's `confidence` and, when the captioner has a
 /// nearest-take index, the motion's `neighbours`: its [`NEIGHBOURS`] nearest training takes,

@@ -212,9 +212,7 @@ pub(super) fn track_selection(
         let r = r
             .map(|scored| Finished {
                 scored,
-                neighbours: index.as_ref().map_or_else(Vec::new, |i| {
-                    i.nearest(&features, crate::eval::doubt::NEIGHBOURS, None)
-                }),
+                neighbours: crate::eval::doubt::neighbours(index.as_deref(), &features),
                 style: index
                     .as_ref()
                     .filter(|_| reads_style)
