@@ -14,6 +14,7 @@ pub mod dvq;
 pub mod eval;
 pub mod lm;
 pub mod motion;
+pub mod train_log;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -383,7 +383,8 @@ pub fn train(
     })
 }
 
-/// `train_log.csv`: one row per `log_every` steps; resuming drops rows after the checkpoint.
+/// `train_log.csv` ([`crate::train_log`]): one row per `log_every` steps; resuming drops rows
+/// after the checkpoint.
 struct TrainLog {
     writer: csv::Writer<std::fs::File>,
     path: PathBuf,
@@ -391,26 +392,7 @@ struct TrainLog {
 
 impl TrainLog {
     fn open(dir: &Path, resume_step: usize) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| DvqError::io(dir, e))?;
         let path = dir.join(LOG_FILE);
-        let mut kept: Vec<csv::StringRecord> = Vec::new();
-        if resume_step > 0 && path.exists() {
-            let mut rd =
-                csv::Reader::from_path(&path).map_err(|e| DvqError::checkpoint(&path, e))?;
-            for rec in rd.records() {
-                let rec = rec.map_err(|e| DvqError::checkpoint(&path, e))?;
-                if rec
-                    .get(0)
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .is_some_and(|s| s <= resume_step)
-                {
-                    kept.push(rec);
-                }
-            }
-        }
-        let file = std::fs::File::create(&path).map_err(|e| DvqError::io(&path, e))?;
-        // Flexible: a log written before the `root` column was added resumes with shorter rows.
-        let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(file);
         let header = [
             "step",
             "loss",
@@ -424,14 +406,8 @@ impl TrainLog {
             "elapsed_s",
             "root",
         ];
-        writer
-            .write_record(header)
-            .map_err(|e| DvqError::checkpoint(&path, e))?;
-        for rec in &kept {
-            writer
-                .write_record(rec)
-                .map_err(|e| DvqError::checkpoint(&path, e))?;
-        }
+        let writer = crate::train_log::open(&path, &header, resume_step)
+            .map_err(|e| DvqError::checkpoint(e.path, e.msg))?;
         Ok(Self { writer, path })
     }
 

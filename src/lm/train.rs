@@ -659,7 +659,7 @@ pub fn load_captioner(
     Ok((cap, ckpt))
 }
 
-/// `train_log.csv`; resuming keeps the rows up to the checkpoint.
+/// `train_log.csv` ([`crate::train_log`]); resuming keeps the rows up to the checkpoint.
 struct TrainLog {
     writer: csv::Writer<std::fs::File>,
     path: PathBuf,
@@ -667,39 +667,17 @@ struct TrainLog {
 
 impl TrainLog {
     fn open(dir: &Path, resume_step: usize) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
         let path = dir.join(LOG_FILE);
-        let mut kept = Vec::new();
-        if resume_step > 0 && path.exists() {
-            let mut rd = csv::Reader::from_path(&path).map_err(|e| LmError::format(&path, e))?;
-            for rec in rd.records() {
-                let rec = rec.map_err(|e| LmError::format(&path, e))?;
-                if rec
-                    .get(0)
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .is_some_and(|s| s <= resume_step)
-                {
-                    kept.push(rec);
-                }
-            }
-        }
-        let file = std::fs::File::create(&path).map_err(|e| LmError::io(&path, e))?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer
-            .write_record([
-                "step",
-                "caption_loss",
-                "ortho",
-                "lr",
-                "tokens_per_s",
-                "elapsed_s",
-            ])
-            .map_err(|e| LmError::format(&path, e))?;
-        for rec in &kept {
-            writer
-                .write_record(rec)
-                .map_err(|e| LmError::format(&path, e))?;
-        }
+        let header = [
+            "step",
+            "caption_loss",
+            "ortho",
+            "lr",
+            "tokens_per_s",
+            "elapsed_s",
+        ];
+        let writer = crate::train_log::open(&path, &header, resume_step)
+            .map_err(|e| LmError::format(e.path, e.msg))?;
         Ok(Self { writer, path })
     }
 

@@ -9,7 +9,9 @@ use candle_core::Device;
 use super::state::{ClipTokens, GramView, Primitive, SplitUsage, TokenJob, Tokens};
 use crate::app::library::{Library, LoadedClips, Problems};
 use crate::dvq::Tokenizer;
-use crate::dvq::metrics::{gram_stats, per_frame_mpjpe_mm, usage_stats};
+use crate::dvq::metrics::{
+    gram_stats, per_frame_mpjpe_mm, per_frame_root_relative_mpjpe_mm, usage_stats,
+};
 use crate::motion::{Clip, Dataset, Features, Split};
 
 /// Repeats of a code when it is decoded alone ("play this code"): 4 × 8 frames = 1.6 s.
@@ -155,7 +157,7 @@ pub(super) fn drain_token_jobs(
     }
 }
 
-/// Codes, reconstruction and per-frame MPJPE of `clip`.
+/// Codes, reconstruction and per-frame MPJPE (global and root-relative) of `clip`.
 pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
     let what = |e: crate::dvq::DvqError| format!("{}: tokenizer: {e}", clip.id);
     if tok.width() != clip.features.width() {
@@ -187,6 +189,7 @@ pub fn clip_tokens(tok: &Tokenizer, clip: &Clip) -> Result<ClipTokens, String> {
         id: clip.id.clone(),
         codes,
         mpjpe_mm: per_frame_mpjpe_mm(gt, &recon, skeleton.n_joints()),
+        root_relative_mpjpe_mm: per_frame_root_relative_mpjpe_mm(gt, &recon, skeleton.n_joints()),
         recon,
     })
 }

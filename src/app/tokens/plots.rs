@@ -4,7 +4,9 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
-use egui_plot::{Bar, BarChart, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine};
+use egui_plot::{
+    Bar, BarChart, Corner, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
+};
 
 use super::jobs::request_primitive;
 use super::state::{GhostMode, GramView, Tokens, code_color};
@@ -94,7 +96,15 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
         .or_else(|| tokens.token_at(playback.frame()))
         .map(|i| clip.codes[i]);
     ui.horizontal(|ui| {
-        ui.label(format!("MPJPE {:.1} mm", clip.mean_mpjpe_mm()));
+        ui.label(format!(
+            "MPJPE {:.1} mm · root-relative {:.1} mm",
+            clip.mean_mpjpe_mm(),
+            clip.mean_root_relative_mpjpe_mm()
+        ))
+        .on_hover_text(
+            "global: joint positions as decoded, trajectory drift included; root-relative: each \
+             frame's pelvis subtracted, the pose error alone",
+        );
         if let Some(code) = code
             && ui
                 .button(format!("▶ play code {code}"))
@@ -118,14 +128,19 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
         .height(h)
         .y_axis_label("MPJPE mm")
         .allow_scroll(false)
+        .legend(Legend::default().position(Corner::LeftTop))
         .show(ui, |p| {
-            let pts: PlotPoints = clip
-                .mpjpe_mm
-                .iter()
-                .enumerate()
-                .map(|(f, &e)| [f as f64, e as f64])
-                .collect();
-            p.line(Line::new("MPJPE per frame", pts));
+            let per_frame = |v: &[f32]| -> PlotPoints {
+                v.iter()
+                    .enumerate()
+                    .map(|(f, &e)| [f as f64, e as f64])
+                    .collect()
+            };
+            p.line(Line::new("global", per_frame(&clip.mpjpe_mm)));
+            p.line(Line::new(
+                "root-relative",
+                per_frame(&clip.root_relative_mpjpe_mm),
+            ));
             p.vline(VLine::new("playhead", head));
         });
     Plot::new("codes")

@@ -15,15 +15,28 @@ pub struct ClipTokens {
     pub codes: Vec<u32>,
     /// `(8N, 22, 3)` joints of the DVQ reconstruction, metres.
     pub recon: Vec<[f32; 3]>,
-    /// Global MPJPE per frame, millimetres, `(8N,)`.
+    /// Global MPJPE per frame, millimetres, `(8N,)`: grows with the drift of the trajectory the
+    /// decoder integrates from its root velocities.
     pub mpjpe_mm: Vec<f32>,
+    /// Root-relative MPJPE per frame (each frame's pelvis subtracted), millimetres, `(8N,)`: the
+    /// pose error alone.
+    pub root_relative_mpjpe_mm: Vec<f32>,
 }
 
 impl ClipTokens {
     /// Mean of the per-frame MPJPE, millimetres.
     pub fn mean_mpjpe_mm(&self) -> f32 {
-        self.mpjpe_mm.iter().sum::<f32>() / self.mpjpe_mm.len().max(1) as f32
+        mean(&self.mpjpe_mm)
     }
+
+    /// Mean of the per-frame root-relative MPJPE, millimetres.
+    pub fn mean_root_relative_mpjpe_mm(&self) -> f32 {
+        mean(&self.root_relative_mpjpe_mm)
+    }
+}
+
+fn mean(v: &[f32]) -> f32 {
+    v.iter().sum::<f32>() / v.len().max(1) as f32
 }
 
 /// Code usage over every clip of one split.
