@@ -348,6 +348,38 @@ pub fn build_nearest(a: NearestArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args, Debug)]
+pub struct AverageArgs {
+    /// Captioner folder A (e.g. a run's earlier checkpoint, copied aside).
+    a: PathBuf,
+    /// Captioner folder B, of the same model (its config and nearest-take index are kept).
+    b: PathBuf,
+    /// w in (1 − w)·A + w·B.
+    #[arg(long, default_value_t = 0.5)]
+    weight: f64,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn average(a: AverageArgs) -> Result<()> {
+    let t0 = Instant::now();
+    let r = crate::lm::average::average_checkpoints(&a.a, &a.b, a.weight, &a.out)?;
+    eprintln!(
+        "wrote {} = {:.3}·{} + {:.3}·{} in {:.1} s ({} LoRA targets mixed through their weight \
+         changes; largest rank cut {:.4} of a change's norm)",
+        a.out.display(),
+        1.0 - r.weight_b,
+        r.a.display(),
+        r.weight_b,
+        r.b.display(),
+        t0.elapsed().as_secs_f64(),
+        r.lora_targets,
+        r.worst_rank_cut
+    );
+    Ok(())
+}
+
 /// The `(T, 263)` features the caption command reads, with a label for the output.
 fn features_of(a: &CaptionArgs) -> Result<(Features, String)> {
     match (&a.data, &a.clip, &a.motion) {

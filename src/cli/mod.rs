@@ -159,6 +159,9 @@ enum TrainCommand {
     /// Build the nearest-training-take index a captioner's output is checked against
     /// (`nearest.safetensors` + `nearest.json`; `train lm` writes it when it finishes).
     Nearest(lm::NearestArgs),
+    /// Average two checkpoints of one captioner, (1 − w)·A + w·B (checkpoint averaging; the LoRA
+    /// adapters through their weight changes, cut back to their rank by SVD).
+    LmAverage(lm::AverageArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -330,6 +333,9 @@ pub fn run() -> Result<()> {
         Some(Command::Train {
             which: TrainCommand::Nearest(args),
         }) => lm::build_nearest(args),
+        Some(Command::Train {
+            which: TrainCommand::LmAverage(args),
+        }) => lm::average(args),
         Some(Command::Eval {
             which: EvalCommand::Retrieval(args),
         }) => retrieval::eval(args),

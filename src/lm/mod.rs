@@ -23,6 +23,7 @@
 //! | `data.rs` | (codes, caption, kind) pairs of a corpus split |
 //! | `train.rs` | fine-tuning loop, checkpoints, resume |
 
+pub mod average;
 pub mod backbone;
 pub mod captioner;
 pub mod config;

@@ -937,6 +937,126 @@ fn init_starts_from_a_finished_run() {
     }
 }
 
+/// `train lm-average`: two checkpoints of one run mix as their weight changes do. Weight 0 gives
+/// A back and 1 gives B (each LoRA target's `b·a` to 1e-5; other tensors exactly), 0.5 the mean of
+/// the two `b·a` up to the reported rank cut; the result loads and captions; a weight outside
+/// [0, 1] and a folder that is no captioner are errors naming the problem.
+#[test]
+fn averaged_checkpoints_mix_the_adapters_weight_changes() {
+    use super::average::average_checkpoints;
+    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    let dev = Device::Cpu;
+    let root = tempfile::tempdir().unwrap();
+    let dir = |n: &str| root.path().join(n);
+    let request = |out: PathBuf, init: Option<PathBuf>| LmTrainRequest {
+        data: demo(),
+        split: crate::motion::Split::Test,
+        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
+        backbone: Some(gpt2_tiny()),
+        out,
+        mode: super::FineTune::Lora,
+        lora: super::lora::LoraConfig::default(),
+        train: LmTrainConfig {
+            steps: 3,
+            batch_size: 2,
+            lr: 1e-2,
+            warmup_frac: 0.0,
+            checkpoint_every: 1000,
+            ..Default::default()
+        },
+        resume: false,
+        init,
+        stop_at: None,
+        summary_tokens: None,
+        retrieved: None,
+        style_tag: false,
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    train(&request(dir("a"), None), &dev, &cancel, &mut |_| {}).unwrap();
+    train(
+        &request(dir("b"), Some(dir("a"))),
+        &dev,
+        &cancel,
+        &mut |_| {},
+    )
+    .unwrap();
+    let (_, a) = read_checkpoint(&dir("a"), &dev).unwrap();
+    let (_, b) = read_checkpoint(&dir("b"), &dev).unwrap();
+    let product = |t: &std::collections::HashMap<String, Tensor>, target: &str| {
+        t[&format!("{target}.b")]
+            .matmul(&t[&format!("{target}.a")])
+            .unwrap()
+    };
+    let targets: Vec<String> = a
+        .keys()
+        .filter_map(|k| k.strip_suffix(".a").filter(|_| k.starts_with("lora.")))
+        .map(str::to_string)
+        .collect();
+    assert!(!targets.is_empty());
+    assert!(
+        targets
+            .iter()
+            .any(|t| max_abs_diff(&product(&a, t), &product(&b, t)) > 1e-4),
+        "B moved from A"
+    );
+    for (w, want) in [(0.0, &a), (1.0, &b)] {
+        let out = dir(&format!("w{w}"));
+        let report = average_checkpoints(&dir("a"), &dir("b"), w, &out).unwrap();
+        assert_eq!(report.lora_targets, targets.len());
+        let (_, got) = read_checkpoint(&out, &dev).unwrap();
+        for t in &targets {
+            let d = max_abs_diff(&product(&got, t), &product(want, t));
+            assert!(d < 1e-5, "weight {w}, {t}: {d}");
+        }
+        for (name, x) in want.iter().filter(|(k, _)| !k.starts_with("lora.")) {
+            assert_eq!(max_abs_diff(x, &got[name]), 0.0, "weight {w}, {name}");
+        }
+    }
+    let out = dir("half");
+    let report = average_checkpoints(&dir("a"), &dir("b"), 0.5, &out).unwrap();
+    assert!(report.worst_rank_cut < 1.0, "{report:?}");
+    assert!(out.join("average.json").exists());
+    let (_, got) = read_checkpoint(&out, &dev).unwrap();
+    for t in &targets {
+        let mean = ((product(&a, t) + product(&b, t)).unwrap() * 0.5).unwrap();
+        let err = (product(&got, t) - &mean)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .sqrt()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let norm = mean
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .sqrt()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            err <= (report.worst_rank_cut as f32 + 1e-4) * norm,
+            "{t}: {err} of {norm}, rank cut {}",
+            report.worst_rank_cut
+        );
+    }
+    let (cap, _) = load_captioner(&out, Some(&gpt2_tiny()), None, &dev).unwrap();
+    cap.generate(&[1, 2, 3], &MotionContext::default(), 4, &mut |_| true)
+        .unwrap();
+    let err = average_checkpoints(&dir("a"), &dir("b"), 1.5, &dir("bad"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[0, 1]"), "{err}");
+    let err = average_checkpoints(&dir("a"), &dir("nothing"), 0.5, &dir("bad"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing"), "{err}");
+}
+
 /// A captioner that reads a motion summary ([`super::summary`]) on a small real corpus (the
 /// dataset-2 waves with the left hand and walks turning left, with their mirrors) and the tiny
 /// GPT-2: `--summary-tokens` adds the map and saves the nearest-take index it reads through; a
