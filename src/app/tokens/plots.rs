@@ -4,14 +4,17 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
-use egui_plot::{
-    Bar, BarChart, Corner, Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine,
-};
+use egui_plot::{Bar, BarChart, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine};
 
 use super::jobs::request_primitive;
 use super::state::{GhostMode, GramView, Tokens, code_color};
 use crate::app::playback::Playback;
 use crate::app::{StudioUi, UiFrame};
+
+/// Colour of the global per-frame MPJPE line (and its mean in the label).
+const GLOBAL: egui::Color32 = egui::Color32::from_rgb(230, 110, 90);
+/// Colour of the root-relative per-frame MPJPE line (and its mean).
+const ROOT_RELATIVE: egui::Color32 = egui::Color32::from_rgb(100, 160, 235);
 
 const HEIGHT: f32 = 210.0;
 /// Below this strip width (points) the three plots are shown one at a time, as tabs.
@@ -96,18 +99,24 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
         .or_else(|| tokens.token_at(playback.frame()))
         .map(|i| clip.codes[i]);
     ui.horizontal(|ui| {
-        ui.label(format!(
-            "MPJPE {:.1} mm · root-relative {:.1} mm",
-            clip.mean_mpjpe_mm(),
-            clip.mean_root_relative_mpjpe_mm()
-        ))
-        .on_hover_text(
-            "global: joint positions as decoded, trajectory drift included; root-relative: each \
-             frame's pelvis subtracted, the pose error alone",
-        );
+        // Two means, each in its line's colour; the hover says which is which.
+        let explain = "MPJPE of the DVQ reconstruction, mean over the clip. Red: global, joint \
+                       positions as decoded (the trajectory's drift included). Blue: \
+                       root-relative, each frame's pelvis subtracted (the pose error alone).";
+        ui.spacing_mut().item_spacing.x = 3.0;
+        ui.label("MPJPE").on_hover_text(explain);
+        ui.label(egui::RichText::new(format!("{:.1}", clip.mean_mpjpe_mm())).color(GLOBAL))
+            .on_hover_text(explain);
+        ui.label("/");
+        ui.label(
+            egui::RichText::new(format!("{:.1}", clip.mean_root_relative_mpjpe_mm()))
+                .color(ROOT_RELATIVE),
+        )
+        .on_hover_text(explain);
+        ui.label("mm");
         if let Some(code) = code
             && ui
-                .button(format!("▶ play code {code}"))
+                .button(format!("▶ code {code}"))
                 .on_hover_text("decode this code alone, repeated, and loop it beside the skeleton")
                 .clicked()
         {
@@ -128,7 +137,6 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
         .height(h)
         .y_axis_label("MPJPE mm")
         .allow_scroll(false)
-        .legend(Legend::default().position(Corner::LeftTop))
         .show(ui, |p| {
             let per_frame = |v: &[f32]| -> PlotPoints {
                 v.iter()
@@ -136,11 +144,11 @@ fn reconstruction_column(ui: &mut egui::Ui, tokens: &mut Tokens, playback: &Play
                     .map(|(f, &e)| [f as f64, e as f64])
                     .collect()
             };
-            p.line(Line::new("global", per_frame(&clip.mpjpe_mm)));
-            p.line(Line::new(
-                "root-relative",
-                per_frame(&clip.root_relative_mpjpe_mm),
-            ));
+            p.line(Line::new("global", per_frame(&clip.mpjpe_mm)).color(GLOBAL));
+            p.line(
+                Line::new("root-relative", per_frame(&clip.root_relative_mpjpe_mm))
+                    .color(ROOT_RELATIVE),
+            );
             p.vline(VLine::new("playhead", head));
         });
     Plot::new("codes")
