@@ -884,30 +884,17 @@ fn confidence_skips_the_phrasing_token() {
 /// after that step saves exactly the weights it started from.
 #[test]
 fn init_starts_from_a_finished_run() {
-    use super::train::{LmTrainConfig, LmTrainRequest, read_checkpoint, train};
+    use super::train::{read_checkpoint, train};
     let dev = Device::Cpu;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let request = |out: &std::path::Path, steps: usize, init: Option<PathBuf>| LmTrainRequest {
-        data: demo(),
-        split: crate::motion::Split::Test,
-        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
-        backbone: Some(gpt2_tiny()),
-        out: out.to_path_buf(),
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: LmTrainConfig {
-            steps,
-            batch_size: 2,
-            warmup_frac: 0.5,
-            checkpoint_every: 1000,
-            ..Default::default()
-        },
-        resume: false,
-        init,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: None,
-        style_tag: false,
+    let request = |out: &std::path::Path, steps: usize, init: Option<PathBuf>| {
+        let mut r = super::tiny_train_request(&demo(), out);
+        r.split = crate::motion::Split::Test;
+        r.train.steps = steps;
+        r.train.warmup_frac = 0.5;
+        r.train.checkpoint_every = 1000;
+        r.init = init;
+        r
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     // Resuming where no run was started says so, naming the folder.
@@ -944,32 +931,18 @@ fn init_starts_from_a_finished_run() {
 #[test]
 fn averaged_checkpoints_mix_the_adapters_weight_changes() {
     use super::average::average_checkpoints;
-    use super::train::{LmTrainConfig, LmTrainRequest, load_captioner, read_checkpoint, train};
+    use super::train::{load_captioner, read_checkpoint, train};
     let dev = Device::Cpu;
     let root = tempfile::tempdir().unwrap();
     let dir = |n: &str| root.path().join(n);
-    let request = |out: PathBuf, init: Option<PathBuf>| LmTrainRequest {
-        data: demo(),
-        split: crate::motion::Split::Test,
-        dvq: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/dvq"),
-        backbone: Some(gpt2_tiny()),
-        out,
-        mode: super::FineTune::Lora,
-        lora: super::lora::LoraConfig::default(),
-        train: LmTrainConfig {
-            steps: 3,
-            batch_size: 2,
-            lr: 1e-2,
-            warmup_frac: 0.0,
-            checkpoint_every: 1000,
-            ..Default::default()
-        },
-        resume: false,
-        init,
-        stop_at: None,
-        summary_tokens: None,
-        retrieved: None,
-        style_tag: false,
+    let request = |out: PathBuf, init: Option<PathBuf>| {
+        let mut r = super::tiny_train_request(&demo(), &out);
+        r.split = crate::motion::Split::Test;
+        r.train.lr = 1e-2;
+        r.train.warmup_frac = 0.0;
+        r.train.checkpoint_every = 1000;
+        r.init = init;
+        r
     };
     let cancel = std::sync::atomic::AtomicBool::new(false);
     train(&request(dir("a"), None), &dev, &cancel, &mut |_| {}).unwrap();
