@@ -992,25 +992,11 @@ fn averaged_checkpoints_mix_the_adapters_weight_changes() {
     let (_, got) = read_checkpoint(&out, &dev).unwrap();
     for t in &targets {
         let mean = ((product(&a, t) + product(&b, t)).unwrap() * 0.5).unwrap();
-        let err = (product(&got, t) - &mean)
-            .unwrap()
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .sqrt()
-            .unwrap()
+        let frobenius = |x: &Tensor| x.sqr().unwrap().sum_all().unwrap().sqrt().unwrap();
+        let err = frobenius(&(product(&got, t) - &mean).unwrap())
             .to_scalar::<f32>()
             .unwrap();
-        let norm = mean
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .sqrt()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let norm = frobenius(&mean).to_scalar::<f32>().unwrap();
         assert!(
             err <= (report.worst_rank_cut as f32 + 1e-4) * norm,
             "{t}: {err} of {norm}, rank cut {}",
