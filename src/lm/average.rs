@@ -37,14 +37,26 @@ pub struct AverageReport {
 /// present), and `average.json` ([`AverageReport`]). The result loads as any captioner; it holds
 /// no optimiser state (a run cannot resume from it).
 ///
-/// Errors: a folder that is not a captioner (naming its file), captioner configs that differ (two
-/// different models: their weights do not average), tensor names or shapes that differ, a
-/// `weight_b` outside [0, 1], or a write that fails.
+/// Errors: `out` is `a` or `b`, a folder that is not a captioner (naming its file), captioner
+/// configs that differ (two different models: their weights do not average), tensor names or
+/// shapes that differ, a `weight_b` outside [0, 1], or a write that fails.
 pub fn average_checkpoints(a: &Path, b: &Path, weight_b: f64, out: &Path) -> Result<AverageReport> {
     if !(0.0..=1.0).contains(&weight_b) {
         return Err(LmError::format(
             out,
             format!("the weight of B must lie in [0, 1], got {weight_b}"),
+        ));
+    }
+    // Writing into A or B would overwrite a checkpoint being read (and copying B's files onto
+    // themselves truncates them).
+    let same = |x: &Path| match (out.canonicalize(), x.canonicalize()) {
+        (Ok(o), Ok(x)) => o == x,
+        _ => false,
+    };
+    if same(a) || same(b) {
+        return Err(LmError::format(
+            out,
+            "the output folder is one of the two checkpoints; write the average to a new folder",
         ));
     }
     let cpu = Device::Cpu;

@@ -1014,6 +1014,15 @@ fn averaged_checkpoints_mix_the_adapters_weight_changes() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("nothing"), "{err}");
+    // Into B itself: refused, and B is left as it was.
+    let err = average_checkpoints(&dir("a"), &dir("b"), 0.5, &dir("b"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("new folder"), "{err}");
+    let (_, b_after) = read_checkpoint(&dir("b"), &dev).unwrap();
+    for (name, t) in &b {
+        assert_eq!(max_abs_diff(t, &b_after[name]), 0.0, "{name}");
+    }
 }
 
 /// A captioner that reads a motion summary ([`super::summary`]) on a small real corpus (the
