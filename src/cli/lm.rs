@@ -456,8 +456,10 @@ pub fn caption(a: CaptionArgs) -> Result<()> {
     let neighbours = crate::eval::doubt::neighbours(index.as_ref(), features.as_slice());
     let near = neighbours.first();
     let c = scored.confidence;
-    let doubts = crate::eval::doubt::doubts(&scored.text, &c, &neighbours);
-    let caption = scored.text;
+    let crate::eval::doubt::Shown {
+        text: caption,
+        doubts,
+    } = crate::eval::doubt::shown(&scored.text, &c, &neighbours, true);
     eprintln!(
         "{label}: {} frames, {} codes; {} (load {load_s:.2} s, caption {:.0} ms)",
         features.frames(),
@@ -618,6 +620,10 @@ pub struct EvalCaptionsArgs {
     /// Leave out the retrieval baseline row.
     #[arg(long)]
     no_baseline: bool,
+    /// Score the captioner's own captions everywhere: no nearest take's caption shown where
+    /// every neighbour check fails (`eval::doubt::shows_nearest`; the ablation row).
+    #[arg(long)]
+    captioner_only: bool,
     /// No captioner: only the retrieval baseline and its diagnostic rows through the tokenizer
     /// `--dvq` (its codes, its reconstructions), to judge a tokenizer before training a
     /// captioner on it.
@@ -876,7 +882,7 @@ fn write_report(out: Option<&Path>, md: &str, json: &serde_json::Value) -> Resul
 }
 
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
-    use crate::eval::doubt::{Doubt, calibration, calibration_markdown, doubts as doubts_of};
+    use crate::eval::doubt::{Doubt, Shown, calibration, calibration_markdown, shown as shown_of};
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
     let split = a.split.name();
     // manifest.json when the folder has one, else a plain HumanML3D folder's texts/ with
@@ -947,21 +953,36 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         neighbours.push(near_takes);
         bar.inc(1);
     }
-    let doubts: Vec<Vec<Doubt>> = predictions
+    let shown: Vec<Option<Shown>> = predictions
         .iter()
         .zip(&neighbours)
         .map(|(p, n)| {
             p.as_ref()
-                .map(|p| doubts_of(&p.text, &p.confidence, n))
-                .unwrap_or_default()
+                .map(|p| shown_of(&p.text, &p.confidence, n, !a.captioner_only))
         })
         .collect();
+    let doubts: Vec<Vec<Doubt>> = shown
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.doubts.clone()).unwrap_or_default())
+        .collect();
     bar.finish_and_clear();
+    let replaced = shown
+        .iter()
+        .flatten()
+        .filter(|s| s.replaced().is_some())
+        .count();
+    if model.is_some() && !a.captioner_only {
+        eprintln!(
+            "{replaced} of {} captions are the nearest training take's (every neighbour check \
+             failed; --captioner-only scores the captioner's own)",
+            shown.len()
+        );
+    }
     let secs = t0.elapsed().as_secs_f64();
     let clips_with = |preds: &[String]| clip_captions(&entries, preds);
-    let ours: Vec<String> = predictions
+    let ours: Vec<String> = shown
         .iter()
-        .map(|p| p.as_ref().map(|s| s.text.clone()).unwrap_or_default())
+        .map(|s| s.as_ref().map(|s| s.text.clone()).unwrap_or_default())
         .collect();
     let clips = clips_with(&ours);
     let baseline = if a.refs_only || a.no_baseline {
@@ -1044,9 +1065,14 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         );
     }
     let title = if a.refs_only {
-        "references scored against the others (GT)"
+        "references scored against the others (GT)".to_string()
+    } else if a.captioner_only {
+        "generated captions (the captioner's own everywhere)".to_string()
     } else {
-        "generated captions"
+        format!(
+            "generated captions ({replaced} where every neighbour check failed are the nearest \
+             training take's: `eval::doubt::shows_nearest`)"
+        )
     };
     let mut md = format!(
         "{title}, {split} split of {}, {} clips{} ({secs:.1} s)\n\n{}",
@@ -1140,6 +1166,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                         "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
                     })),
                     "doubts": doubts[i],
+                    "captioner": shown[i].as_ref().map(|s| s.replaced().unwrap_or(&s.text)),
                     "predicted_style": styles.get(i).cloned().flatten(),
                     "style_read": style_reads.get(i).cloned().flatten(),
                     "baseline": baseline.as_ref().map(|b| &b[i].prediction),

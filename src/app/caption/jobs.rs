@@ -318,12 +318,14 @@ pub(super) fn drain_caption_jobs(
                             neighbours,
                             style,
                         }) => {
-                            live.doubts = crate::eval::doubt::doubts(
+                            let shown = crate::eval::doubt::shown(
                                 &scored.text,
                                 &scored.confidence,
                                 &neighbours,
+                                true,
                             );
-                            live.text = scored.text;
+                            live.doubts = shown.doubts;
+                            live.text = shown.text;
                             live.confidence = Some(scored.confidence);
                             live.nearest = neighbours.into_iter().next();
                             live.style = style;
