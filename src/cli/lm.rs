@@ -882,7 +882,7 @@ fn write_report(out: Option<&Path>, md: &str, json: &serde_json::Value) -> Resul
 }
 
 pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
-    use crate::eval::doubt::{Doubt, Shown, calibration, calibration_markdown, shown as shown_of};
+    use crate::eval::doubt::{Shown, calibration, calibration_markdown, shown as shown_of};
     use crate::eval::report::{ClipCaptions, comparison_markdown, markdown, report};
     let split = a.split.name();
     // manifest.json when the folder has one, else a plain HumanML3D folder's texts/ with
@@ -960,10 +960,6 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
             p.as_ref()
                 .map(|p| shown_of(&p.text, &p.confidence, n, !a.captioner_only))
         })
-        .collect();
-    let doubts: Vec<Vec<Doubt>> = shown
-        .iter()
-        .map(|s| s.as_ref().map(|s| s.doubts.clone()).unwrap_or_default())
         .collect();
     bar.finish_and_clear();
     let replaced = shown
@@ -1117,9 +1113,9 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
         ));
     }
     let calibration = (!a.refs_only).then(|| {
-        calibration(doubts.iter().zip(&clips).map(|(d, c)| {
+        calibration(shown.iter().zip(&clips).map(|(s, c)| {
             (
-                &d[..],
+                s.as_ref().map_or(&[][..], |s| &s.doubts[..]),
                 crate::eval::labels::names_action(&c.prediction, &c.labels),
             )
         }))
@@ -1165,7 +1161,7 @@ pub fn eval_captions(a: EvalCaptionsArgs) -> Result<()> {
                     "nearest": neighbours[i].first().map(|n| serde_json::json!({
                         "id": n.take.id, "caption": n.take.caption, "distance": n.distance,
                     })),
-                    "doubts": doubts[i],
+                    "doubts": shown[i].as_ref().map_or(&[][..], |s| &s.doubts[..]),
                     "captioner": shown[i].as_ref().map(|s| s.replaced().unwrap_or(&s.text)),
                     "predicted_style": styles.get(i).cloned().flatten(),
                     "style_read": style_reads.get(i).cloned().flatten(),

@@ -104,13 +104,9 @@ pub fn evaluate(
             .zip(pr.chunks_exact(nj))
             .zip(pq.chunks_exact(nj))
         {
-            for ((g, r), q) in fg.iter().zip(fr).zip(fq) {
-                err += dist(g, r);
-                err_gt_root += dist(g, q);
-                let gr = sub(g, &fg[0]);
-                let rr = sub(r, &fr[0]);
-                err_rel += dist(&gr, &rr);
-            }
+            err += frame_error(fg, fr, false);
+            err_gt_root += frame_error(fg, fq, false);
+            err_rel += frame_error(fg, fr, true);
             n_joint += nj;
         }
         clips += 1;
@@ -173,13 +169,7 @@ pub fn gram_stats(g: &[f32], k: usize) -> (f64, f64) {
 /// Per-frame MPJPE in millimetres between `(T, J, 3)` joint positions (metres) of `n_joints`
 /// joints, global, no alignment; `T` is the shorter of the two.
 pub fn per_frame_mpjpe_mm(gt: &[[f32; 3]], rec: &[[f32; 3]], n_joints: usize) -> Vec<f32> {
-    gt.chunks_exact(n_joints)
-        .zip(rec.chunks_exact(n_joints))
-        .map(|(fg, fr)| {
-            let e: f64 = fg.iter().zip(fr).map(|(g, r)| dist(g, r)).sum();
-            (1000.0 * e / n_joints as f64) as f32
-        })
-        .collect()
+    per_frame_mm(gt, rec, n_joints, false)
 }
 
 /// Per-frame root-relative MPJPE in millimetres: as [`per_frame_mpjpe_mm`] after subtracting each
@@ -191,17 +181,32 @@ pub fn per_frame_root_relative_mpjpe_mm(
     rec: &[[f32; 3]],
     n_joints: usize,
 ) -> Vec<f32> {
+    per_frame_mm(gt, rec, n_joints, true)
+}
+
+fn per_frame_mm(
+    gt: &[[f32; 3]],
+    rec: &[[f32; 3]],
+    n_joints: usize,
+    root_relative: bool,
+) -> Vec<f32> {
     gt.chunks_exact(n_joints)
         .zip(rec.chunks_exact(n_joints))
-        .map(|(fg, fr)| {
-            let e: f64 = fg
-                .iter()
-                .zip(fr)
-                .map(|(g, r)| dist(&sub(g, &fg[0]), &sub(r, &fr[0])))
-                .sum();
-            (1000.0 * e / n_joints as f64) as f32
-        })
+        .map(|(fg, fr)| (1000.0 * frame_error(fg, fr, root_relative) / n_joints as f64) as f32)
         .collect()
+}
+
+/// Sum over one frame's joints of the distance (metres) between `fg` and `fr`, each frame's root
+/// (joint 0) subtracted from its own joints first when `root_relative`.
+fn frame_error(fg: &[[f32; 3]], fr: &[[f32; 3]], root_relative: bool) -> f64 {
+    if root_relative {
+        fg.iter()
+            .zip(fr)
+            .map(|(g, r)| dist(&sub(g, &fg[0]), &sub(r, &fr[0])))
+            .sum()
+    } else {
+        fg.iter().zip(fr).map(|(g, r)| dist(g, r)).sum()
+    }
 }
 
 fn sub(a: &[f32; 3], b: &[f32; 3]) -> [f32; 3] {

@@ -99,6 +99,14 @@ pub fn doubts(caption: &str, confidence: &Confidence, neighbours: &[Neighbour]) 
             min_prob: confidence.min_prob,
         });
     }
+    out.extend(neighbour_doubts(caption, neighbours));
+    out
+}
+
+/// The neighbour checks of [`doubts`] alone (a caption not written by the model has no token
+/// probabilities to check).
+fn neighbour_doubts(caption: &str, neighbours: &[Neighbour]) -> Vec<Doubt> {
+    let mut out = Vec::new();
     if let Some(n) = neighbours.first() {
         if n.agrees(caption) == Some(false) {
             out.push(Doubt::DisagreesWithNearest {
@@ -171,14 +179,10 @@ pub fn shown(
     let own = doubts(caption, confidence, neighbours);
     match neighbours.first() {
         Some(n) if fallback && shows_nearest(&own) => {
-            let certain = Confidence {
-                min_prob: 1.0,
-                ..*confidence
-            };
             let mut d = vec![Doubt::ShowsNearest {
                 caption: caption.to_string(),
             }];
-            d.extend(doubts(&n.take.caption, &certain, neighbours));
+            d.extend(neighbour_doubts(&n.take.caption, neighbours));
             Shown {
                 text: n.take.caption.clone(),
                 doubts: d,
